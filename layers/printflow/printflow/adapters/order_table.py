@@ -1,0 +1,167 @@
+"""The single DynamoDB table: every item shape PrintFlow stores is defined here.
+
+Items (``pk`` / ``sk``):
+
+- order:       ``ORDER#{storefrontId}#{orderId}`` / ``ORDER``
+- storefront:  ``STOREFRONTS`` / ``{storefrontId}`` (one small partition, listed with a Query)
+
+The sparse ``DueIndex`` (``dueShard`` / ``dueAt``, epoch seconds) holds only items that need
+attention at a given time: orders the sweep must check (``SWEEP#{n}``) and, later, render
+jobs due for a poll. Items leave the index by dropping the two attributes.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from printflow.adapters.dynamo_types import deserialize_item, serialize_item
+from printflow.domain.order import Order, OrderKey, OrderStatus, RawBodyRef
+from printflow.domain.storefront import Storefront, storefront_from_document
+from printflow.errors import OrderAlreadyRecorded
+
+ORDER_SK = "ORDER"
+STOREFRONTS_PK = "STOREFRONTS"
+DUE_INDEX = "DueIndex"
+SWEEP_SHARD_PREFIX = "SWEEP#"
+
+
+def order_pk(key: OrderKey) -> str:
+    return f"ORDER#{key.storefront_id}#{key.order_id}"
+
+
+def order_key_attributes(key: OrderKey) -> dict[str, str]:
+    """The key of an order item, in the plain form the flow's execution input carries."""
+    return {"pk": order_pk(key), "sk": ORDER_SK}
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrderRecord:
+    """What intake writes for a first delivery."""
+
+    order: Order
+    raw_body: RawBodyRef
+    flow: str
+    received_at: str
+    sweep_due_at: int
+    due_shards: int
+
+    def to_item(self, intake_id: str) -> dict[str, Any]:
+        key = self.order.key
+        return {
+            **order_key_attributes(key),
+            "entity": "Order",
+            "storefrontId": key.storefront_id,
+            "orderId": key.order_id,
+            "status": OrderStatus.RECEIVED.value,
+            "statusHistory": [{"status": OrderStatus.RECEIVED.value, "at": self.received_at}],
+            "order": self.order.to_document(),
+            "rawBody": {"bucket": self.raw_body.bucket, "key": self.raw_body.key},
+            "flow": self.flow,
+            "executionName": key.execution_name,
+            "receivedAt": self.received_at,
+            "updatedAt": self.received_at,
+            "intakeId": intake_id,
+            # Sparse index entry: the sweep checks the execution is running after this time.
+            "dueShard": f"{SWEEP_SHARD_PREFIX}{random.randrange(self.due_shards)}",
+            "dueAt": self.sweep_due_at,
+        }
+
+
+class OrderTable:
+    """Typed access to the order table through a low-level DynamoDB client."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self.table_name = table_name
+
+    # -- orders ---------------------------------------------------------------------------
+
+    def record_new_order(self, record: NewOrderRecord) -> str:
+        """Write the order if it is new; return the intake id that owns the write.
+
+        Raises :class:`OrderAlreadyRecorded` carrying the stored item when the order exists,
+        in the same single call (``ReturnValuesOnConditionCheckFailure``).
+        """
+        intake_id = uuid.uuid4().hex
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=serialize_item(record.to_item(intake_id)),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            existing = deserialize_item(exc.response.get("Item") or {})
+            raise OrderAlreadyRecorded(existing) from exc
+        return intake_id
+
+    def forget_unacknowledged_order(self, key: OrderKey, intake_id: str) -> None:
+        """Undo :meth:`record_new_order` when intake could not finish before answering.
+
+        Only the write made by this intake attempt is removed (the storefront will retry and
+        must then be treated as new, not as a duplicate of a half-recorded order).
+        """
+        try:
+            self._client.delete_item(
+                TableName=self.table_name,
+                Key=serialize_item(order_key_attributes(key)),
+                ConditionExpression="intakeId = :mine",
+                ExpressionAttributeValues=serialize_item({":mine": intake_id}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def get_order(self, key: OrderKey) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return deserialize_item(item) if item else None
+
+    # -- storefronts ----------------------------------------------------------------------
+
+    def put_storefront(self, storefront: Storefront, updated_at: str) -> None:
+        self._client.put_item(
+            TableName=self.table_name,
+            Item=serialize_item(
+                {
+                    "pk": STOREFRONTS_PK,
+                    "sk": storefront.storefront_id,
+                    "entity": "Storefront",
+                    "config": storefront.to_document(),
+                    "updatedAt": updated_at,
+                }
+            ),
+        )
+
+    def get_storefront(self, storefront_id: str) -> Storefront | None:
+        response = self._client.get_item(
+            TableName=self.table_name,
+            Key=serialize_item({"pk": STOREFRONTS_PK, "sk": storefront_id}),
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        return storefront_from_document(deserialize_item(item)["config"])
+
+    def list_storefronts(self) -> list[Storefront]:
+        storefronts: list[Storefront] = []
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=serialize_item({":pk": STOREFRONTS_PK}),
+        ):
+            for item in page.get("Items", []):
+                storefronts.append(storefront_from_document(deserialize_item(item)["config"]))
+        return storefronts

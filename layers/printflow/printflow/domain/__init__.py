@@ -1,0 +1,1 @@
+"""Plain domain data. Nothing in this package performs I/O."""

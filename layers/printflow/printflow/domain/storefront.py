@@ -1,0 +1,161 @@
+"""Storefront registrations: which platform signs the webhooks, which flow and provider run."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from printflow.errors import ValidationError
+
+STOREFRONT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+FLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+MIN_SECRET_LENGTH = 16
+
+
+class Platform(StrEnum):
+    SHOPIFY = "shopify"
+    WOOCOMMERCE = "woocommerce"
+    BIGCOMMERCE = "bigcommerce"
+    GENERIC = "generic"
+
+
+class ProviderName(StrEnum):
+    CHILI = "chili"
+    CUSTOMERS_CANVAS = "customers-canvas"
+
+
+# BigCommerce hooks authenticate with custom headers chosen when the hook is created.
+DEFAULT_BIGCOMMERCE_HEADER = "X-PrintFlow-Webhook-Secret"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """Which render provider makes this storefront's files, and how (validated per provider)."""
+
+    name: ProviderName
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Storefront:
+    """A registered storefront. The webhook secret is never part of this record."""
+
+    storefront_id: str
+    platform: Platform
+    flow: str = "default"
+    provider: ProviderSettings | None = None
+    shop_domain: str | None = None
+    secret_header: str = DEFAULT_BIGCOMMERCE_HEADER
+    description: str = ""
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "storefrontId": self.storefront_id,
+            "platform": self.platform.value,
+            "flow": self.flow,
+            "secretHeader": self.secret_header,
+            "description": self.description,
+        }
+        if self.shop_domain:
+            doc["shopDomain"] = self.shop_domain
+        if self.provider:
+            doc["provider"] = {"name": self.provider.name.value, **self.provider.settings}
+        return doc
+
+
+def parse_storefront(doc: Any, *, require_secret: bool = False) -> tuple[Storefront, str | None]:
+    """Validate a storefront document; return the storefront and its webhook secret, if any.
+
+    Every message names the field, so an operator can fix the file without guessing.
+    """
+    if not isinstance(doc, dict):
+        raise ValidationError("storefront: expected a JSON object")
+    known = {
+        "storefrontId",
+        "platform",
+        "flow",
+        "provider",
+        "shopDomain",
+        "secretHeader",
+        "description",
+        "webhookSecret",
+    }
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ValidationError(f"storefront: unknown field(s) {', '.join(unknown)}")
+
+    storefront_id = doc.get("storefrontId")
+    if not isinstance(storefront_id, str) or not STOREFRONT_ID.match(storefront_id):
+        raise ValidationError(
+            "storefront.storefrontId: required, 1-64 letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    where = f"storefront {storefront_id!r}"
+
+    platform_value = doc.get("platform")
+    try:
+        platform = Platform(platform_value)
+    except ValueError:
+        allowed = ", ".join(p.value for p in Platform)
+        raise ValidationError(f"{where}.platform: must be one of {allowed}") from None
+
+    flow = doc.get("flow", "default")
+    if not isinstance(flow, str) or not FLOW_NAME.match(flow):
+        raise ValidationError(f"{where}.flow: lowercase letters, digits and '-', up to 40")
+
+    secret = doc.get("webhookSecret")
+    if secret is not None and (not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH):
+        raise ValidationError(
+            f"{where}.webhookSecret: must be a string of at least {MIN_SECRET_LENGTH} characters"
+        )
+    if require_secret and secret is None:
+        raise ValidationError(f"{where}.webhookSecret: required when registering a storefront")
+
+    shop_domain = doc.get("shopDomain")
+    if shop_domain is not None and (not isinstance(shop_domain, str) or not shop_domain):
+        raise ValidationError(f"{where}.shopDomain: must be a non-empty string")
+
+    secret_header = doc.get("secretHeader", DEFAULT_BIGCOMMERCE_HEADER)
+    if not isinstance(secret_header, str) or not HEADER_NAME.match(secret_header):
+        raise ValidationError(f"{where}.secretHeader: a header name of letters, digits and '-'")
+
+    description = doc.get("description", "")
+    if not isinstance(description, str) or len(description) > 500:
+        raise ValidationError(f"{where}.description: a string of at most 500 characters")
+
+    provider = _parse_provider(doc.get("provider"), where)
+    return (
+        Storefront(
+            storefront_id=storefront_id,
+            platform=platform,
+            flow=flow,
+            provider=provider,
+            shop_domain=shop_domain,
+            secret_header=secret_header,
+            description=description,
+        ),
+        secret,
+    )
+
+
+def _parse_provider(doc: Any, where: str) -> ProviderSettings | None:
+    if doc is None:
+        return None
+    if not isinstance(doc, dict):
+        raise ValidationError(f"{where}.provider: expected an object with a 'name'")
+    try:
+        name = ProviderName(doc.get("name"))
+    except ValueError:
+        allowed = ", ".join(p.value for p in ProviderName)
+        raise ValidationError(f"{where}.provider.name: must be one of {allowed}") from None
+    settings = {k: v for k, v in doc.items() if k != "name"}
+    return ProviderSettings(name=name, settings=settings)
+
+
+def storefront_from_document(doc: dict[str, Any]) -> Storefront:
+    """Rebuild a stored storefront (already validated when it was put)."""
+    storefront, _ = parse_storefront(doc)
+    return storefront

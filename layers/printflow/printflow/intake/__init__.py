@@ -1,0 +1,1 @@
+"""Order intake: webhook signatures, normalisation into ``Order``, and the intake service."""

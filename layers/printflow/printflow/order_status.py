@@ -1,0 +1,34 @@
+"""The order status document served by ``GET /orders/{storefrontId}/{orderId}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from printflow.adapters.order_table import OrderTable
+from printflow.domain.order import OrderKey
+from printflow.errors import NotFound
+
+
+def order_status_view(item: dict[str, Any]) -> dict[str, Any]:
+    """Project a stored order item onto the public status document (no internal fields)."""
+    return {
+        "storefrontId": item["storefrontId"],
+        "orderId": item["orderId"],
+        "status": item.get("status"),
+        "currentStep": item.get("currentStep"),
+        "statusHistory": item.get("statusHistory", []),
+        "flow": item.get("flow"),
+        "executionName": item.get("executionName"),
+        "receivedAt": item.get("receivedAt"),
+        "updatedAt": item.get("updatedAt"),
+        "error": item.get("error"),
+        "artifacts": item.get("artifacts", []),
+        "order": item.get("order"),
+    }
+
+
+def get_order_status(table: OrderTable, key: OrderKey) -> dict[str, Any]:
+    item = table.get_order(key)
+    if item is None:
+        raise NotFound(f"order {key.order_id!r} of storefront {key.storefront_id!r} not found")
+    return order_status_view(item)

@@ -1,0 +1,90 @@
+"""Typed settings read from the environment once, at cold start.
+
+Logic never reads ``os.environ``; handlers build the settings they need with
+``XSettings.from_env()`` and a missing variable fails the cold start with its name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from printflow.errors import ConfigurationError
+
+
+def _require(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be an integer") from None
+
+
+def _json_map(env: Mapping[str, str], name: str) -> dict[str, str]:
+    raw = _require(env, name)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigurationError(f"environment variable {name} must be a JSON object") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigurationError(f"environment variable {name} must map names to strings")
+    return {str(k): v for k, v in value.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSettings:
+    """Resources every function touches."""
+
+    order_table: str
+    secrets_prefix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CoreSettings:
+        env = os.environ if env is None else env
+        return cls(
+            order_table=_require(env, "ORDER_TABLE"),
+            secrets_prefix=env.get("SECRETS_PREFIX", "printflow").strip() or "printflow",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeSettings:
+    """Settings of the webhook function."""
+
+    core: CoreSettings
+    artifact_bucket: str
+    # Flow name -> state machine ARN, e.g. {"default": "arn:aws:states:...:OrderFlow"}.
+    order_flows: dict[str, str]
+    max_body_bytes: int = 1024 * 1024
+    # Seconds the generic scheme accepts between the signed timestamp and now.
+    replay_window_s: int = 300
+    # Seconds a storefront config (and its secret) stays cached in a warm function.
+    config_cache_s: int = 60
+    # Seconds after receipt when the sweep checks that the order's execution is running.
+    sweep_after_s: int = 180
+    due_shards: int = 4
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> IntakeSettings:
+        env = os.environ if env is None else env
+        return cls(
+            core=CoreSettings.from_env(env),
+            artifact_bucket=_require(env, "ARTIFACT_BUCKET"),
+            order_flows=_json_map(env, "ORDER_FLOWS"),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
+            replay_window_s=_int(env, "REPLAY_WINDOW_SECONDS", 300),
+            config_cache_s=_int(env, "CONFIG_CACHE_SECONDS", 60),
+            sweep_after_s=_int(env, "SWEEP_AFTER_SECONDS", 180),
+            due_shards=_int(env, "DUE_SHARDS", 4),
+        )

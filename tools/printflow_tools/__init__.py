@@ -1,0 +1,1 @@
+"""Operator and developer tools: the printflow CLI, the local stack, provider sandboxes."""

@@ -1,0 +1,38 @@
+"""Registering storefronts: config in the order table, webhook secret in Secrets Manager."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from printflow.adapters.order_table import OrderTable
+from printflow.adapters.webhook_secrets import WebhookSecrets
+from printflow.domain.storefront import Storefront, parse_storefront
+from printflow.errors import ValidationError
+
+
+def register_storefront(
+    doc: Any, table: OrderTable, secrets: WebhookSecrets, *, known_flows: set[str] | None = None
+) -> Storefront:
+    """Validate ``doc`` and store it; the secret goes to Secrets Manager, never the table.
+
+    A new storefront must bring its ``webhookSecret``; an update may omit it to keep the
+    current one. Nothing is written when validation fails.
+    """
+    storefront, secret = parse_storefront(doc)
+    if known_flows is not None and storefront.flow not in known_flows:
+        allowed = ", ".join(sorted(known_flows)) or "(none)"
+        raise ValidationError(
+            f"storefront {storefront.storefront_id!r}.flow: unknown flow {storefront.flow!r}; "
+            f"deployed flows: {allowed}"
+        )
+    existing = table.get_storefront(storefront.storefront_id)
+    if existing is None and secret is None:
+        raise ValidationError(
+            f"storefront {storefront.storefront_id!r}.webhookSecret: required when registering "
+            "a new storefront"
+        )
+    if secret is not None:
+        secrets.put(storefront.storefront_id, secret)
+    table.put_storefront(storefront, datetime.now(UTC).isoformat(timespec="seconds"))
+    return storefront

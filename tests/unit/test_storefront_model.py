@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from printflow.domain.order import OrderKey
+from printflow.domain.storefront import Platform, ProviderName, parse_storefront
+from printflow.errors import ValidationError
+
+VALID: dict[str, Any] = {
+    "storefrontId": "shop-1",
+    "platform": "shopify",
+    "webhookSecret": "a-long-enough-secret",
+    "flow": "default",
+    "shopDomain": "shop-1.myshopify.com",
+    "provider": {"name": "chili", "environment": "acme"},
+}
+
+
+def test_valid_storefront_keeps_the_secret_out_of_the_record() -> None:
+    storefront, secret = parse_storefront(VALID)
+    assert storefront.platform is Platform.SHOPIFY
+    assert storefront.provider is not None and storefront.provider.name is ProviderName.CHILI
+    assert secret == "a-long-enough-secret"
+    assert "webhookSecret" not in storefront.to_document()
+    assert "a-long-enough-secret" not in repr(storefront.to_document())
+
+
+def test_document_round_trip() -> None:
+    storefront, _ = parse_storefront(VALID)
+    again, secret = parse_storefront(storefront.to_document())
+    assert again == storefront and secret is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"storefrontId": ""}, "storefront.storefrontId: required"),
+        ({"storefrontId": "a/b"}, "storefront.storefrontId"),
+        ({"storefrontId": "a#b"}, "storefront.storefrontId"),
+        ({"platform": "magento"}, "'shop-1'.platform: must be one of shopify, woocommerce"),
+        ({"flow": "Default Flow"}, "'shop-1'.flow"),
+        ({"webhookSecret": "short"}, "'shop-1'.webhookSecret: must be a string of at least 16"),
+        ({"provider": {"name": "acme"}}, "'shop-1'.provider.name: must be one of chili"),
+        ({"provider": "chili"}, "'shop-1'.provider: expected an object"),
+        ({"secretHeader": "Bad Header"}, "'shop-1'.secretHeader"),
+        ({"colour": "blue"}, "unknown field(s) colour"),
+    ],
+)
+def test_invalid_fields_are_named(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        parse_storefront({**VALID, **change})
+    assert message in str(error.value)
+
+
+def test_not_an_object() -> None:
+    with pytest.raises(ValidationError, match="expected a JSON object"):
+        parse_storefront(["shop-1"])
+
+
+def test_secret_required_when_asked() -> None:
+    doc = {k: v for k, v in VALID.items() if k != "webhookSecret"}
+    with pytest.raises(ValidationError, match="webhookSecret: required"):
+        parse_storefront(doc, require_secret=True)
+
+
+@pytest.mark.parametrize(
+    ("storefront_id", "order_id"),
+    [("shop", "1001"), ("shop", "a/b c#d"), ("s" * 64, "9" * 128), ("shop", "ünïcödé")],
+)
+def test_execution_names_are_valid_and_distinct(storefront_id: str, order_id: str) -> None:
+    name = OrderKey(storefront_id, order_id).execution_name
+    assert 1 <= len(name) <= 80
+    assert all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
+    assert name == OrderKey(storefront_id, order_id).execution_name
+    assert name != OrderKey(storefront_id, order_id + "x").execution_name
+
+
+def test_unsafe_characters_do_not_make_names_collide() -> None:
+    assert OrderKey("shop", "a/b").execution_name != OrderKey("shop", "a_b").execution_name

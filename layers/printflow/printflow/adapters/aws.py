@@ -1,19 +1,13 @@
-"""boto3 clients, created once per execution environment and injectable in tests."""
+"""boto3 clients, created once per execution environment and injectable in tests.
+
+boto3 is imported on first use, not at module import: it costs ~0.15 s, and handler modules
+are imported on every cold start before the first request can be served.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
-
-import boto3
-from botocore.config import Config
-
-# Lambda has little time: fail fast and let the caller's own retry policy decide.
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=5,
-)
 
 
 @cache
@@ -21,5 +15,13 @@ def client(service: str) -> Any:
     """A shared boto3 client for ``service`` (region and endpoint from the environment).
 
     ``AWS_ENDPOINT_URL`` (honoured by boto3 itself) points every client at the local stack.
+    Retries are few and timeouts short: Lambda has little time, and each caller has its own
+    retry policy (the storefront's redelivery, Step Functions' Retry, SQS redelivery).
     """
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5
+    )
+    return boto3.client(service, config=config)  # type: ignore[call-overload]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+@cache
+def _codecs() -> tuple[Any, Any]:
+    # boto3.dynamodb imports all of boto3 (~0.15 s): load it on first use, not at import.
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
 
 
 def _to_dynamo_safe(value: Any) -> Any:
@@ -33,14 +37,17 @@ def _from_dynamo(value: Any) -> Any:
 
 def serialize_item(item: dict[str, Any]) -> dict[str, Any]:
     """Plain dict -> attribute-value map. ``None`` values are dropped (absent attributes)."""
+    serializer, _ = _codecs()
     return {
-        k: _serializer.serialize(_to_dynamo_safe(v)) for k, v in item.items() if v is not None
+        k: serializer.serialize(_to_dynamo_safe(v)) for k, v in item.items() if v is not None
     }
 
 
 def serialize_value(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_to_dynamo_safe(value))  # type: ignore[no-any-return]
+    serializer, _ = _codecs()
+    return serializer.serialize(_to_dynamo_safe(value))  # type: ignore[no-any-return]
 
 
 def deserialize_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+    _, deserializer = _codecs()
+    return {k: _from_dynamo(deserializer.deserialize(v)) for k, v in item.items()}

@@ -25,7 +25,7 @@ from printflow.adapters.order_flows import OrderFlowStarter
 from printflow.adapters.order_table import NewOrderRecord, OrderTable
 from printflow.adapters.raw_bodies import RawBodyStore, raw_body_key
 from printflow.domain.order import Order, RawBodyRef
-from printflow.domain.storefront import Platform, Storefront
+from printflow.domain.storefront import STOREFRONT_ID, Platform, Storefront
 from printflow.errors import (
     InvalidSignature,
     MethodNotAllowed,
@@ -123,7 +123,9 @@ class IntakeService:
         except ValueError:
             allowed = ", ".join(p.value for p in Platform)
             raise NotFound(f"unknown platform {request.platform!r}; expected one of {allowed}") from None
-        known = self._directory.find(request.storefront_id)
+        # An id that could never be registered is unknown: no lookup (and no key error).
+        valid_id = STOREFRONT_ID.match(request.storefront_id) is not None
+        known = self._directory.find(request.storefront_id) if valid_id else None
         if known is None:
             raise NotFound(f"unknown storefront {request.storefront_id!r}")
         if known.storefront.platform is not platform:

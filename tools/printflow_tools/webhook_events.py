@@ -28,7 +28,7 @@ DEMO_SECRETS = {
     "bigcommerce": "demo-bigcommerce-secret-0003",
     "generic": "demo-generic-shop-secret-0004",
 }
-BIGCOMMERCE_SECRET_HEADER = "X-PrintFlow-Webhook-Secret"
+BIGCOMMERCE_SECRET_HEADER = "X-PrintFlow-Webhook-Secret"  # noqa: S105 (a header name)
 
 
 def payload(name: str) -> bytes:
@@ -153,10 +153,25 @@ def webhook_event(
 
 # name of the sample event -> (platform, storefront id, payload file, base64 body?)
 SAMPLE_WEBHOOKS: dict[str, tuple[str, str, str, bool]] = {
-    "webhook-shopify-orders-create.json": ("shopify", "demo-shopify", "shopify-orders-create.json", False),
-    "webhook-woocommerce-order-created.json": ("woocommerce", "demo-woo", "woocommerce-order-created.json", False),
+    "webhook-shopify-orders-create.json": (
+        "shopify",
+        "demo-shopify",
+        "shopify-orders-create.json",
+        False,
+    ),
+    "webhook-woocommerce-order-created.json": (
+        "woocommerce",
+        "demo-woo",
+        "woocommerce-order-created.json",
+        False,
+    ),
     "webhook-woocommerce-ping.json": ("woocommerce", "demo-woo", "woocommerce-ping.form", True),
-    "webhook-bigcommerce-order-created.json": ("bigcommerce", "demo-bigcommerce", "bigcommerce-order-created.json", False),
+    "webhook-bigcommerce-order-created.json": (
+        "bigcommerce",
+        "demo-bigcommerce",
+        "bigcommerce-order-created.json",
+        False,
+    ),
     "webhook-generic-order.json": ("generic", "demo-generic", "generic-order.json", False),
 }
 # The generic scheme is timestamped: the sample carries a fixed time, so replaying it later

@@ -98,7 +98,8 @@ class OrderTable:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            existing = deserialize_item(exc.response.get("Item") or {})
+            stored: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            existing = deserialize_item(stored)
             raise OrderAlreadyRecorded(existing) from exc
         return intake_id
 

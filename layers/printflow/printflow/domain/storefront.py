@@ -97,7 +97,7 @@ def parse_storefront(doc: Any, *, require_secret: bool = False) -> tuple[Storefr
 
     platform_value = doc.get("platform")
     try:
-        platform = Platform(platform_value)
+        platform = Platform(platform_value if isinstance(platform_value, str) else "")
     except ValueError:
         allowed = ", ".join(p.value for p in Platform)
         raise ValidationError(f"{where}.platform: must be one of {allowed}") from None
@@ -147,7 +147,7 @@ def _parse_provider(doc: Any, where: str) -> ProviderSettings | None:
     if not isinstance(doc, dict):
         raise ValidationError(f"{where}.provider: expected an object with a 'name'")
     try:
-        name = ProviderName(doc.get("name"))
+        name = ProviderName(str(doc.get("name", "")))
     except ValueError:
         allowed = ", ".join(p.value for p in ProviderName)
         raise ValidationError(f"{where}.provider.name: must be one of {allowed}") from None

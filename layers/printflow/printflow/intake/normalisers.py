@@ -79,7 +79,9 @@ def _line_items(
     return tuple(items)
 
 
-def _named_properties(value: Any, where: str, name_key: str, value_key: str) -> tuple[Property, ...]:
+def _named_properties(
+    value: Any, where: str, name_key: str, value_key: str
+) -> tuple[Property, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -157,7 +159,8 @@ def _woo_line_item(raw: dict[str, Any], where: str) -> LineItem:
 def normalise_woocommerce(
     storefront_id: str, doc: dict[str, Any], headers: Mapping[str, str]
 ) -> Order:
-    billing = doc.get("billing") if isinstance(doc.get("billing"), dict) else {}
+    billing_value = doc.get("billing")
+    billing: dict[str, Any] = billing_value if isinstance(billing_value, dict) else {}
     delivery = {
         name: headers[header]
         for name, header in (

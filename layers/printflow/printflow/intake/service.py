@@ -104,7 +104,9 @@ class IntakeService:
         if ignored:
             return IntakeOutcome(200, {"status": "ignored", "recorded": False, "topic": ignored})
 
-        order = normalise(storefront.platform, storefront.storefront_id, request.body, request.headers)
+        order = normalise(
+            storefront.platform, storefront.storefront_id, request.body, request.headers
+        )
         if storefront.platform is Platform.BIGCOMMERCE:
             scope = order.delivery.get("scope")
             if scope != BIGCOMMERCE_ORDER_SCOPE:
@@ -122,7 +124,9 @@ class IntakeService:
             platform = Platform(request.platform)
         except ValueError:
             allowed = ", ".join(p.value for p in Platform)
-            raise NotFound(f"unknown platform {request.platform!r}; expected one of {allowed}") from None
+            raise NotFound(
+                f"unknown platform {request.platform!r}; expected one of {allowed}"
+            ) from None
         # An id that could never be registered is unknown: no lookup (and no key error).
         valid_id = STOREFRONT_ID.match(request.storefront_id) is not None
         known = self._directory.find(request.storefront_id) if valid_id else None
@@ -134,7 +138,9 @@ class IntakeService:
             )
         return known.storefront, known.secrets
 
-    def _record(self, storefront: Storefront, order: Order, request: WebhookRequest) -> IntakeOutcome:
+    def _record(
+        self, storefront: Storefront, order: Order, request: WebhookRequest
+    ) -> IntakeOutcome:
         now = self._clock()
         received_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
         raw_ref = RawBodyRef(

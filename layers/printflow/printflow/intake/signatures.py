@@ -67,7 +67,8 @@ def verify_shared_secret_header(
     if not presented:
         raise InvalidSignature(f"missing {name} header")
     if not _any_secret_matches(
-        secrets, lambda s: hashlib.sha256(s.encode()).digest(),
+        secrets,
+        lambda s: hashlib.sha256(s.encode()).digest(),
         hashlib.sha256(presented.encode()).digest(),
     ):
         raise InvalidSignature(f"{name} header does not match")

@@ -1,0 +1,365 @@
+"""Compiled flows executed by moto's Step Functions engine, step Lambdas dispatched in process.
+
+State transitions are counted as Step Functions bills them (see
+:mod:`printflow.flows.transitions`): one per ``*StateEntered`` history event, plus one per
+retry attempt. The compiler's promise is at most two per step on the success path.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import queue
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from printflow.adapters.dynamo_types import deserialize_item
+from printflow.errors import StepFailed, StepRetryable
+from printflow.flows import compile_flow_text, parse_flow
+from printflow.flows.compiler import FUNCTION_ARN_SUBSTITUTIONS, apply_substitutions
+from printflow.flows.transitions import state_transitions, states_entered
+from printflow_tools.localstack.lambda_dispatch import LambdaDispatcher
+
+ACCOUNT = "123456789012"
+TABLE = "printflow-orders"
+DEFAULT_FLOW: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parents[2] / "flows" / "default.json").read_text()
+)
+ORDER_KEY = {"pk": "ORDER#shop-1#1001", "sk": "ORDER"}
+EXECUTION_INPUT = {"order": {**ORDER_KEY, "storefrontId": "shop-1", "orderId": "1001"}}
+FUNCTIONS = {
+    "generate-production-files": "GenerateProductionFiles",
+    "consume-rest-api": "ConsumeRestApi",
+    "send-email": "SendEmail",
+}
+WAIT_LIMIT_SECONDS = 20
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+
+
+@dataclass
+class FlowRun:
+    """Executes flows and lets a test play the components around them."""
+
+    lambdas: LambdaDispatcher
+    sfn: Any = field(default_factory=lambda: boto3.client("stepfunctions"))
+    dynamodb: Any = field(default_factory=lambda: boto3.client("dynamodb"))
+    tokens: queue.Queue[str] = field(default_factory=queue.Queue)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def handle(self, step_type: str, handler: Callable[[dict[str, Any]], Any]) -> None:
+        def recorded(event: dict[str, Any], context: Any) -> Any:
+            self.events.append(event)
+            return handler(event)
+
+        self.lambdas.register(FUNCTIONS[step_type], recorded)
+
+    def render_waits_for_token(self) -> None:
+        """The start-render Lambda: records the token; someone completes it later."""
+        self.handle("generate-production-files", lambda event: self.tokens.put(event["taskToken"]))
+
+    def execute(self, flow: list[dict[str, Any]], name: str = "shop-1-1001") -> str:
+        substitutions = {"OrderTable": TABLE}
+        for step_type, variable in FUNCTION_ARN_SUBSTITUTIONS.items():
+            substitutions[variable] = function_arn(FUNCTIONS[step_type.value])
+        definition = apply_substitutions(compile_flow_text(parse_flow(flow)), substitutions)
+        machine = self.sfn.create_state_machine(
+            name=f"order-flow-{name}",
+            definition=definition,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/order-flow",
+        )["stateMachineArn"]
+        return str(
+            self.sfn.start_execution(
+                stateMachineArn=machine, name=name, input=json.dumps(EXECUTION_INPUT)
+            )["executionArn"]
+        )
+
+    def complete_render(self, output: Any = None) -> None:
+        token = self.tokens.get(timeout=WAIT_LIMIT_SECONDS)
+        self.sfn.send_task_success(taskToken=token, output=json.dumps(output or {"files": []}))
+
+    def wait(self, execution_arn: str) -> dict[str, Any]:
+        deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+        while True:
+            execution: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
+            if execution["status"] != "RUNNING":
+                return execution
+            if time.monotonic() > deadline:
+                pytest.fail(f"execution still RUNNING after {WAIT_LIMIT_SECONDS} s")
+            time.sleep(0.02)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = self.sfn.get_execution_history(
+            executionArn=execution_arn, maxResults=1000
+        )["events"]
+        return events
+
+    def order(self) -> dict[str, Any]:
+        item = self.dynamodb.get_item(
+            TableName=TABLE, Key={k: {"S": v} for k, v in ORDER_KEY.items()}
+        )["Item"]
+        return deserialize_item(item)
+
+    def events_of(self, step_id: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["step"]["id"] == step_id]
+
+
+@pytest.fixture
+def run() -> Iterator[FlowRun]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.put_item(
+            TableName=TABLE,
+            Item={
+                **{k: {"S": v} for k, v in ORDER_KEY.items()},
+                "status": {"S": "Received"},
+                "statusHistory": {
+                    "L": [{"M": {"status": {"S": "Received"}, "at": {"S": "2025-01-01T00:00Z"}}}]
+                },
+            },
+        )
+        with LambdaDispatcher() as lambdas:
+            yield FlowRun(lambdas)
+
+
+def flow_with(**changes: dict[str, Any]) -> list[dict[str, Any]]:
+    """The default flow with some fields of some steps replaced (``None`` removes a field)."""
+    flow = copy.deepcopy(DEFAULT_FLOW)
+    for step in flow:
+        for key, value in changes.get(step["stepDefinitionId"], {}).items():
+            if value is None:
+                step.pop(key, None)
+            else:
+                step[key] = value
+    return flow
+
+
+def ok(event: dict[str, Any]) -> dict[str, Any]:
+    return {"done": event["step"]["id"]}
+
+
+def history_of(order: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(entry["status"], entry.get("step")) for entry in order["statusHistory"]]
+
+
+def test_success_path(run: FlowRun) -> None:
+    # Given handlers that succeed, and a render the test completes like the download function
+    run.render_waits_for_token()
+    run.handle("consume-rest-api", ok)
+    run.handle("send-email", ok)
+
+    # When the default flow runs
+    execution_arn = run.execute(DEFAULT_FLOW)
+    run.complete_render({"artifacts": ["orders/shop-1/1001/a.pdf"]})
+    execution = run.wait(execution_arn)
+
+    # Then every step ran once, in order, and the order went through each status
+    assert execution["status"] == "SUCCEEDED"
+    assert [event["step"]["id"] for event in run.events] == ["generate", "consume", "email"]
+    order = run.order()
+    assert order["status"] == "Success"
+    assert order["currentStep"] == "email"
+    assert "error" not in order
+    assert history_of(order) == [
+        ("Received", None),
+        ("In progress", "generate"),
+        ("In progress", "consume"),
+        ("Success", "email"),
+    ]
+    stamps = [entry["at"] for entry in order["statusHistory"][1:]]
+    assert stamps == sorted(stamps)
+    assert order["updatedAt"] == stamps[-1]
+
+    # The Lambda contract: state input, the step definition, the execution, a token for render
+    generate, consume = run.events[0], run.events[1]
+    assert generate["input"] == EXECUTION_INPUT
+    assert generate["execution"] == execution_arn
+    assert generate["step"] == {
+        "id": "generate",
+        "type": "generate-production-files",
+        "successStatus": "In progress",
+        "options": {"fileFormat": "pdf"},
+    }
+    assert generate["taskToken"]
+    assert "taskToken" not in consume
+    assert consume["step"]["options"] == {"uri": "https://orders.example.com/printflow"}
+
+    # Two transitions per step: the Task and its status update, nothing else
+    history = run.history(execution_arn)
+    assert states_entered(history) == [
+        "generate",
+        "generate.status",
+        "consume",
+        "consume.status",
+        "email",
+        "email.status",
+    ]
+    assert state_transitions(history) == 6 <= 2 * len(run.events)
+
+
+def test_transient_error_is_retried(run: FlowRun) -> None:
+    attempts: list[int] = []
+
+    def flaky(event: dict[str, Any]) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise StepRetryable("HTTP 503 from https://orders.example.com/printflow")
+
+    run.render_waits_for_token()
+    run.handle("consume-rest-api", flaky)
+    run.handle("send-email", ok)
+    flow = flow_with(consume={"retry": {"intervalSeconds": 1, "maxAttempts": 2}})
+
+    execution_arn = run.execute(flow)
+    run.complete_render()
+    execution = run.wait(execution_arn)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert len(attempts) == 2
+    assert run.order()["status"] == "Success"
+    assert "error" not in run.order()
+    history = run.history(execution_arn)
+    failed = [e for e in history if e["type"] == "TaskFailed"]
+    assert [e["taskFailedEventDetails"]["error"] for e in failed] == ["StepRetryable"]
+    # The retry is one more billed transition, not a new state.
+    assert len(states_entered(history)) == 6
+    assert state_transitions(history) == 7
+
+
+def test_permanent_failure_runs_the_error_step_with_the_cause(run: FlowRun) -> None:
+    def rejected(event: dict[str, Any]) -> None:
+        raise StepFailed("HTTP 422 from https://orders.example.com/printflow")
+
+    run.render_waits_for_token()
+    run.handle("consume-rest-api", rejected)
+    run.handle("send-email", ok)
+
+    execution_arn = run.execute(DEFAULT_FLOW)
+    run.complete_render()
+    execution = run.wait(execution_arn)
+
+    # StepFailed is not retried: one attempt, then the onError path
+    assert len(run.events_of("consume")) == 1
+    (error_event,) = run.events_of("error")
+    error = error_event["input"]["error"]
+    assert error["Error"] == "StepFailed"
+    assert json.loads(error["Cause"])["errorMessage"] == (
+        "HTTP 422 from https://orders.example.com/printflow"
+    )
+    assert error_event["input"]["order"] == EXECUTION_INPUT["order"]
+    assert run.events_of("email") == []
+
+    # The order shows the failed step and its cause, and the error step's status
+    order = run.order()
+    assert order["status"] == "Failed"
+    assert order["currentStep"] == "error"
+    assert order["error"]["step"] == "consume"
+    assert order["error"]["error"] == "StepFailed"
+    assert "HTTP 422" in order["error"]["cause"]
+    assert history_of(order)[1:] == [
+        ("In progress", "generate"),
+        ("Failed", "error"),
+    ]
+    # The error step ran (seed semantics) and the order is a failed order: the execution
+    # fails with the original error, so alarms on failed executions see it.
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "OrderFailed"
+    assert execution["cause"].startswith("StepFailed: ")
+    history = run.history(execution_arn)
+    assert states_entered(history) == [
+        "generate",
+        "generate.status",
+        "consume",
+        "consume.error",
+        "error",
+        "error.status",
+        "Order failed",
+    ]
+    assert state_transitions(history) == 7
+
+
+def test_render_timeout_goes_to_on_error(run: FlowRun) -> None:
+    # Nobody completes the render's token
+    run.render_waits_for_token()
+    run.handle("consume-rest-api", ok)
+    run.handle("send-email", ok)
+    flow = flow_with(generate={"timeout": 1})
+
+    execution_arn = run.execute(flow)
+    execution = run.wait(execution_arn)
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "OrderFailed"
+    assert execution["cause"].startswith("States.Timeout: ")
+    assert len(run.events_of("generate")) == 1  # States.Timeout is not retried
+    assert run.events_of("consume") == []
+    (error_event,) = run.events_of("error")
+    assert error_event["input"]["error"]["Error"] == "States.Timeout"
+    order = run.order()
+    assert order["error"]["step"] == "generate"
+    assert order["error"]["error"] == "States.Timeout"
+    assert order["status"] == "Failed"
+    assert states_entered(run.history(execution_arn)) == [
+        "generate",
+        "generate.error",
+        "error",
+        "error.status",
+        "Order failed",
+    ]
+
+
+def test_failure_without_on_error_fails_the_execution_and_the_order(run: FlowRun) -> None:
+    def rejected(event: dict[str, Any]) -> None:
+        raise StepFailed("HTTP 404 from https://orders.example.com/printflow")
+
+    run.render_waits_for_token()
+    run.handle("consume-rest-api", rejected)
+    run.handle("send-email", ok)
+    flow = flow_with(consume={"onError": None})
+
+    execution_arn = run.execute(flow)
+    run.complete_render()
+    execution = run.wait(execution_arn)
+
+    # The execution fails with the step's own error and cause (Fail state ErrorPath/CausePath)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "OrderFailed"
+    assert execution["cause"].startswith("StepFailed: ")
+    assert "HTTP 404" in execution["cause"]
+    assert run.events_of("error") == []
+    order = run.order()
+    assert order["status"] == "Failed"
+    assert order["currentStep"] == "consume"
+    assert order["error"]["step"] == "consume"
+    assert order["error"]["error"] == "StepFailed"
+    assert "HTTP 404" in order["error"]["cause"]
+    assert history_of(order)[-1] == ("Failed", "consume")
+    history = run.history(execution_arn)
+    assert states_entered(history) == [
+        "generate",
+        "generate.status",
+        "consume",
+        "consume.failed",
+        "Order failed",
+    ]
+    assert history[-1]["type"] == "ExecutionFailed"

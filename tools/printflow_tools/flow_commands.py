@@ -1,0 +1,103 @@
+"""``printflow flow validate|compile|graph FILE``: order flows from the command line.
+
+Every command exits 0 on success and 1 with a single ``FILE: <problem>`` line on stderr when
+the file cannot be read or the flow is invalid (the problem names the step and field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from printflow.errors import ValidationError
+from printflow.flows import compile_flow_text, parse_flow_json, render_mermaid
+from printflow.flows.model import OrderFlow
+
+REGENERATE_DEFAULT = "printflow flow compile flows/default.json -o statemachine/order-flow.asl.json"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``flow`` command group to the top-level CLI."""
+    flow = subparsers.add_parser("flow", help="validate, compile and draw order flows")
+    commands = flow.add_subparsers(dest="flow_command", metavar="COMMAND", required=True)
+
+    validate = commands.add_parser("validate", help="check a flow file")
+    validate.add_argument("file", type=Path, metavar="FILE")
+    validate.set_defaults(handler=validate_command)
+
+    compile_ = commands.add_parser("compile", help="compile a flow to Amazon States Language")
+    compile_.add_argument("file", type=Path, metavar="FILE")
+    compile_.add_argument(
+        "-o", "--output", type=Path, metavar="OUT", help="write here instead of stdout"
+    )
+    compile_.add_argument(
+        "--check",
+        action="store_true",
+        help="do not write; exit 1 if OUT differs from a fresh compile (for CI)",
+    )
+    compile_.set_defaults(handler=compile_command)
+
+    graph = commands.add_parser("graph", help="print the flow as a Mermaid flowchart")
+    graph.add_argument("file", type=Path, metavar="FILE")
+    graph.set_defaults(handler=graph_command)
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    flow = _load(args.file)
+    if flow is None:
+        return 1
+    print(f"{args.file}: valid ({len(flow.steps)} steps, starts at '{flow.first.id}')")
+    return 0
+
+
+def compile_command(args: argparse.Namespace) -> int:
+    flow = _load(args.file)
+    if flow is None:
+        return 1
+    text = compile_flow_text(flow)
+    out: Path | None = args.output
+    if args.check:
+        if out is None:
+            return _error("compile", "--check needs -o OUT")
+        current = out.read_text(encoding="utf-8") if out.exists() else None
+        if current != text:
+            return _error(
+                str(out), f"stale; regenerate with: printflow flow compile {args.file} -o {out}"
+            )
+        print(f"{out}: up to date")
+        return 0
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        print(f"{out}: written ({len(flow.steps)} steps)", file=sys.stderr)
+    return 0
+
+
+def graph_command(args: argparse.Namespace) -> int:
+    flow = _load(args.file)
+    if flow is None:
+        return 1
+    sys.stdout.write(render_mermaid(flow))
+    return 0
+
+
+def _load(path: Path) -> OrderFlow | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _error(str(path), f"cannot read the file ({exc.__class__.__name__}: {exc})")
+        return None
+    try:
+        return parse_flow_json(text)
+    except ValidationError as exc:
+        _error(str(path), str(exc))
+        return None
+
+
+def _error(where: str, message: str) -> int:
+    print(f"{where}: {message}", file=sys.stderr)
+    return 1

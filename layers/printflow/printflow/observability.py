@@ -22,7 +22,11 @@ metrics = Metrics(namespace="PrintFlow")
 
 @cache
 def tracer() -> Tracer:
-    """The shared Tracer, created on first use (its import is the slowest in the layer)."""
+    """The shared Tracer, created on first use (its import is the slowest in the layer).
+
+    Only botocore is patched: patching httpx would add X-Ray trace headers to requests sent
+    to storefront-configured URLs and render providers.
+    """
     from aws_lambda_powertools import Tracer
 
-    return Tracer()
+    return Tracer(patch_modules=("botocore",))

@@ -1,0 +1,50 @@
+"""send-email step of the order flow: render the step's templates and send them with SES.
+
+Step errors propagate on purpose: Lambda reports the exception's class name as
+``errorType``, which the compiled flow's ``Retry`` (``StepRetryable``) and ``Catch``
+(everything else) match. Recipients are never logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from printflow.errors import StepFailed, StepRetryable
+from printflow.observability import logger, metrics, tracer
+from printflow.steps.context import parse_step_event
+from printflow.steps.email import EmailStep
+from printflow.steps.settings import StepSettings
+from printflow.steps.wiring import build_email_step
+
+STEP_TYPE = "send-email"
+SETTINGS = StepSettings.from_env(email=True)
+_step: EmailStep | None = None
+
+
+def step() -> EmailStep:
+    global _step
+    if _step is None:
+        _step = build_email_step(SETTINGS)
+    return _step
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@tracer().capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    invocation = parse_step_event(event, expected_type=STEP_TYPE)
+    logger.append_keys(order_key=str(invocation.order), step=invocation.step_id)
+    try:
+        sent = step().run(invocation)
+    except StepRetryable as exc:
+        logger.warning("email will be retried", extra={"reason": str(exc)})
+        metrics.add_metric(name="EmailsRetried", unit="Count", value=1)
+        raise
+    except StepFailed as exc:
+        logger.warning("email failed", extra={"reason": str(exc)})
+        metrics.add_metric(name="EmailsFailed", unit="Count", value=1)
+        raise
+    logger.info("email sent", extra={"recipients": sent.recipient_count})
+    metrics.add_metric(name="EmailsSent", unit="Count", value=1)
+    return {"messageId": sent.message_id, "recipients": sent.recipient_count}

@@ -1,0 +1,179 @@
+"""httpx clients that only ever connect to addresses the SSRF guard checked.
+
+:class:`PinnedTransport` runs :meth:`EgressGuard.check` on every request and rewrites the
+request so the socket dials the checked IP: the URL's host becomes the address, the ``Host``
+header keeps the original name, and for https the ``sni_hostname`` extension makes httpcore
+send the original name as SNI *and* verify the certificate against it. There is no second
+DNS lookup between check and connect, so a rebinding resolver gains nothing.
+
+Each original ``scheme://host:port`` gets its own connection pool: a pooled TLS connection
+verified for one hostname is never reused for another name that resolves to the same IP.
+
+Redirects are never followed by these clients; code that wants to follow one checks the
+``Location`` with :func:`printflow.net.ssrf.check_url` and sends a new request.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import anyio.to_thread
+import httpx
+
+from printflow.net.ssrf import CheckedTarget, EgressGuard
+
+Verify = ssl.SSLContext | bool
+_PoolKey = tuple[str, str, int]
+MAX_POOLS = 32
+
+
+def pin_request(request: httpx.Request, target: CheckedTarget) -> httpx.Request:
+    """``request`` aimed at ``target.address``, still naming (and verifying) the original host."""
+    extensions = dict(request.extensions)
+    if target.scheme == "https" and not target.host_is_ip:
+        extensions["sni_hostname"] = target.host
+    headers = request.headers.copy()
+    if "host" not in headers:
+        headers["Host"] = request.url.netloc.decode("ascii")
+    return httpx.Request(
+        request.method,
+        target.connect_url(),
+        headers=headers,
+        stream=request.stream,
+        extensions=extensions,
+    )
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """A sync transport that checks, then connects to the checked address only.
+
+    ``inner`` replaces the real network transport (tests pass ``httpx.MockTransport`` and see
+    the pinned request); without it one ``httpx.HTTPTransport`` per origin is created.
+    """
+
+    def __init__(
+        self,
+        guard: EgressGuard,
+        *,
+        inner: httpx.BaseTransport | None = None,
+        verify: Verify = True,
+    ) -> None:
+        self.guard = guard
+        self._inner = inner
+        self._verify = verify
+        self._pools: OrderedDict[_PoolKey, httpx.HTTPTransport] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        target = self.guard.check(request.url)
+        return self._transport_for(target).handle_request(pin_request(request, target))
+
+    def _transport_for(self, target: CheckedTarget) -> httpx.BaseTransport:
+        if self._inner is not None:
+            return self._inner
+        key = (target.scheme, target.host, target.port)
+        with self._lock:
+            transport = self._pools.get(key)
+            if transport is None:
+                transport = httpx.HTTPTransport(verify=self._verify, retries=0)
+                self._pools[key] = transport
+                if len(self._pools) > MAX_POOLS:
+                    _, oldest = self._pools.popitem(last=False)
+                    oldest.close()
+            else:
+                self._pools.move_to_end(key)
+            return transport
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), OrderedDict()
+        for transport in pools:
+            transport.close()
+        if self._inner is not None:
+            self._inner.close()
+
+
+class AsyncPinnedTransport(httpx.AsyncBaseTransport):
+    """The async twin of :class:`PinnedTransport` (DNS resolution runs in a worker thread)."""
+
+    def __init__(
+        self,
+        guard: EgressGuard,
+        *,
+        inner: httpx.AsyncBaseTransport | None = None,
+        verify: Verify = True,
+    ) -> None:
+        self.guard = guard
+        self._inner = inner
+        self._verify = verify
+        self._pools: OrderedDict[_PoolKey, httpx.AsyncHTTPTransport] = OrderedDict()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        target = await anyio.to_thread.run_sync(self.guard.check, request.url)
+        transport = await self._transport_for(target)
+        return await transport.handle_async_request(pin_request(request, target))
+
+    async def _transport_for(self, target: CheckedTarget) -> httpx.AsyncBaseTransport:
+        if self._inner is not None:
+            return self._inner
+        key = (target.scheme, target.host, target.port)
+        transport = self._pools.get(key)
+        if transport is None:
+            transport = httpx.AsyncHTTPTransport(verify=self._verify, retries=0)
+            self._pools[key] = transport
+            if len(self._pools) > MAX_POOLS:
+                _, oldest = self._pools.popitem(last=False)
+                await oldest.aclose()
+        else:
+            self._pools.move_to_end(key)
+        return transport
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), OrderedDict()
+        for transport in pools:
+            await transport.aclose()
+        if self._inner is not None:
+            await self._inner.aclose()
+
+
+def guarded_client(
+    guard: EgressGuard,
+    *,
+    timeout: httpx.Timeout | float = 10.0,
+    verify: Verify = True,
+    headers: Mapping[str, str] | None = None,
+    inner: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """An ``httpx.Client`` for user-configured URLs.
+
+    ``trust_env=False`` matters: with it on, an ``HTTPS_PROXY`` variable would route requests
+    through a proxy transport and around the guard. Redirects are not followed.
+    """
+    return httpx.Client(
+        transport=PinnedTransport(guard, inner=inner, verify=verify),
+        timeout=timeout,
+        headers=headers,
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def guarded_async_client(
+    guard: EgressGuard,
+    *,
+    timeout: httpx.Timeout | float = 10.0,
+    verify: Verify = True,
+    headers: Mapping[str, str] | None = None,
+    inner: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The async twin of :func:`guarded_client`."""
+    return httpx.AsyncClient(
+        transport=AsyncPinnedTransport(guard, inner=inner, verify=verify),
+        timeout=timeout,
+        headers=headers,
+        follow_redirects=False,
+        trust_env=False,
+    )

@@ -28,6 +28,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+
 from printflow.adapters.dynamo_types import serialize_item
 from printflow.adapters.order_table import NewOrderRecord
 from printflow.domain.order import LineItem, Order, OrderKey, Property, RawBodyRef

@@ -18,9 +18,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.update(
-    AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-    POWERTOOLS_SERVICE_NAME="printflow", POWERTOOLS_LOG_LEVEL="ERROR",
-    POWERTOOLS_METRICS_NAMESPACE="PrintFlow", POWERTOOLS_METRICS_DISABLED="true",
+    AWS_ACCESS_KEY_ID="bench",
+    AWS_SECRET_ACCESS_KEY="bench",
+    AWS_DEFAULT_REGION="us-east-1",
+    POWERTOOLS_SERVICE_NAME="printflow",
+    POWERTOOLS_LOG_LEVEL="ERROR",
+    POWERTOOLS_METRICS_NAMESPACE="PrintFlow",
+    POWERTOOLS_METRICS_DISABLED="true",
 )
 
 IMPORT_PROBE = """
@@ -40,7 +44,10 @@ def import_times(runs: int, env: dict[str, str]) -> list[float]:
     for _ in range(runs):
         out = subprocess.run(
             [sys.executable, "-c", IMPORT_PROBE, str(app)],
-            env={**os.environ, **env}, capture_output=True, text=True, check=True,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
         )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return times
@@ -74,7 +81,11 @@ def warm_requests(orders: int) -> dict[str, Any]:
         aws.client.cache_clear()
         resources = create_resources(boto3.Session(region_name="us-east-1"))
         register_storefront(
-            {"storefrontId": "bench", "platform": "shopify", "webhookSecret": DEMO_SECRETS["shopify"]},
+            {
+                "storefrontId": "bench",
+                "platform": "shopify",
+                "webhookSecret": DEMO_SECRETS["shopify"],
+            },
             OrderTable(boto3.client("dynamodb"), resources.table()),
             WebhookSecrets(boto3.client("secretsmanager"), "printflow"),
         )
@@ -82,14 +93,16 @@ def warm_requests(orders: int) -> dict[str, Any]:
 
         def event(order_number: int) -> dict[str, Any]:
             body = template_body.replace(b"5678901234567", str(order_number).encode(), 1)
-            return webhook_event("shopify", "bench", body,
-                                 signed_headers("shopify", body, DEMO_SECRETS["shopify"]))
+            return webhook_event(
+                "shopify", "bench", body, signed_headers("shopify", body, DEMO_SECRETS["shopify"])
+            )
 
         assert handler(event(1), Context())["statusCode"] == 202  # cold: caches the config
         calls: list[str] = []
         for service in ("dynamodb", "s3", "stepfunctions", "secretsmanager"):
             aws.client(service).meta.events.register(
-                "before-call.*.*", lambda event_name, **_: calls.append(event_name))
+                "before-call.*.*", lambda event_name, **_: calls.append(event_name)
+            )
 
         new_ms, duplicate_ms, new_calls, duplicate_calls = [], [], [], []
         for n in range(2, orders + 2):
@@ -141,12 +154,18 @@ def main() -> None:
         "aws_calls_duplicate": warm["aws_calls_duplicate"],
         "orders": args.orders,
     }
-    print(f"webhook handler import (median of {args.import_runs} fresh processes): "
-          f"{figures['import_ms']} ms (target <= 300 ms)")
-    print(f"warm request against moto, new order: median {figures['warm_ms']} ms, "
-          f"p95 {figures['warm_p95_ms']} ms; duplicate: {figures['duplicate_ms']} ms")
-    print(f"AWS calls per new order: {figures['aws_calls_new']} (target <= 3); "
-          f"per duplicate: {figures['aws_calls_duplicate']} (target <= 1)")
+    print(
+        f"webhook handler import (median of {args.import_runs} fresh processes): "
+        f"{figures['import_ms']} ms (target <= 300 ms)"
+    )
+    print(
+        f"warm request against moto, new order: median {figures['warm_ms']} ms, "
+        f"p95 {figures['warm_p95_ms']} ms; duplicate: {figures['duplicate_ms']} ms"
+    )
+    print(
+        f"AWS calls per new order: {figures['aws_calls_new']} (target <= 3); "
+        f"per duplicate: {figures['aws_calls_duplicate']} (target <= 1)"
+    )
     print(json.dumps(figures))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from printflow.errors import StepFailed, StepRetryable
 from printflow.observability import logger, metrics, tracer
 from printflow.steps.context import parse_step_event

@@ -13,14 +13,14 @@ from printflow.adapters import aws
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.storefronts import register_storefront
-from printflow_tools.localstack.fidelity import make_conditional_writes_atomic
+from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
 from printflow_tools.localstack.handlers import Handler, load_handler
 from printflow_tools.localstack.resources import LocalResources, create_resources
 from printflow_tools.webhook_events import DEMO_SECRETS
 
 
 def _moto(execute_state_machines: bool) -> Iterator[LocalResources]:
-    make_conditional_writes_atomic()
+    make_moto_behave_like_aws()
     config = {"stepfunctions": {"execute_state_machine": execute_state_machines}}
     with mock_aws(config=config):  # type: ignore[arg-type]
         aws.client.cache_clear()
@@ -69,3 +69,14 @@ def handler_of(local_aws: LocalResources) -> Any:
         return load_handler(local_aws.functions[logical_id], extra_env)
 
     return _load
+
+
+@pytest.fixture
+def world(executing_aws: LocalResources) -> Iterator[Any]:
+    """The template on moto with every handler real (see tests/integration/world.py)."""
+    from contextlib import ExitStack
+
+    from .world import build_world
+
+    with ExitStack() as stack:
+        yield build_world(executing_aws, stack)

@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from printflow.adapters.dynamo_types import deserialize_item
 from printflow.errors import StepFailed, StepRetryable
 from printflow.flows import compile_flow_text, parse_flow

@@ -24,6 +24,7 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+
 from printflow.adapters import aws
 from printflow.adapters.dynamo_types import serialize_item
 from printflow.adapters.order_table import NewOrderRecord, OrderTable, order_key_attributes

@@ -12,6 +12,15 @@ import pytest
 from printflow_tools.cli import main
 from printflow_tools.localstack.resources import LocalResources
 
+CHILI = {
+    "name": "chili",
+    "environment": "acme",
+    "baseUrl": "https://acme.chili-publish.online",
+    "credentialsSecret": "printflow/providers/acme/chili",
+    "templateId": "poster",
+    "outputSettingsId": "print-pdf",
+}
+
 
 def put(tmp_path: Path, table: str, doc: Any, *extra: str) -> int:
     path = tmp_path / "storefront.json"
@@ -19,10 +28,15 @@ def put(tmp_path: Path, table: str, doc: Any, *extra: str) -> int:
     return main(["storefronts", "put", str(path), "--table", table, *extra])
 
 
-def test_put_list_show(local_aws: LocalResources, tmp_path: Path,
-                       capsys: pytest.CaptureFixture[str]) -> None:
-    doc = {"storefrontId": "acme", "platform": "shopify",
-           "webhookSecret": "acme-secret-123456789", "provider": {"name": "chili"}}
+def test_put_list_show(
+    local_aws: LocalResources, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = {
+        "storefrontId": "acme",
+        "platform": "shopify",
+        "webhookSecret": "acme-secret-123456789",
+        "provider": CHILI,
+    }
 
     assert put(tmp_path, local_aws.table(), doc) == 0
     assert main(["storefronts", "list", "--table", local_aws.table()]) == 0
@@ -34,7 +48,8 @@ def test_put_list_show(local_aws: LocalResources, tmp_path: Path,
     items = boto3.client("dynamodb").scan(TableName=local_aws.table())["Items"]
     assert "acme-secret-123456789" not in json.dumps(items)
     secret = boto3.client("secretsmanager").get_secret_value(
-        SecretId="printflow/storefronts/acme/webhook")
+        SecretId="printflow/storefronts/acme/webhook"
+    )
     assert json.loads(secret["SecretString"]) == {"current": "acme-secret-123456789"}
 
 
@@ -43,25 +58,58 @@ def test_rotation_keeps_the_previous_secret(local_aws: LocalResources, tmp_path:
     assert put(tmp_path, local_aws.table(), doc) == 0
     assert put(tmp_path, local_aws.table(), {**doc, "webhookSecret": "second-secret-000002"}) == 0
     secret = boto3.client("secretsmanager").get_secret_value(
-        SecretId="printflow/storefronts/acme/webhook")
+        SecretId="printflow/storefronts/acme/webhook"
+    )
     assert json.loads(secret["SecretString"]) == {
-        "current": "second-secret-000002", "previous": "first-secret-0000001"}
+        "current": "second-secret-000002",
+        "previous": "first-secret-0000001",
+    }
 
 
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
         ("{not json", "is not valid JSON"),
-        ({"storefrontId": "acme", "platform": "magento", "webhookSecret": "x" * 20},
-         "platform: must be one of"),
+        (
+            {"storefrontId": "acme", "platform": "magento", "webhookSecret": "x" * 20},
+            "platform: must be one of",
+        ),
         ({"storefrontId": "acme", "platform": "shopify"}, "webhookSecret: required"),
-        ({"storefrontId": "acme", "platform": "shopify", "webhookSecret": "x" * 20,
-          "flow": "nightly"}, "unknown flow 'nightly'; deployed flows: default"),
+        (
+            {
+                "storefrontId": "acme",
+                "platform": "shopify",
+                "webhookSecret": "x" * 20,
+                "flow": "nightly",
+            },
+            "unknown flow 'nightly'; deployed flows: default",
+        ),
+        (
+            {
+                "storefrontId": "acme",
+                "platform": "shopify",
+                "webhookSecret": "x" * 20,
+                "provider": {**CHILI, "templateId": None},
+            },
+            "provider.templateId: required",
+        ),
+        (
+            {
+                "storefrontId": "acme",
+                "platform": "shopify",
+                "webhookSecret": "x" * 20,
+                "provider": {**CHILI, "baseUrl": "http://acme.example.com"},
+            },
+            "provider.baseUrl",
+        ),
     ],
 )
 def test_invalid_documents_are_refused_and_nothing_is_written(
-    local_aws: LocalResources, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    doc: Any, message: str,
+    local_aws: LocalResources,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    doc: Any,
+    message: str,
 ) -> None:
     assert put(tmp_path, local_aws.table(), doc) == 2
     assert message in capsys.readouterr().err
@@ -69,14 +117,16 @@ def test_invalid_documents_are_refused_and_nothing_is_written(
     assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
 
 
-def test_show_unknown_storefront(local_aws: LocalResources,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_unknown_storefront(
+    local_aws: LocalResources, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["storefronts", "show", "ghost", "--table", local_aws.table()]) == 2
     assert "'ghost' is not registered" in capsys.readouterr().err
 
 
-def test_missing_table_is_a_clear_error(capsys: pytest.CaptureFixture[str],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_table_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("PRINTFLOW_TABLE", raising=False)
     assert main(["storefronts", "list", "--table", ""]) == 2
     assert "no table" in capsys.readouterr().err

@@ -61,8 +61,13 @@ def webhook(handler_of: Any, storefronts: None) -> Any:
 
 
 def signed(platform: str, storefront_id: str, body: bytes, **kwargs: Any) -> dict[str, Any]:
-    return webhook_event(platform, storefront_id, body,
-                         signed_headers(platform, body, DEMO_SECRETS[platform]), **kwargs)
+    return webhook_event(
+        platform,
+        storefront_id,
+        body,
+        signed_headers(platform, body, DEMO_SECRETS[platform]),
+        **kwargs,
+    )
 
 
 def stored_order(resources: LocalResources, storefront_id: str, order_id: str) -> dict[str, Any]:
@@ -86,8 +91,12 @@ def stored_order(resources: LocalResources, storefront_id: str, order_id: str) -
     ],
 )
 def test_a_new_order_is_recorded_and_its_flow_started(
-    local_aws: LocalResources, webhook: Any, platform: str, storefront_id: str,
-    payload_file: str, order_id: str,
+    local_aws: LocalResources,
+    webhook: Any,
+    platform: str,
+    storefront_id: str,
+    payload_file: str,
+    order_id: str,
 ) -> None:
     body = payload(payload_file)
 
@@ -116,8 +125,13 @@ def test_woocommerce_ping_is_answered_and_not_recorded(
     local_aws: LocalResources, webhook: Any
 ) -> None:
     before = snapshot(local_aws)
-    event = webhook_event("woocommerce", "demo-woo", payload("woocommerce-ping.form"),
-                          {"Content-Type": "application/x-www-form-urlencoded"}, base64_body=True)
+    event = webhook_event(
+        "woocommerce",
+        "demo-woo",
+        payload("woocommerce-ping.form"),
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        base64_body=True,
+    )
 
     status, answer = webhook(event)
 
@@ -127,8 +141,9 @@ def test_woocommerce_ping_is_answered_and_not_recorded(
 
 def test_other_topics_are_acknowledged_and_ignored(local_aws: LocalResources, webhook: Any) -> None:
     before = snapshot(local_aws)
-    headers = signed_headers("shopify", SHOPIFY_BODY, DEMO_SECRETS["shopify"],
-                             topic="orders/updated")
+    headers = signed_headers(
+        "shopify", SHOPIFY_BODY, DEMO_SECRETS["shopify"], topic="orders/updated"
+    )
     status, answer = webhook(webhook_event("shopify", "demo-shopify", SHOPIFY_BODY, headers))
     assert (status, answer["status"]) == (200, "ignored")
     assert snapshot(local_aws) == before
@@ -174,38 +189,101 @@ def _tamper(event: dict[str, Any]) -> dict[str, Any]:
 
 
 BAD_INPUTS: list[tuple[str, Any, int, str]] = [
-    ("missing signature", lambda: webhook_event("shopify", "demo-shopify", SHOPIFY_BODY, {}),
-     401, "missing x-shopify-hmac-sha256"),
-    ("wrong signature", lambda: webhook_event(
-        "shopify", "demo-shopify", SHOPIFY_BODY,
-        signed_headers("shopify", SHOPIFY_BODY, "not-the-secret-000000")), 401, "does not match"),
-    ("tampered body", lambda: _tamper(signed("shopify", "demo-shopify", SHOPIFY_BODY)),
-     401, "does not match"),
-    ("unknown platform", lambda: webhook_event("magento", "demo-shopify", SHOPIFY_BODY, {}),
-     404, "unknown platform 'magento'"),
-    ("unknown storefront", lambda: signed("shopify", "nobody", SHOPIFY_BODY),
-     404, "unknown storefront 'nobody'"),
-    ("platform mismatch", lambda: signed("woocommerce", "demo-shopify", SHOPIFY_BODY),
-     404, "not registered for woocommerce"),
-    ("malformed json", lambda: signed("generic", "demo-generic", b'{"id": '),
-     400, "not valid JSON"),
-    ("no order id", lambda: signed("generic", "demo-generic", b'{"number": "1"}'),
-     400, "order id missing"),
-    ("too large", lambda: signed("generic", "demo-generic", b'{"id": "1", "pad": "'
-                                 + b"x" * (1024 * 1024) + b'"}'), 413, "limit is 1048576"),
-    ("get method", lambda: webhook_event("shopify", "demo-shopify", b"", {}, method="GET"),
-     405, "use POST"),
-    ("stale generic", lambda: webhook_event(
-        "generic", "demo-generic", payload("generic-order.json"),
-        signed_headers("generic", payload("generic-order.json"), DEMO_SECRETS["generic"],
-                       timestamp=1_000_000_000)), 401, "replay window"),
+    (
+        "missing signature",
+        lambda: webhook_event("shopify", "demo-shopify", SHOPIFY_BODY, {}),
+        401,
+        "missing x-shopify-hmac-sha256",
+    ),
+    (
+        "wrong signature",
+        lambda: webhook_event(
+            "shopify",
+            "demo-shopify",
+            SHOPIFY_BODY,
+            signed_headers("shopify", SHOPIFY_BODY, "not-the-secret-000000"),
+        ),
+        401,
+        "does not match",
+    ),
+    (
+        "tampered body",
+        lambda: _tamper(signed("shopify", "demo-shopify", SHOPIFY_BODY)),
+        401,
+        "does not match",
+    ),
+    (
+        "unknown platform",
+        lambda: webhook_event("magento", "demo-shopify", SHOPIFY_BODY, {}),
+        404,
+        "unknown platform 'magento'",
+    ),
+    (
+        "unknown storefront",
+        lambda: signed("shopify", "nobody", SHOPIFY_BODY),
+        404,
+        "unknown storefront 'nobody'",
+    ),
+    (
+        "platform mismatch",
+        lambda: signed("woocommerce", "demo-shopify", SHOPIFY_BODY),
+        404,
+        "not registered for woocommerce",
+    ),
+    (
+        "malformed json",
+        lambda: signed("generic", "demo-generic", b'{"id": '),
+        400,
+        "not valid JSON",
+    ),
+    (
+        "no order id",
+        lambda: signed("generic", "demo-generic", b'{"number": "1"}'),
+        400,
+        "order id missing",
+    ),
+    (
+        "too large",
+        lambda: signed(
+            "generic", "demo-generic", b'{"id": "1", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+        ),
+        413,
+        "limit is 1048576",
+    ),
+    (
+        "get method",
+        lambda: webhook_event("shopify", "demo-shopify", b"", {}, method="GET"),
+        405,
+        "use POST",
+    ),
+    (
+        "stale generic",
+        lambda: webhook_event(
+            "generic",
+            "demo-generic",
+            payload("generic-order.json"),
+            signed_headers(
+                "generic",
+                payload("generic-order.json"),
+                DEMO_SECRETS["generic"],
+                timestamp=1_000_000_000,
+            ),
+        ),
+        401,
+        "replay window",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "make_event", "status", "message"), BAD_INPUTS,
-                         ids=[b[0] for b in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("name", "make_event", "status", "message"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
 def test_bad_input_gets_a_clear_error_and_changes_nothing(
-    local_aws: LocalResources, webhook: Any, name: str, make_event: Any, status: int,
+    local_aws: LocalResources,
+    webhook: Any,
+    name: str,
+    make_event: Any,
+    status: int,
     message: str,
 ) -> None:
     before = snapshot(local_aws)
@@ -217,8 +295,9 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(
     assert snapshot(local_aws) == before
 
 
-def test_wrong_shop_domain_is_rejected(local_aws: LocalResources, register: Any,
-                                       handler_of: Any) -> None:
+def test_wrong_shop_domain_is_rejected(
+    local_aws: LocalResources, register: Any, handler_of: Any
+) -> None:
     register("domain-bound", "shopify", shopDomain="other-shop.myshopify.com")
     handler = handler_of("WebhookFunction")
     response = handler(signed("shopify", "domain-bound", SHOPIFY_BODY), Context())
@@ -267,8 +346,7 @@ def test_raw_body_failure_answers_503_and_leaves_no_order(
 # -- budget ---------------------------------------------------------------------------------
 
 
-def test_aws_calls_per_new_order_and_per_duplicate(local_aws: LocalResources,
-                                                    webhook: Any) -> None:
+def test_aws_calls_per_new_order_and_per_duplicate(local_aws: LocalResources, webhook: Any) -> None:
     calls: list[str] = []
 
     def count(event_name: str, **_: Any) -> None:

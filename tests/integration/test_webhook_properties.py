@@ -16,7 +16,7 @@ from printflow.adapters import aws
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.storefronts import register_storefront
-from printflow_tools.localstack.fidelity import make_conditional_writes_atomic
+from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
 from printflow_tools.localstack.handlers import load_handler
 from printflow_tools.localstack.resources import LocalResources, create_resources
 from printflow_tools.webhook_events import DEMO_SECRETS, signed_headers, webhook_event
@@ -27,7 +27,7 @@ from .test_webhook import Context
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[LocalResources, Any]]:
     # Module-scoped: hypothesis runs many examples against one moto world.
-    make_conditional_writes_atomic()
+    make_moto_behave_like_aws()
     with mock_aws():
         aws.client.cache_clear()
         resources = create_resources(boto3.Session(region_name="us-east-1"))
@@ -35,8 +35,14 @@ def stack() -> Iterator[tuple[LocalResources, Any]]:
         secrets = WebhookSecrets(boto3.client("secretsmanager"), "printflow")
         for platform in DEMO_SECRETS:
             register_storefront(
-                {"storefrontId": f"p-{platform}", "platform": platform,
-                 "webhookSecret": DEMO_SECRETS[platform]}, table, secrets)
+                {
+                    "storefrontId": f"p-{platform}",
+                    "platform": platform,
+                    "webhookSecret": DEMO_SECRETS[platform],
+                },
+                table,
+                secrets,
+            )
         yield resources, load_handler(resources.functions["WebhookFunction"])
     aws.client.cache_clear()
 
@@ -57,7 +63,9 @@ storefront_ids = st.sampled_from(
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 bodies = st.one_of(
@@ -65,14 +73,23 @@ bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
     st.fixed_dictionaries({"id": json_values}).map(lambda v: json.dumps(v).encode()),
 )
-header_names = st.sampled_from([
-    "x-shopify-hmac-sha256", "x-wc-webhook-signature", "x-printflow-webhook-secret",
-    "x-printflow-timestamp", "x-printflow-signature", "x-shopify-topic", "content-type",
-])
+header_names = st.sampled_from(
+    [
+        "x-shopify-hmac-sha256",
+        "x-wc-webhook-signature",
+        "x-printflow-webhook-secret",
+        "x-printflow-timestamp",
+        "x-printflow-signature",
+        "x-shopify-topic",
+        "content-type",
+    ]
+)
 headers = st.dictionaries(header_names, st.text(max_size=60), max_size=5)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     method=st.sampled_from(["POST", "GET", "PUT", "DELETE"]),
     platform=platforms,
@@ -83,19 +100,29 @@ headers = st.dictionaries(header_names, st.text(max_size=60), max_size=5)
     sign=st.booleans(),
 )
 def test_arbitrary_requests_never_fail_the_server_nor_write_unless_valid(
-    stack: tuple[LocalResources, Any], method: str, platform: str, storefront_id: str,
-    body: bytes, request_headers: dict[str, str], base64_body: bool, sign: bool,
+    stack: tuple[LocalResources, Any],
+    method: str,
+    platform: str,
+    storefront_id: str,
+    body: bytes,
+    request_headers: dict[str, str],
+    base64_body: bool,
+    sign: bool,
 ) -> None:
     resources, handler = stack
     if sign and platform in DEMO_SECRETS:
-        request_headers = {**request_headers,
-                           **signed_headers(platform, body, DEMO_SECRETS[platform])}
+        request_headers = {
+            **request_headers,
+            **signed_headers(platform, body, DEMO_SECRETS[platform]),
+        }
     try:
-        event = webhook_event(platform, storefront_id, body, request_headers,
-                              method=method, base64_body=base64_body)
+        event = webhook_event(
+            platform, storefront_id, body, request_headers, method=method, base64_body=base64_body
+        )
     except UnicodeDecodeError:
-        event = webhook_event(platform, storefront_id, body, request_headers,
-                              method=method, base64_body=True)
+        event = webhook_event(
+            platform, storefront_id, body, request_headers, method=method, base64_body=True
+        )
     orders_before, objects_before = order_items(resources), object_count(resources)
 
     response = handler(event, Context())

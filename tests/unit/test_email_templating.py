@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+
 from printflow.adapters.ses_email import OutgoingEmail, SesMailer, redact_addresses
 from printflow.domain.order import OrderKey
 from printflow.errors import StepFailed, StepRetryable

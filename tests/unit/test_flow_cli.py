@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from printflow.flows import compile_flow_text, parse_flow
 from printflow_tools.cli import main
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from printflow.flows import compile_flow, compile_flow_text, parse_flow
 from printflow.flows.compiler import (
     DEFINITION_SUBSTITUTIONS,
@@ -74,6 +75,7 @@ def test_render_step_waits_for_its_task_token_with_a_default_timeout() -> None:
                 "type": "generate-production-files",
                 "successStatus": "In progress",
                 "options": {"fileFormat": "stl"},
+                "timeoutSeconds": 3600,
             },
             "execution.$": "$$.Execution.Id",
             "taskToken.$": "$$.Task.Token",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from printflow.flows import StepType, parse_flow, parse_flow_json
 from printflow.flows.model import (
     DEFAULT_RENDER_TIMEOUT_SECONDS,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from printflow.errors import ValidationError
 from printflow.flows import parse_flow, parse_flow_json
 

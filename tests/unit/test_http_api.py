@@ -34,6 +34,8 @@ def test_headers_are_lower_cased() -> None:
 def test_error_responses_say_what_was_wrong() -> None:
     response = error_response(NotFound("unknown storefront 'x'"))
     assert response["statusCode"] == 404
-    assert json.loads(response["body"]) == {"error": "not_found",
-                                            "message": "unknown storefront 'x'"}
+    assert json.loads(response["body"]) == {
+        "error": "not_found",
+        "message": "unknown storefront 'x'",
+    }
     assert error_response(MethodNotAllowed("no", allow="GET"))["headers"]["allow"] == "GET"

@@ -17,6 +17,7 @@ import pytest
 from botocore import handlers as botocore_handlers
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
+
 from printflow.errors import StepFailed
 from printflow_tools.localstack.lambda_dispatch import LambdaDispatcher, function_name_of
 

@@ -14,13 +14,20 @@ from printflow_tools.webhook_events import payload
 
 
 def test_shopify_orders_create() -> None:
-    headers = {"x-shopify-event-id": "evt-1", "x-shopify-webhook-id": "wh-1",
-               "x-shopify-topic": "orders/create"}
+    headers = {
+        "x-shopify-event-id": "evt-1",
+        "x-shopify-webhook-id": "wh-1",
+        "x-shopify-topic": "orders/create",
+    }
     order = normalise(Platform.SHOPIFY, "sf", payload("shopify-orders-create.json"), headers)
 
     assert order.key == OrderKey("sf", "5678901234567")
     assert (order.number, order.name, order.email, order.currency) == (
-        "1042", "#1042", "jane.doe@example.com", "EUR")
+        "1042",
+        "#1042",
+        "jane.doe@example.com",
+        "EUR",
+    )
     assert order.created_at == "2026-11-20T10:15:42-05:00"
     assert [li.sku for li in order.line_items] == ["POSTER-A2-MATTE", "CARD-SQ"]
     assert [li.quantity for li in order.line_items] == [1, 2]
@@ -36,7 +43,11 @@ def test_woocommerce_order_created_hides_internal_meta() -> None:
 
     assert order.key == OrderKey("woo", "7311")
     assert (order.number, order.name, order.email, order.currency) == (
-        "7311", "#7311", "alex.rivera@example.org", "USD")
+        "7311",
+        "#7311",
+        "alex.rivera@example.org",
+        "USD",
+    )
     assert order.created_at == "2026-11-21T00:02:11"
     (mug,) = order.line_items
     assert mug.quantity == 2 and mug.sku == "MUG-11OZ" and mug.variant_id is None
@@ -74,10 +85,16 @@ def test_document_round_trip_keeps_everything() -> None:
         (Platform.SHOPIFY, b'{"id": true}', "order id missing"),
         (Platform.SHOPIFY, b'{"id": {"a": 1}}', "field 'id' must be a string or an integer"),
         (Platform.SHOPIFY, b'{"id": 1, "line_items": {}}', "'line_items' must be a list"),
-        (Platform.SHOPIFY, b'{"id": 1, "line_items": [{"id": 2, "quantity": "x"}]}',
-         "line_items[0].quantity' must be an integer"),
-        (Platform.SHOPIFY, b'{"id": 1, "line_items": [{"quantity": 1}]}',
-         "expected field 'line_items[0].id'"),
+        (
+            Platform.SHOPIFY,
+            b'{"id": 1, "line_items": [{"id": 2, "quantity": "x"}]}',
+            "line_items[0].quantity' must be an integer",
+        ),
+        (
+            Platform.SHOPIFY,
+            b'{"id": 1, "line_items": [{"quantity": 1}]}',
+            "expected field 'line_items[0].id'",
+        ),
         (Platform.WOOCOMMERCE, b'{"number": "12"}', "expected field 'id'"),
         (Platform.BIGCOMMERCE, b'{"scope": "store/order/created"}', "expected field 'data.id'"),
         (Platform.GENERIC, b'{"id": "' + b"x" * 200 + b'"}', "1-128 printable characters"),

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+
 from printflow.adapters.order_table import NewOrderRecord, OrderTable
 from printflow.adapters.signing_secrets import SigningSecrets
 from printflow.domain.order import LineItem, Order, OrderKey, Property, RawBodyRef

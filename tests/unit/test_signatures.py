@@ -27,8 +27,13 @@ def generic_headers(secret: str, body: bytes, timestamp: int) -> dict[str, str]:
     return {"x-printflow-timestamp": str(timestamp), "x-printflow-signature": f"v1={mac}"}
 
 
-def verify(platform: Platform, headers: dict[str, str], body: bytes = BODY,
-           secrets: list[str] | None = None, **storefront: str) -> None:
+def verify(
+    platform: Platform,
+    headers: dict[str, str],
+    body: bytes = BODY,
+    secrets: list[str] | None = None,
+    **storefront: str,
+) -> None:
     verify_webhook(
         Storefront("sf", platform, **storefront),  # type: ignore[arg-type]
         headers,
@@ -92,8 +97,11 @@ class TestBigCommerce:
     def test_custom_header_name(self) -> None:
         verify(Platform.BIGCOMMERCE, {"x-my-hook": SECRET}, secret_header="X-My-Hook")
         with pytest.raises(InvalidSignature, match="missing x-my-hook"):
-            verify(Platform.BIGCOMMERCE, {"x-printflow-webhook-secret": SECRET},
-                   secret_header="X-My-Hook")
+            verify(
+                Platform.BIGCOMMERCE,
+                {"x-printflow-webhook-secret": SECRET},
+                secret_header="X-My-Hook",
+            )
 
     def test_rejects_wrong_secret(self) -> None:
         with pytest.raises(InvalidSignature, match="does not match"):

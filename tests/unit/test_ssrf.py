@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
 from printflow.errors import ConfigurationError
 from printflow.net.safe_http import PinnedTransport, guarded_async_client, guarded_client
 from printflow.net.ssrf import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from printflow.errors import ConfigurationError
 from printflow.steps.settings import StepSettings
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from printflow.domain.order import OrderKey
 from printflow.domain.storefront import Platform, ProviderName, parse_storefront
 from printflow.errors import ValidationError

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.errors import ValidationError
+from printflow.providers.base import UrlPolicy
 from printflow.storefronts import register_storefront
 
 
@@ -34,6 +35,13 @@ def register(subparsers: Any) -> None:
         "--known-flows",
         default="default",
         help="comma-separated flows deployed in the stack (default: %(default)s)",
+    )
+    put.add_argument(
+        "--allow-http-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="let provider URLs on HOST use plain http (local sandboxes only; repeatable)",
     )
     put.set_defaults(handler=_put)
 
@@ -92,7 +100,13 @@ def _put(args: argparse.Namespace) -> int:
     known_flows = {f.strip() for f in args.known_flows.split(",") if f.strip()}
     try:
         table, secrets = _clients(args)
-        storefront = register_storefront(doc, table, secrets, known_flows=known_flows)
+        storefront = register_storefront(
+            doc,
+            table,
+            secrets,
+            known_flows=known_flows,
+            provider_urls=UrlPolicy(allow_insecure_hosts=frozenset(args.allow_http_host)),
+        )
     except ValidationError as exc:
         return _fail(str(exc))
     except (ClientError, BotoCoreError) as exc:

@@ -88,3 +88,36 @@ class IntakeSettings:
             sweep_after_s=_int(env, "SWEEP_AFTER_SECONDS", 180),
             due_shards=_int(env, "DUE_SHARDS", 4),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RenderSettings:
+    """Settings of the generate-production-files step, the poller and the download function."""
+
+    core: CoreSettings
+    due_shards: int
+    download_queue_url: str
+    order_flows: dict[str, str]
+    egress_allowlist: str = ""
+    egress_reroutes: str = ""
+    poll_concurrency: int = 100
+    provider_timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RenderSettings:
+        env = os.environ if env is None else env
+        return cls(
+            core=CoreSettings.from_env(env),
+            due_shards=_int(env, "DUE_SHARDS", 4),
+            download_queue_url=env.get("DOWNLOAD_QUEUE_URL", "").strip(),
+            order_flows=_json_map(env, "ORDER_FLOWS") if env.get("ORDER_FLOWS") else {},
+            egress_allowlist=env.get("EGRESS_ALLOWLIST", ""),
+            egress_reroutes=env.get("EGRESS_REROUTES", ""),
+            poll_concurrency=_int(env, "POLL_CONCURRENCY", 100),
+            provider_timeout_s=float(_int(env, "PROVIDER_TIMEOUT_SECONDS", 10)),
+        )
+
+    def require_queue(self) -> str:
+        if not self.download_queue_url:
+            raise ConfigurationError("environment variable DOWNLOAD_QUEUE_URL is not set")
+        return self.download_queue_url

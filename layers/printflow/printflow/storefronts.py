@@ -9,17 +9,32 @@ from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.storefront import Storefront, parse_storefront
 from printflow.errors import ValidationError
+from printflow.providers.base import UrlPolicy
+from printflow.providers.registry import parse_provider_settings
 
 
 def register_storefront(
-    doc: Any, table: OrderTable, secrets: WebhookSecrets, *, known_flows: set[str] | None = None
+    doc: Any,
+    table: OrderTable,
+    secrets: WebhookSecrets,
+    *,
+    known_flows: set[str] | None = None,
+    provider_urls: UrlPolicy | None = None,
 ) -> Storefront:
     """Validate ``doc`` and store it; the secret goes to Secrets Manager, never the table.
 
     A new storefront must bring its ``webhookSecret``; an update may omit it to keep the
-    current one. Nothing is written when validation fails.
+    current one. Provider settings are checked as the render functions will read them
+    (``provider_urls``: https only unless a policy allows plain http for named hosts).
+    Nothing is written when validation fails.
     """
     storefront, secret = parse_storefront(doc)
+    if storefront.provider is not None:
+        parse_provider_settings(
+            storefront.provider,
+            provider_urls or UrlPolicy(),
+            where=f"storefront {storefront.storefront_id!r}.provider",
+        )
     if known_flows is not None and storefront.flow not in known_flows:
         allowed = ", ".join(sorted(known_flows)) or "(none)"
         raise ValidationError(

@@ -128,7 +128,9 @@ def create_resources(
     return created
 
 
-def _create_table(client: Any, resolver: Resolver, logical_id: str, resource: dict[str, Any]) -> str:
+def _create_table(
+    client: Any, resolver: Resolver, logical_id: str, resource: dict[str, Any]
+) -> str:
     props = resolver.resolve(resource.get("Properties") or {})
     name = resolver.physical[logical_id]
     request: dict[str, Any] = {
@@ -149,7 +151,9 @@ def _create_table(client: Any, resolver: Resolver, logical_id: str, resource: di
     return name
 
 
-def _create_bucket(client: Any, resolver: Resolver, logical_id: str, resource: dict[str, Any]) -> str:
+def _create_bucket(
+    client: Any, resolver: Resolver, logical_id: str, resource: dict[str, Any]
+) -> str:
     props = resolver.resolve(resource.get("Properties") or {})
     name = resolver.physical[logical_id]
     client.create_bucket(Bucket=name)
@@ -196,8 +200,13 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 def _queue_attributes(resolver: Resolver, props: dict[str, Any]) -> dict[str, str]:
     resolved = resolver.resolve(props)
     attributes: dict[str, str] = {}
-    for name in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
-                 "DelaySeconds", "MaximumMessageSize"):
+    for name in (
+        "VisibilityTimeout",
+        "MessageRetentionPeriod",
+        "ReceiveMessageWaitTimeSeconds",
+        "DelaySeconds",
+        "MaximumMessageSize",
+    ):
         if name in resolved:
             attributes[name] = str(resolved[name])
     if "RedrivePolicy" in resolved:

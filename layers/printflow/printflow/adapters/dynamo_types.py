@@ -38,9 +38,7 @@ def _from_dynamo(value: Any) -> Any:
 def serialize_item(item: dict[str, Any]) -> dict[str, Any]:
     """Plain dict -> attribute-value map. ``None`` values are dropped (absent attributes)."""
     serializer, _ = _codecs()
-    return {
-        k: serializer.serialize(_to_dynamo_safe(v)) for k, v in item.items() if v is not None
-    }
+    return {k: serializer.serialize(_to_dynamo_safe(v)) for k, v in item.items() if v is not None}
 
 
 def serialize_value(value: Any) -> dict[str, Any]:

@@ -42,9 +42,7 @@ def parse_http_event(event: dict[str, Any]) -> HttpRequest:
     return HttpRequest(
         method=str(http.get("method") or "GET").upper(),
         path=str(event.get("rawPath") or http.get("path") or "/"),
-        path_parameters={
-            str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()
-        },
+        path_parameters={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
         headers=headers,
         body=body,
     )

@@ -54,6 +54,18 @@ class OrderFlowStarter:
             return execution_arn(arn, key)
         return str(response["executionArn"])
 
+    def execution_exists(self, flow: str, key: OrderKey) -> bool:
+        """Whether the order's execution was ever started (any status)."""
+        try:
+            self._client.describe_execution(
+                executionArn=execution_arn(self.state_machines[flow], key)
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return False
+            raise
+        return True
+
 
 def execution_arn(state_machine_arn: str, key: OrderKey) -> str:
     """``arn:aws:states:r:a:stateMachine:N`` -> ``arn:aws:states:r:a:execution:N:{name}``."""

@@ -66,6 +66,7 @@ class NewOrderRecord:
             "receivedAt": self.received_at,
             "updatedAt": self.received_at,
             "intakeId": intake_id,
+            "publishedEvents": {},
             # Sparse index entry: the sweep checks the execution is running after this time.
             "dueShard": f"{SWEEP_SHARD_PREFIX}{random.randrange(self.due_shards)}",
             "dueAt": self.sweep_due_at,
@@ -128,6 +129,76 @@ class OrderTable:
         )
         item = response.get("Item")
         return deserialize_item(item) if item else None
+
+    def set_artifacts(
+        self, key: OrderKey, artifacts: list[dict[str, Any]], manifest_key: str, at: str
+    ) -> None:
+        """Record the order's stored artifacts (what the status API and REST documents show)."""
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            UpdateExpression="SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=serialize_item(
+                {":artifacts": artifacts, ":manifest": manifest_key, ":at": at}
+            ),
+        )
+
+    def claim_event(self, key: OrderKey, event: str, token_id: str) -> bool:
+        """True once per (event, flow step attempt): a redelivery publishes nothing twice."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize_item(order_key_attributes(key)),
+                UpdateExpression="SET publishedEvents.#event = :token",
+                ConditionExpression="attribute_exists(pk) AND "
+                "(attribute_not_exists(publishedEvents.#event)"
+                " OR publishedEvents.#event <> :token)",
+                ExpressionAttributeNames={"#event": event},
+                ExpressionAttributeValues=serialize_item({":token": token_id}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # -- the sweep ------------------------------------------------------------------------
+
+    def sweep_candidates(self, shard: int, now: float, limit: int) -> list[OrderKey]:
+        """Orders whose sweep check is due (still in the sparse index, ``dueAt <= now``)."""
+        response = self._client.query(
+            TableName=self.table_name,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="dueShard = :shard AND dueAt <= :now",
+            ExpressionAttributeValues=serialize_item(
+                {":shard": f"{SWEEP_SHARD_PREFIX}{shard}", ":now": round(now, 3)}
+            ),
+            Limit=limit,
+        )
+        keys = []
+        for item in response.get("Items", []):
+            _, storefront_id, order_id = item["pk"]["S"].split("#", 2)
+            keys.append(OrderKey(storefront_id, order_id))
+        return keys
+
+    def leave_sweep(self, key: OrderKey) -> None:
+        """The order's execution exists: take it out of the sweep's index."""
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            UpdateExpression="REMOVE dueShard, dueAt",
+            ConditionExpression="attribute_exists(pk)",
+        )
+
+    def postpone_sweep(self, key: OrderKey, due_at: float) -> None:
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            UpdateExpression="SET dueAt = :due",
+            ConditionExpression="attribute_exists(dueShard)",
+            ExpressionAttributeValues=serialize_item({":due": round(due_at, 3)}),
+        )
 
     # -- storefronts ----------------------------------------------------------------------
 

@@ -151,6 +151,9 @@ def _task_state(step: Step) -> dict[str, Any]:
     }
     if step.waits_for_callback:
         payload["taskToken.$"] = "$$.Task.Token"
+        # The step's Lambda gives its render jobs the same deadline, so nothing keeps
+        # polling a provider for a step that Step Functions has already timed out.
+        payload["step"]["timeoutSeconds"] = step.effective_timeout
     state: dict[str, Any] = {
         "Type": "Task",
         "Resource": LAMBDA_INVOKE_WAIT if step.waits_for_callback else LAMBDA_INVOKE,

@@ -105,10 +105,13 @@ class AsyncPinnedTransport(httpx.AsyncBaseTransport):
         *,
         inner: httpx.AsyncBaseTransport | None = None,
         verify: Verify = True,
+        limits: httpx.Limits | None = None,
     ) -> None:
         self.guard = guard
         self._inner = inner
         self._verify = verify
+        # Per-origin pool size: the poller keeps up to its concurrency alive to one provider.
+        self._limits = limits or httpx.Limits()
         self._pools: OrderedDict[_PoolKey, httpx.AsyncHTTPTransport] = OrderedDict()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -122,7 +125,9 @@ class AsyncPinnedTransport(httpx.AsyncBaseTransport):
         key = (target.scheme, target.host, target.port)
         transport = self._pools.get(key)
         if transport is None:
-            transport = httpx.AsyncHTTPTransport(verify=self._verify, retries=0)
+            transport = httpx.AsyncHTTPTransport(
+                verify=self._verify, retries=0, limits=self._limits
+            )
             self._pools[key] = transport
             if len(self._pools) > MAX_POOLS:
                 _, oldest = self._pools.popitem(last=False)
@@ -168,10 +173,11 @@ def guarded_async_client(
     verify: Verify = True,
     headers: Mapping[str, str] | None = None,
     inner: httpx.AsyncBaseTransport | None = None,
+    limits: httpx.Limits | None = None,
 ) -> httpx.AsyncClient:
-    """The async twin of :func:`guarded_client`."""
+    """The async twin of :func:`guarded_client`; ``limits`` sizes each origin's pool."""
     return httpx.AsyncClient(
-        transport=AsyncPinnedTransport(guard, inner=inner, verify=verify),
+        transport=AsyncPinnedTransport(guard, inner=inner, verify=verify, limits=limits),
         timeout=timeout,
         headers=headers,
         follow_redirects=False,

@@ -1,0 +1,375 @@
+"""The render-provider protocol and the values it trades in.
+
+A render provider is an adapter with three operations: start (or find) the render work for an
+order, poll its state, and list the finished files with how to download each (the files come
+with the ``DONE`` poll result, because both providers return them in that answer).
+
+Every value here is plain data that the start-render Lambda and the poller store in the order
+table (``to_document`` / ``from_document``): the adapters keep no state between invocations
+that correctness depends on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from printflow.domain.order import Order
+from printflow.domain.storefront import ProviderName
+from printflow.errors import PrintFlowError, ValidationError
+
+
+class WorkKind(StrEnum):
+    """What a :class:`RenderWork` reference points at."""
+
+    OUTPUT_TASK = "output-task"  # a CHILI output task (reference: taskId)
+    PROJECT = "project"  # a Customer's Canvas project (reference: project id)
+    # The CC projects of an order while none has been found yet (reference: order id).
+    ORDER_PROJECTS = "order-projects"
+
+
+class PollState(StrEnum):
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+    # The provider has not created the work yet (CC projects or pipelines appear a little
+    # after the order): normal for a while, the poller waits and asks again.
+    NOT_READY = "NOT_READY"
+
+
+class ArtifactAuth(StrEnum):
+    BEARER = "bearer"  # send the provider's bearer token (see RenderProvider.download_headers)
+    NONE = "none"  # a public URL: send no credentials at all
+
+
+class RecoveryAction(StrEnum):
+    RESUME = "resume"
+    RESTART = "restart"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderWork:
+    """One unit of render work the poller tracks as a render job.
+
+    ``recovery_attempts`` and ``last_recovery_at`` travel with the work so that the bounds on
+    recovery hold across poller invocations: :meth:`RenderProvider.recover` returns the
+    updated work, which the poller stores.
+    """
+
+    provider: ProviderName
+    kind: WorkKind
+    reference: str
+    line_item_id: str | None = None
+    line_item_index: int | None = None
+    output_format: str | None = None
+    recovery_attempts: int = 0
+    last_recovery_at: float | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "provider": self.provider.value,
+            "kind": self.kind.value,
+            "reference": self.reference,
+            "lineItemId": self.line_item_id,
+            "lineItemIndex": self.line_item_index,
+            "outputFormat": self.output_format,
+            "recoveryAttempts": self.recovery_attempts,
+            "lastRecoveryAt": self.last_recovery_at,
+        }
+        return {k: v for k, v in doc.items() if v is not None}
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> RenderWork:
+        index = doc.get("lineItemIndex")
+        last = doc.get("lastRecoveryAt")
+        return cls(
+            provider=ProviderName(doc["provider"]),
+            kind=WorkKind(doc["kind"]),
+            reference=str(doc["reference"]),
+            line_item_id=None if doc.get("lineItemId") is None else str(doc["lineItemId"]),
+            line_item_index=None if index is None else int(index),
+            output_format=doc.get("outputFormat"),
+            recovery_attempts=int(doc.get("recoveryAttempts") or 0),
+            last_recovery_at=None if last is None else float(last),
+        )
+
+    def recovered(self, at: float) -> RenderWork:
+        return replace(self, recovery_attempts=self.recovery_attempts + 1, last_recovery_at=at)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactSource:
+    """Where one finished file is and how to fetch it.
+
+    ``url`` is provider-supplied: the download function still routes it through the SSRF
+    guard. ``declared_size`` is what the provider announced (verify it, don't trust it).
+    """
+
+    url: str
+    auth: ArtifactAuth
+    filename: str
+    content_type: str | None = None
+    declared_size: int | None = None
+    reference: str | None = None
+    line_item_id: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "url": self.url,
+            "auth": self.auth.value,
+            "filename": self.filename,
+            "contentType": self.content_type,
+            "declaredSize": self.declared_size,
+            "reference": self.reference,
+            "lineItemId": self.line_item_id,
+        }
+        return {k: v for k, v in doc.items() if v is not None}
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> ArtifactSource:
+        size = doc.get("declaredSize")
+        return cls(
+            url=str(doc["url"]),
+            auth=ArtifactAuth(doc["auth"]),
+            filename=str(doc["filename"]),
+            content_type=doc.get("contentType"),
+            declared_size=None if size is None else int(size),
+            reference=doc.get("reference"),
+            line_item_id=doc.get("lineItemId"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """The state of one unit of work.
+
+    ``retry_after_s``: the earliest the poller should ask again, when the provider (or its
+    documented guidance, e.g. Customer's Canvas's 60 s) says so. ``files`` only when DONE.
+    ``discovered``: for an ``ORDER_PROJECTS`` work whose projects have now appeared, the
+    per-project works that replace it (state RUNNING).
+    """
+
+    state: PollState
+    detail: str | None = None
+    retry_after_s: float | None = None
+    files: tuple[ArtifactSource, ...] = ()
+    discovered: tuple[RenderWork, ...] = ()
+    recoverable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryPlan:
+    """Whether a FAILED work may be recovered now (see :meth:`RenderProvider.recovery_plan`)."""
+
+    allowed: bool
+    action: RecoveryAction | None = None
+    wait_s: float = 0.0
+    reason: str = ""
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+class ProviderError(PrintFlowError):
+    """Base of every error a provider adapter raises on purpose."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ProviderUnavailable(ProviderError):
+    """Transient: network error, 5xx, 429, unexpected status or malformed answer.
+
+    The poller backs off (at least ``retry_after_s`` when set); the start-render Lambda turns
+    it into ``StepRetryable``.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after_s = retry_after_s
+
+
+class TooSoon(ProviderUnavailable):
+    """The adapter refused to call the provider yet: a documented minimum interval (CC: 60 s
+    between polls of a project, and between recoveries) has not passed. Nothing was sent."""
+
+
+class ProviderRejected(ProviderError):
+    """Permanent: the provider refused the request (bad settings, credentials, input)."""
+
+
+class RecoveryRefused(ProviderError):
+    """A recovery is not possible: attempts used up, not supported, or the work is not failed."""
+
+
+# -- the protocol --------------------------------------------------------------------------
+
+
+class RenderProvider(Protocol):
+    """What the start-render Lambda and the poller need from a provider adapter."""
+
+    @property
+    def name(self) -> ProviderName: ...
+
+    @property
+    def min_poll_interval_s(self) -> float:
+        """Never poll one work more often than this (CC: 60 s, vendor guidance)."""
+        ...
+
+    async def start(self, order: Order) -> tuple[RenderWork, ...]:
+        """Start (CHILI) or find (CC) the order's render work; never empty.
+
+        Not idempotent for CHILI (every call starts new tasks): the start-render Lambda
+        records the result before it acknowledges.
+        """
+        ...
+
+    async def poll(self, work: RenderWork) -> PollResult:
+        """The work's state; raises :class:`ProviderUnavailable` for transient trouble."""
+        ...
+
+    def recovery_plan(self, work: RenderWork) -> RecoveryPlan:
+        """Whether and when a FAILED work may be recovered (no I/O)."""
+        ...
+
+    async def recover(self, work: RenderWork) -> RenderWork:
+        """Recover a FAILED work; return the work with its recovery counters updated."""
+        ...
+
+    async def download_headers(self, source: ArtifactSource) -> dict[str, str]:
+        """Headers to fetch ``source`` with (the bearer token, or nothing)."""
+        ...
+
+    def forget_token(self, headers: Mapping[str, str]) -> None:
+        """The download got 401 with these headers: drop that token before retrying once."""
+        ...
+
+
+# -- URLs ----------------------------------------------------------------------------------
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_URL_LENGTH = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class UrlPolicy:
+    """Which provider URLs are acceptable. Default: https only.
+
+    ``allow_insecure_hosts`` names hosts that may be reached over plain http: the local stack
+    and the tests use ``UrlPolicy.loopback()`` for their sandboxes on 127.0.0.1.
+    """
+
+    allow_insecure_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def loopback(cls) -> UrlPolicy:
+        return cls(allow_insecure_hosts=LOOPBACK_HOSTS)
+
+
+def check_url(value: object, field: str, policy: UrlPolicy, *, allow_query: bool = False) -> str:
+    """Validate a provider URL (configured or provider-supplied); return it without a trailing
+    slash. Raises :class:`ValidationError` naming ``field``.
+
+    The one place provider URLs are judged: the SSRF guard of ``printflow.net`` plugs in here.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"{field}: required, an https URL")
+    if len(value) > MAX_URL_LENGTH or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValidationError(f"{field}: not a valid URL")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValidationError(f"{field}: not a valid URL") from None
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ValidationError(f"{field}: the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError(f"{field}: credentials in the URL are not allowed")
+    if parts.scheme == "http" and host in policy.allow_insecure_hosts:
+        pass
+    elif parts.scheme != "https":
+        raise ValidationError(f"{field}: must be an https URL")
+    if parts.fragment or (parts.query and not allow_query):
+        raise ValidationError(f"{field}: must not have a query or fragment")
+    if port is not None and not 0 < port < 65536:
+        raise ValidationError(f"{field}: invalid port")
+    return value.rstrip("/") if not parts.query else value
+
+
+def same_origin(url: str, base_url: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base_url)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+
+
+# -- HTTP answers --------------------------------------------------------------------------
+
+
+def retry_after_s(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (delta or HTTP date); None when absent or unreadable."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The response body as a JSON object; :class:`ProviderUnavailable` when it is not one.
+
+    A malformed answer is treated as transient: a proxy's error page or a half-deployed
+    provider should not fail an order for good.
+    """
+    try:
+        doc = response.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ProviderUnavailable(
+            f"{what}: malformed JSON (status {response.status_code})", status=response.status_code
+        ) from None
+    if not isinstance(doc, dict):
+        raise ProviderUnavailable(f"{what}: expected a JSON object", status=response.status_code)
+    return doc
+
+
+def problem_detail(response: httpx.Response) -> str | None:
+    """``detail`` (or ``title``) of a problem-details body; None when the body is not one."""
+    try:
+        doc = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    for key in ("detail", "title", "error_description", "error", "message"):
+        value = doc.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:1000]
+    return None
+
+
+def unexpected(response: httpx.Response, what: str) -> ProviderError:
+    """The error for a status an operation does not expect: permanent for the statuses
+    that mean "your request or your rights are wrong", transient for everything else."""
+    status = response.status_code
+    detail = problem_detail(response)
+    message = f"{what}: HTTP {status}" + (f" ({detail})" if detail else "")
+    if status in (400, 401, 403, 405, 415, 422):
+        return ProviderRejected(message, status=status)
+    return ProviderUnavailable(message, status=status, retry_after_s=retry_after_s(response))

@@ -1,0 +1,265 @@
+"""CHILI GraFx: one output task per line item, polled until its file can be downloaded.
+
+Mapping of an order to output tasks (decided here, see ``start``):
+
+- **one task per line item**, not per unit: ``quantity`` copies of one personalised design
+  are the same file, and the printer prints the quantity. Rendering it N times would cost N
+  renders and N downloads for identical bytes.
+- the line item's properties become **one variables row** ``{name: value}``; CHILI's
+  ``variables`` is a list of string/null maps where each map (row) is one data-merge record,
+  and one record renders one output. Properties whose names start with ``_`` are left out:
+  Shopify's convention for hidden properties set by apps (ids, previews), not the customer's
+  choices the template's variables stand for. A line item with no properties sends no
+  ``variables`` (the template's defaults render).
+
+Status mapping of ``GET …/output/tasks/{taskId}``: 200 = DONE (with ``links.download``),
+202 and 204 = RUNNING (the docs disagree, both are accepted), 500 with a problem-details body
+= FAILED (its ``detail`` says why), 404/410 = EXPIRED (tasks live 7 days). Anything else,
+including a 500 without a problem-details body (a proxy's error page) and malformed JSON, is
+:class:`ProviderUnavailable`: the poller backs off and asks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from printflow.domain.order import LineItem, Order
+from printflow.domain.storefront import ProviderName
+from printflow.errors import ValidationError
+from printflow.providers.base import (
+    ArtifactAuth,
+    ArtifactSource,
+    PollResult,
+    PollState,
+    ProviderRejected,
+    ProviderUnavailable,
+    RecoveryPlan,
+    RecoveryRefused,
+    RenderWork,
+    UrlPolicy,
+    WorkKind,
+    check_url,
+    json_object,
+    problem_detail,
+    retry_after_s,
+    same_origin,
+    unexpected,
+)
+from printflow.providers.oauth import (
+    AccessTokens,
+    TokenEndpoint,
+    TokenRequestStyle,
+    artifact_headers,
+    forget_bearer,
+)
+
+CHILI_TOKEN_URL = "https://integration-login.chiligrafx.com/oauth/token"  # noqa: S105
+CHILI_AUDIENCE = "https://chiligrafx.com"
+CHILI_FORMATS = ("pdf", "png", "jpg", "gif", "mp4")
+CONTENT_TYPES = {
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "gif": "image/gif",
+    "mp4": "video/mp4",
+}
+HIDDEN_PROPERTY_PREFIX = "_"
+
+
+@dataclass(frozen=True, slots=True)
+class ChiliSettings:
+    """A storefront's validated CHILI settings (see ``registry.parse_provider_settings``)."""
+
+    environment: str
+    base_url: str
+    credentials_secret: str
+    output_settings_id: str
+    template_id: str | None = None
+    project_id: str | None = None
+    output_format: str = "pdf"
+    layouts_to_export: tuple[str | int, ...] | None = None
+    token_url: str = CHILI_TOKEN_URL
+    audience: str = CHILI_AUDIENCE
+
+    @property
+    def environment_url(self) -> str:
+        return f"{self.base_url}/grafx/api/v1/environment/{quote(self.environment, safe='')}"
+
+    @property
+    def token_endpoint(self) -> TokenEndpoint:
+        return TokenEndpoint(self.token_url, TokenRequestStyle.JSON, audience=self.audience)
+
+
+def line_item_variables(item: LineItem) -> list[dict[str, str | None]] | None:
+    """The ``variables`` of a line item's task: one row of its visible properties."""
+    row: dict[str, str | None] = {
+        name: value
+        for name, value in item.property_map().items()
+        if not name.startswith(HIDDEN_PROPERTY_PREFIX)
+    }
+    return [row] if row else None
+
+
+class ChiliAdapter:
+    """The :class:`~printflow.providers.base.RenderProvider` for CHILI GraFx."""
+
+    name = ProviderName.CHILI
+    # CHILI publishes no polling guidance or rate limits: the poller's backoff decides.
+    min_poll_interval_s = 0.0
+
+    def __init__(
+        self,
+        settings: ChiliSettings,
+        tokens: AccessTokens,
+        http: httpx.AsyncClient,
+        *,
+        url_policy: UrlPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self._tokens = tokens
+        self._http = http
+        self._url_policy = url_policy or UrlPolicy()
+
+    # -- start ---------------------------------------------------------------------------
+
+    def output_request(self, item: LineItem) -> dict[str, Any]:
+        """The body of the output request for one line item."""
+        settings = self.settings
+        body: dict[str, Any] = {"outputSettingsId": settings.output_settings_id}
+        if settings.template_id is not None:
+            body["templateId"] = settings.template_id
+        else:
+            body["projectId"] = settings.project_id
+        if settings.layouts_to_export:
+            body["layoutsToExport"] = list(settings.layouts_to_export)
+        variables = line_item_variables(item)
+        if variables is not None:
+            body["variables"] = variables
+        return body
+
+    async def start(self, order: Order) -> tuple[RenderWork, ...]:
+        """Start one output task per line item, in order; return one work per task.
+
+        Sequential on purpose: a refusal (400) stops before more paid renders start. A retry
+        of the whole start after a partial failure starts new tasks for every line item; the
+        orphans cost renders, never a wrong file (the recorded works are the latest ones).
+        """
+        if not order.line_items:
+            raise ProviderRejected(
+                f"order {order.order_id!r} has no line items to render"
+                + ("" if order.complete else " (the order is incomplete)")
+            )
+        works = []
+        for index, item in enumerate(order.line_items):
+            task_id = await self._start_task(item)
+            works.append(
+                RenderWork(
+                    provider=self.name,
+                    kind=WorkKind.OUTPUT_TASK,
+                    reference=task_id,
+                    line_item_id=item.id,
+                    line_item_index=index,
+                    output_format=self.settings.output_format,
+                )
+            )
+        return tuple(works)
+
+    async def _start_task(self, item: LineItem) -> str:
+        what = f"CHILI output request for line item {item.id!r}"
+        url = f"{self.settings.environment_url}/output/{self.settings.output_format}"
+        response = await self._tokens.request(
+            self._http, "POST", url, what=what, json=self.output_request(item)
+        )
+        if response.status_code == 404:
+            # Unknown environment, format, template or project: a settings problem.
+            detail = problem_detail(response) or "not found"
+            raise ProviderRejected(f"{what}: HTTP 404 ({detail})", status=404)
+        if response.status_code not in (200, 201, 202):
+            raise unexpected(response, what)
+        doc = json_object(response, what)
+        data = doc.get("data")
+        task_id = data.get("taskId") if isinstance(data, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise ProviderUnavailable(f"{what}: no data.taskId in the response")
+        return task_id
+
+    # -- poll ----------------------------------------------------------------------------
+
+    def _task_url(self, task_id: str) -> str:
+        return f"{self.settings.environment_url}/output/tasks/{quote(task_id, safe='')}"
+
+    async def poll(self, work: RenderWork) -> PollResult:
+        if work.kind is not WorkKind.OUTPUT_TASK:
+            raise ValueError(f"CHILI cannot poll a {work.kind.value} work")
+        what = f"CHILI task {work.reference}"
+        response = await self._tokens.request(
+            self._http, "GET", self._task_url(work.reference), what=what
+        )
+        status = response.status_code
+        if status in (202, 204):
+            return PollResult(PollState.RUNNING, retry_after_s=retry_after_s(response))
+        if status == 200:
+            return PollResult(PollState.DONE, files=(self._artifact(work, response),))
+        if status == 500:
+            detail = problem_detail(response)
+            if detail is None:
+                raise ProviderUnavailable(f"{what}: HTTP 500 without problem details", status=500)
+            return PollResult(PollState.FAILED, detail=detail)
+        if status in (404, 410):
+            return PollResult(PollState.EXPIRED, detail=problem_detail(response) or "task expired")
+        raise unexpected(response, what)
+
+    def _artifact(self, work: RenderWork, response: httpx.Response) -> ArtifactSource:
+        what = f"CHILI task {work.reference}"
+        doc = json_object(response, what)
+        links = doc.get("links")
+        link = links.get("download") if isinstance(links, dict) else None
+        if not isinstance(link, str) or not link:
+            raise ProviderUnavailable(f"{what}: finished without links.download")
+        fmt = work.output_format or self.settings.output_format
+        return ArtifactSource(
+            url=self._download_url(work.reference, link),
+            auth=ArtifactAuth.BEARER,
+            filename=f"{work.reference}.{fmt}",
+            content_type=CONTENT_TYPES.get(fmt),
+            reference=work.reference,
+            line_item_id=work.line_item_id,
+        )
+
+    def _download_url(self, task_id: str, link: str) -> str:
+        """The URL the bearer token is sent to.
+
+        ``links.download`` is used when it is on the environment's own origin; any other
+        link is replaced by the documented ``…/output/tasks/{taskId}/download`` on the
+        configured host, so a provider answer can never send our token elsewhere.
+        """
+        try:
+            url = check_url(link, "links.download", self._url_policy, allow_query=True)
+        except ValidationError:
+            url = None
+        if url is not None and same_origin(url, self.settings.base_url):
+            base_path = urlsplit(self.settings.environment_url).path
+            if urlsplit(url).path.startswith(f"{base_path}/"):
+                return url
+        return f"{self._task_url(task_id)}/download"
+
+    # -- recovery and downloads ----------------------------------------------------------
+
+    def recovery_plan(self, work: RenderWork) -> RecoveryPlan:
+        return RecoveryPlan(
+            allowed=False, reason="a failed CHILI output task cannot be resumed or restarted"
+        )
+
+    async def recover(self, work: RenderWork) -> RenderWork:
+        raise RecoveryRefused(self.recovery_plan(work).reason)
+
+    async def download_headers(self, source: ArtifactSource) -> dict[str, str]:
+        return await artifact_headers(self._tokens, self._http, source)
+
+    def forget_token(self, headers: Mapping[str, str]) -> None:
+        forget_bearer(self._tokens, headers)

@@ -1,0 +1,1 @@
+"""Render work: starting it at a provider, polling it, deciding what each answer means."""

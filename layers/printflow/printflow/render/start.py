@@ -1,0 +1,106 @@
+"""The generate-production-files step: start (or find) the order's render work.
+
+The step's Lambda is a ``.waitForTaskToken`` task: it records one render job per CHILI task
+or Customer's Canvas project, each carrying the task token, and returns at once. The token
+is completed later: by the download function once the last job's files are in S3, or by
+the poller when a job fails for good.
+
+A retried step (Step Functions gives every attempt a new token) finds the jobs of the first
+attempt and moves them to the new token instead of starting the work again. CHILI's start is
+not idempotent: a crash between starting tasks and recording them can leave an unused task
+at CHILI (a cost, never a duplicate order, since only recorded tasks are downloaded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from printflow.adapters.order_table import OrderTable
+from printflow.adapters.render_job_table import RenderJobTable
+from printflow.domain.order import OrderKey, order_from_document
+from printflow.errors import StepFailed, StepRetryable, ValidationError
+from printflow.providers.base import ProviderRejected, ProviderUnavailable, RenderWork
+from printflow.providers.registry import ProviderRegistry, start_render
+from printflow.render.jobs import job_for_work
+from printflow.render.policies import policy_for
+
+DEFAULT_RENDER_TIMEOUT_S = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class RenderRequest:
+    order: OrderKey
+    step_id: str
+    task_token: str
+    timeout_s: int = DEFAULT_RENDER_TIMEOUT_S
+
+
+@dataclass(frozen=True, slots=True)
+class RenderStarted:
+    jobs: int
+    provider: str
+    resumed: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {"jobs": self.jobs, "provider": self.provider, "resumed": self.resumed}
+
+
+class RenderStarter:
+    def __init__(
+        self,
+        orders: OrderTable,
+        jobs: RenderJobTable,
+        registry: ProviderRegistry,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._orders = orders
+        self._jobs = jobs
+        self._registry = registry
+        self._clock = clock
+
+    def start(self, request: RenderRequest) -> RenderStarted:
+        item = self._orders.get_order(request.order)
+        if item is None:
+            raise StepFailed(f"order {request.order} not found")
+        storefront = self._orders.get_storefront(request.order.storefront_id)
+        if storefront is None or storefront.provider is None:
+            raise StepFailed(
+                f"storefront {request.order.storefront_id!r} has no render provider configured"
+            )
+        provider_name = storefront.provider.name.value
+
+        earlier = [j for j in self._jobs.jobs_of(request.order) if j.step_id == request.step_id]
+        if earlier:
+            for job in earlier:
+                self._jobs.set_task_token(request.order, job.job_id, request.task_token)
+            return RenderStarted(len(earlier), provider_name, resumed=True)
+
+        order = order_from_document(item["order"])
+        try:
+            works = asyncio.run(start_render(self._registry, storefront.provider, order))
+        except (ProviderRejected, ValidationError) as exc:
+            raise StepFailed(f"{provider_name} refused the render: {exc}") from exc
+        except ProviderUnavailable as exc:
+            raise StepRetryable(f"{provider_name} is unavailable: {exc.message}") from exc
+        self._record(request, works)
+        return RenderStarted(len(works), provider_name)
+
+    def _record(self, request: RenderRequest, works: tuple[RenderWork, ...]) -> None:
+        now = self._clock()
+        for work in works:
+            policy = policy_for(work.provider.value)
+            self._jobs.put_new(
+                job_for_work(
+                    work,
+                    request.order,
+                    request.task_token,
+                    request.step_id,
+                    created_at=now,
+                    deadline_at=now + request.timeout_s,
+                    due_at=now + policy.first_poll_s,
+                )
+            )

@@ -1,0 +1,129 @@
+"""Composition root of the render functions: the start step, the poller and the sweep."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from printflow.adapters import aws
+from printflow.adapters.download_queue import DownloadQueue
+from printflow.adapters.order_flows import OrderFlowStarter
+from printflow.adapters.order_table import OrderTable
+from printflow.adapters.render_job_table import RenderJobTable
+from printflow.adapters.task_tokens import TaskTokens
+from printflow.domain.render_job import RenderJob
+from printflow.domain.storefront import Storefront
+from printflow.intake.sweep import StuckOrderSweep
+from printflow.net.safe_http import guarded_async_client
+from printflow.net.ssrf import EgressGuard, EgressPolicy
+from printflow.providers.base import RenderProvider, UrlPolicy
+from printflow.providers.registry import ProviderRegistry
+from printflow.render.policies import policy_for
+from printflow.render.poller import Poller, PollerSettings
+from printflow.render.start import RenderStarter
+from printflow.settings import RenderSettings
+
+
+def egress_policy(settings: RenderSettings) -> EgressPolicy:
+    return EgressPolicy.from_env(
+        {"EGRESS_ALLOWLIST": settings.egress_allowlist, "EGRESS_REROUTES": settings.egress_reroutes}
+    )
+
+
+def url_policy(settings: RenderSettings) -> UrlPolicy:
+    """Provider URLs may use http only for hosts the egress allowlist names (local stack)."""
+    hosts = {entry.rsplit(":", 1)[0].strip("[]") for entry in egress_policy(settings).allow_hosts}
+    return UrlPolicy(allow_insecure_hosts=frozenset(hosts))
+
+
+def provider_registry(settings: RenderSettings, secretsmanager: Any = None) -> ProviderRegistry:
+    return ProviderRegistry(
+        secretsmanager or aws.client("secretsmanager"), url_policy=url_policy(settings)
+    )
+
+
+class ProviderDirectory:
+    """Adapters for the poller: one per storefront, sharing one guarded HTTP client per run.
+
+    Create it inside the run's event loop (an ``AsyncClient`` belongs to its loop) and close it
+    at the end of the run.
+    """
+
+    def __init__(
+        self, orders: OrderTable, registry: ProviderRegistry, settings: RenderSettings
+    ) -> None:
+        self._orders = orders
+        self._registry = registry
+        self._settings = settings
+        self._http: httpx.AsyncClient | None = None
+        self._storefronts: dict[str, Storefront | None] = {}
+        self._lock = asyncio.Lock()
+
+    async def provider_for(self, job: RenderJob) -> RenderProvider:
+        storefront_id = job.order_key.storefront_id
+        async with self._lock:
+            if storefront_id not in self._storefronts:
+                self._storefronts[storefront_id] = await asyncio.to_thread(
+                    self._orders.get_storefront, storefront_id
+                )
+            if self._http is None:
+                limit = self._settings.poll_concurrency
+                self._http = guarded_async_client(
+                    EgressGuard(egress_policy(self._settings)),
+                    timeout=self._settings.provider_timeout_s,
+                    limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+                )
+        storefront = self._storefronts[storefront_id]
+        if storefront is None or storefront.provider is None:
+            raise LookupError(f"storefront {storefront_id!r} has no render provider configured")
+        return await self._registry.adapter_for(storefront.provider, self._http)
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+def build_render_starter(
+    settings: RenderSettings, *, dynamodb: Any = None, secretsmanager: Any = None
+) -> RenderStarter:
+    client = dynamodb or aws.client("dynamodb")
+    return RenderStarter(
+        OrderTable(client, settings.core.order_table),
+        RenderJobTable(client, settings.core.order_table, settings.due_shards),
+        provider_registry(settings, secretsmanager),
+    )
+
+
+def build_poller(
+    settings: RenderSettings,
+    registry: ProviderRegistry,
+    *,
+    dynamodb: Any = None,
+    sqs: Any = None,
+    stepfunctions: Any = None,
+) -> tuple[Poller, ProviderDirectory]:
+    client = dynamodb or aws.client("dynamodb")
+    orders = OrderTable(client, settings.core.order_table)
+    directory = ProviderDirectory(orders, registry, settings)
+    poller = Poller(
+        RenderJobTable(client, settings.core.order_table, settings.due_shards),
+        directory.provider_for,
+        policy_for,
+        DownloadQueue(sqs or aws.client("sqs"), settings.require_queue()),
+        TaskTokens(stepfunctions or aws.client("stepfunctions")),
+        PollerSettings(due_shards=settings.due_shards, concurrency=settings.poll_concurrency),
+    )
+    return poller, directory
+
+
+def build_sweep(
+    settings: RenderSettings, *, dynamodb: Any = None, stepfunctions: Any = None
+) -> StuckOrderSweep:
+    return StuckOrderSweep(
+        OrderTable(dynamodb or aws.client("dynamodb"), settings.core.order_table),
+        OrderFlowStarter(stepfunctions or aws.client("stepfunctions"), settings.order_flows),
+        due_shards=settings.due_shards,
+    )

@@ -1,0 +1,106 @@
+"""generate-production-files inside the compiled default flow, with real providers (sandboxes).
+
+The step's Lambda records one job per CHILI task / Customer's Canvas project and the flow
+waits on its task token; the poller finds the work done and queues the downloads, or finds it
+failed and fails the step, and the flow takes its onError path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from printflow.domain.order import OrderKey
+from printflow_tools.sandboxes import Pipeline
+
+SHOPIFY_ORDER = OrderKey("demo-shopify", "5678901234567")
+WOO_ORDER = OrderKey("demo-woo", "7311")
+
+
+def test_chili_tasks_are_recorded_and_the_flow_waits(world: Any) -> None:
+    world.register_chili_storefront()
+
+    assert (
+        world.post("shopify", "demo-shopify", "shopify-orders-create.json")["status"] == "Received"
+    )
+
+    jobs = world.wait(
+        lambda: len(world.jobs(SHOPIFY_ORDER)) == 2 and world.jobs(SHOPIFY_ORDER),
+        what="two render jobs",
+    )
+    assert {j["state"] for j in jobs} == {"pending"}
+    assert {j["kind"] for j in jobs} == {"task"}
+    assert all(j["taskToken"] for j in jobs)
+    assert len(world.chili.tasks()) == 2  # one output task per line item
+    assert world.execution(SHOPIFY_ORDER)["status"] == "RUNNING"
+
+
+def test_the_poller_finds_chili_work_done_and_queues_downloads(world: Any) -> None:
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    world.wait(lambda: len(world.jobs(SHOPIFY_ORDER)) == 2, what="two render jobs")
+
+    result = world.run_poller()
+
+    assert result["poll"]["finished"] == 2, result
+    jobs = world.jobs(SHOPIFY_ORDER)
+    assert {j["state"] for j in jobs} == {"ready"}
+    assert all(j["files"][0]["url"].endswith("/download") for j in jobs)
+    assert all("dueAt" not in j for j in jobs)
+    messages = world.queued_downloads()
+    assert sorted(m["jobId"] for m in messages) == sorted(j["jobId"] for j in jobs)
+    # the flow still waits: only the download completes the token
+    assert world.execution(SHOPIFY_ORDER)["status"] == "RUNNING"
+
+
+def test_a_failed_chili_task_fails_the_step_and_the_flow_takes_on_error(world: Any) -> None:
+    world.register_chili_storefront(templateId="fail-poster")
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    world.wait(lambda: len(world.jobs(SHOPIFY_ORDER)) == 2, what="two render jobs")
+
+    result = world.run_poller()
+
+    assert result["poll"]["failed"] >= 1
+    execution = world.wait_finished(SHOPIFY_ORDER)
+    assert execution["status"] == "FAILED"
+    assert execution["cause"].startswith("Render.Failed: ")
+    order = world.order(SHOPIFY_ORDER)
+    assert order["status"] == "Failed"
+    assert order["error"]["step"] == "generate"
+    assert "font 'Brand Sans' could not be loaded" in order["error"]["cause"]
+    (email,) = [
+        m for m in world.emails() if "operations@example.com" in m.destinations["ToAddresses"]
+    ]
+    assert "could not be loaded" in email.body and "Brand Sans" in email.body
+    assert {j["state"] for j in world.jobs(SHOPIFY_ORDER)} == {"failed"}
+
+
+def test_customers_canvas_projects_become_jobs(world: Any) -> None:
+    world.register_canvas_storefront()
+    world.canvas.add_order(
+        storefront_id=42, order_id="7311", line_items=[Pipeline.completes(after_polls=0)] * 2
+    )
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
+
+    jobs = world.wait(
+        lambda: len(world.jobs(WOO_ORDER)) == 2 and world.jobs(WOO_ORDER), what="two project jobs"
+    )
+    assert {j["kind"] for j in jobs} == {"project"}
+
+    result = world.run_poller()
+
+    assert result["poll"]["finished"] == 2, result
+    assert {j["state"] for j in world.jobs(WOO_ORDER)} == {"ready"}
+
+
+def test_canvas_projects_not_created_yet_are_discovered_later(world: Any) -> None:
+    world.register_canvas_storefront()
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
+    (discovery,) = world.wait(lambda: world.jobs(WOO_ORDER), what="a discovery job")
+    assert discovery["kind"] == "discovery"
+
+    world.canvas.add_order(storefront_id=42, order_id="7311", line_items=[Pipeline.completes()])
+    result = world.run_poller()
+
+    assert result["poll"]["discovered"] == 1, result
+    kinds = sorted((j["kind"], j["state"]) for j in world.jobs(WOO_ORDER))
+    assert kinds == [("discovery", "superseded"), ("project", "pending")]

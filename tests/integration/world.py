@@ -1,0 +1,239 @@
+"""An integration world: the template on moto, every handler real and in process.
+
+Step Functions executes the compiled flow; its Lambda tasks are dispatched to the real step
+handlers; the provider sandboxes and a REST sink listen on loopback; SES is moto's. Tests
+drive it like the platform would: post webhooks, run the poller, deliver download batches.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from printflow.adapters.dynamo_types import deserialize_item
+from printflow.adapters.order_table import OrderTable
+from printflow.adapters.webhook_secrets import WebhookSecrets
+from printflow.domain.order import OrderKey
+from printflow_tools.localstack.handlers import Handler, load_handler
+from printflow_tools.localstack.lambda_dispatch import LambdaContext, LambdaDispatcher
+from printflow_tools.localstack.resources import LocalResources
+from printflow_tools.localstack.rest_sink import RestSink
+from printflow_tools.localstack.storefront_setup import (
+    chili_provider,
+    customers_canvas_provider,
+    register_render_storefront,
+)
+from printflow_tools.sandboxes import ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.webhook_events import DEMO_SECRETS, payload, signed_headers, webhook_event
+
+SENDER = "printflow@example.com"
+OPERATIONS = "operations@example.com"
+
+
+def context(function: str, seconds: float = 60.0) -> LambdaContext:
+    return LambdaContext(
+        function_name=function,
+        invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
+        memory_limit_in_mb=256,
+        aws_request_id="test",
+        deadline=time.monotonic() + seconds,
+    )
+
+
+@dataclass
+class World:
+    resources: LocalResources
+    dispatcher: LambdaDispatcher
+    sink: RestSink
+    chili: ChiliSandbox
+    canvas: CustomersCanvasSandbox
+    handlers: dict[str, Handler] = field(default_factory=dict)
+
+    # -- storefronts and orders -------------------------------------------------------------
+
+    def register_chili_storefront(
+        self, storefront_id: str = "demo-shopify", **provider: Any
+    ) -> None:
+        register_render_storefront(
+            OrderTable(boto3.client("dynamodb"), self.resources.table()),
+            WebhookSecrets(boto3.client("secretsmanager"), "printflow"),
+            boto3.client("secretsmanager"),
+            storefront_id=storefront_id,
+            platform="shopify",
+            webhook_secret=DEMO_SECRETS["shopify"],
+            provider={
+                **chili_provider(self.chili, f"printflow/providers/{storefront_id}/chili"),
+                **provider,
+            },
+            client_id="chili-client",
+            client_secret="chili-secret",
+        )
+
+    def register_canvas_storefront(self, storefront_id: str = "demo-woo", **provider: Any) -> None:
+        register_render_storefront(
+            OrderTable(boto3.client("dynamodb"), self.resources.table()),
+            WebhookSecrets(boto3.client("secretsmanager"), "printflow"),
+            boto3.client("secretsmanager"),
+            storefront_id=storefront_id,
+            platform="woocommerce",
+            webhook_secret=DEMO_SECRETS["woocommerce"],
+            provider={
+                **customers_canvas_provider(
+                    self.canvas, f"printflow/providers/{storefront_id}/canvas"
+                ),
+                **provider,
+            },
+            client_id="cc-client",
+            client_secret="cc-secret",
+        )
+
+    def post(
+        self,
+        platform: str,
+        storefront_id: str,
+        payload_file: str,
+        replace: tuple[bytes, bytes] | None = None,
+    ) -> dict[str, Any]:
+        body = payload(payload_file)
+        if replace:
+            body = body.replace(*replace)
+        event = webhook_event(
+            platform, storefront_id, body, signed_headers(platform, body, DEMO_SECRETS[platform])
+        )
+        response = self.handlers["WebhookFunction"](event, context("WebhookFunction"))
+        assert response["statusCode"] in (200, 202), response
+        return dict(json.loads(response["body"]))
+
+    # -- the platform's other triggers --------------------------------------------------------
+
+    def run_poller(self, seconds: float = 15.0) -> dict[str, Any]:
+        result = self.handlers["PollerFunction"]({}, context("PollerFunction", seconds))
+        return dict(result)
+
+    def deliver_downloads(self, max_batches: int = 10) -> list[dict[str, Any]]:
+        """Receive download messages and run the download function on them (as Lambda's
+        event-source mapping would), deleting the ones that succeeded."""
+        sqs = boto3.client("sqs")
+        url = self.resources.queues["DownloadQueue"]
+        results = []
+        for _ in range(max_batches):
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                break
+            event = {
+                "Records": [
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": m.get("Attributes", {}),
+                        "messageAttributes": {},
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": self.resources.resolver.arns["DownloadQueue"],
+                        "awsRegion": "us-east-1",
+                    }
+                    for m in messages
+                ]
+            }
+            result = self.handlers["DownloadFunction"](event, context("DownloadFunction", 120))
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            for m in messages:
+                if m["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            results.append(result)
+        return results
+
+    # -- observations -------------------------------------------------------------------------
+
+    def queued_downloads(self) -> list[dict[str, Any]]:
+        """Download messages waiting in the queue (left in it: visibility 0 after reading)."""
+        sqs = boto3.client("sqs")
+        url = self.resources.queues["DownloadQueue"]
+        found = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        return [json.loads(m["Body"]) for m in found.get("Messages", [])]
+
+    def order(self, key: OrderKey) -> dict[str, Any]:
+        item = (
+            boto3.client("dynamodb")
+            .get_item(
+                TableName=self.resources.table(),
+                Key={
+                    "pk": {"S": f"ORDER#{key.storefront_id}#{key.order_id}"},
+                    "sk": {"S": "ORDER"},
+                },
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        return deserialize_item(item) if item else {}
+
+    def jobs(self, key: OrderKey) -> list[dict[str, Any]]:
+        items = boto3.client("dynamodb").query(
+            TableName=self.resources.table(),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :job)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"ORDER#{key.storefront_id}#{key.order_id}"},
+                ":job": {"S": "JOB#"},
+            },
+            ConsistentRead=True,
+        )["Items"]
+        return [deserialize_item(i) for i in items]
+
+    def execution(self, key: OrderKey) -> dict[str, Any]:
+        sfn = boto3.client("stepfunctions")
+        arn = self.resources.state_machine().replace(":stateMachine:", ":execution:")
+        return dict(sfn.describe_execution(executionArn=f"{arn}:{key.execution_name}"))
+
+    def wait(self, predicate: Any, timeout_s: float = 20.0, what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def wait_finished(self, key: OrderKey, timeout_s: float = 30.0) -> dict[str, Any]:
+        return dict(
+            self.wait(
+                lambda: (e := self.execution(key))["status"] != "RUNNING" and e,
+                timeout_s,
+                f"execution of {key} to finish",
+            )
+        )
+
+    def emails(self) -> list[Any]:
+        return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+
+
+def build_world(resources: LocalResources, stack: ExitStack) -> World:
+    ses = boto3.client("sesv2")
+    for identity in (SENDER, OPERATIONS):
+        ses.create_email_identity(EmailIdentity=identity)
+    boto3.client("ses").verify_email_identity(EmailAddress=SENDER)
+    sink = stack.enter_context(RestSink())
+    chili = stack.enter_context(ChiliSandbox(polls_until_done=1))
+    canvas = stack.enter_context(CustomersCanvasSandbox())
+    dispatcher = stack.enter_context(LambdaDispatcher())
+    env = {
+        "EGRESS_ALLOWLIST": "127.0.0.1",
+        "EGRESS_REROUTES": f"orders.example.com=http://127.0.0.1:{sink.port}",
+        "SENDER_EMAIL": SENDER,
+        "OPERATIONS_EMAIL": OPERATIONS,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    world = World(resources, dispatcher, sink, chili, canvas)
+    for logical_id, spec in resources.functions.items():
+        handler = load_handler(spec, env)
+        world.handlers[logical_id] = handler
+        dispatcher.register(logical_id, handler, timeout_seconds=spec.timeout_s)
+    return world

@@ -1,0 +1,238 @@
+"""The local stack: template.yaml running on one machine, in one process, without Docker.
+
+- moto in server mode (``http://127.0.0.1:4566``) with Step Functions executing ASL;
+- every resource created from ``template.yaml`` (see :mod:`.resources`);
+- the functions' handlers loaded in process with their template environment; the state
+  machine's Lambda tasks, the HTTP API routes, the ``ScheduleV2`` schedules and the SQS
+  event-source mappings all invoke them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import boto3
+
+from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
+from printflow_tools.localstack.gateway import HttpApiGateway
+from printflow_tools.localstack.handlers import Handler, load_handler
+from printflow_tools.localstack.lambda_dispatch import LambdaContext, LambdaDispatcher
+from printflow_tools.localstack.resources import LocalResources, create_resources
+from printflow_tools.localstack.template import LOCAL_REGION
+from printflow_tools.localstack.triggers import (
+    QueuePoller,
+    Scheduler,
+    queue_mappings_of,
+    schedules_of,
+)
+
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": LOCAL_REGION,
+    "AWS_REGION": LOCAL_REGION,
+}
+
+
+@dataclass
+class StackOptions:
+    aws_port: int = 4566
+    api_port: int = 3000
+    host: str = "127.0.0.1"
+    # Divides every schedule's rate: 60 turns "rate(1 minute)" into once a second.
+    schedule_speedup: float = 1.0
+    # Extra environment for every function (egress allowlist, sender address, ...).
+    function_env: dict[str, str] = field(default_factory=dict)
+    log_stream: TextIO | None = None
+    quiet_functions: bool = False
+
+
+class FunctionLogFormatter(logging.Formatter):
+    """Powertools' JSON log line -> ``[FunctionName] level message key=value``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            return line
+        name = doc.pop("function_name", None) or "printflow"
+        level = str(doc.pop("level", "INFO")).lower()
+        message = doc.pop("message", "")
+        for noise in (
+            "location",
+            "timestamp",
+            "service",
+            "cold_start",
+            "function_arn",
+            "function_memory_size",
+            "function_request_id",
+            "xray_trace_id",
+            "sampling_rate",
+            "stack_trace",
+        ):
+            doc.pop(noise, None)
+        extra = " ".join(f"{k}={v}" for k, v in doc.items() if k != "exception")
+        text = f"[{name}] {level:<7} {message}" + (f"  {extra}" if extra else "")
+        if "exception" in doc and level == "error":
+            text += "\n" + str(doc["exception"])
+        return text
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.dispatcher = LambdaDispatcher()
+        self.handlers: dict[str, Handler] = {}
+        self.resources: LocalResources | None = None
+        self.gateway: HttpApiGateway | None = None
+        self.scheduler: Scheduler | None = None
+        self.queues: QueuePoller | None = None
+        self._moto: Any = None
+        self._invoke_lock = threading.Lock()
+        self.invocation_counts: dict[str, int] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.options.host}:{self.options.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        assert self.gateway is not None
+        return self.gateway.url
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        os.environ.update(LOCAL_CREDENTIALS)
+        # moto's werkzeug access log and its engine's failure traces would drown the
+        # functions' own log lines; failures stay visible in the flow's history and logs.
+        for noisy in ("werkzeug", "moto"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+        os.environ["MOTO_PORT"] = str(self.options.aws_port)  # moto's engine calls itself here
+        os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
+        make_moto_behave_like_aws()
+        self._moto = ThreadedMotoServer(self.options.host, self.options.aws_port, verbose=False)
+        self._moto.start()
+        self._configure_moto({"stepfunctions": {"execute_state_machine": True}})
+        self._route_function_logs()
+
+        session = boto3.Session(region_name=LOCAL_REGION)
+        self.resources = create_resources(session, endpoint_url=self.aws_endpoint)
+        self.dispatcher.install()
+        for logical_id, spec in self.resources.functions.items():
+            handler = load_handler(spec, self.options.function_env)
+            self.handlers[logical_id] = handler
+            self.dispatcher.register(
+                logical_id,
+                self._counted(logical_id, handler),
+                timeout_seconds=spec.timeout_s,
+                memory_limit_in_mb=spec.memory_mb,
+            )
+
+        self.gateway = HttpApiGateway(
+            self.resources.functions, self.invoke, self.options.host, self.options.api_port
+        )
+        self.gateway.start()
+        self.scheduler = Scheduler(
+            schedules_of(self.resources.functions, self.options.schedule_speedup), self.invoke
+        )
+        self.scheduler.start()
+        self.queues = QueuePoller(
+            queue_mappings_of(self.resources.functions, self.resources.resolver),
+            self.invoke,
+            self.client("sqs"),
+        )
+        self.queues.start()
+        return self
+
+    def stop(self) -> None:
+        for part in (self.queues, self.scheduler, self.gateway):
+            if part is not None:
+                part.stop()
+        self.dispatcher.uninstall()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=LOCAL_REGION,  # type: ignore[call-overload]
+            endpoint_url=self.aws_endpoint,
+        )
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Run a function's handler in this process, as Lambda would."""
+        spec = self.resources.functions[function] if self.resources else None
+        context = LambdaContext(
+            function_name=function,
+            invoked_function_arn=spec.arn if spec else function,
+            memory_limit_in_mb=spec.memory_mb if spec else 256,
+            aws_request_id=str(uuid.uuid4()),
+            deadline=time.monotonic() + (spec.timeout_s if spec else 30),
+        )
+        return self._counted(function, self.handlers[function])(event, context)
+
+    def _counted(self, function: str, handler: Handler) -> Handler:
+        def run(event: Any, context: Any) -> Any:
+            with self._invoke_lock:
+                self.invocation_counts[function] = self.invocation_counts.get(function, 0) + 1
+            return handler(event, context)
+
+        return run
+
+    def _configure_moto(self, config: dict[str, Any]) -> None:
+        request = urllib.request.Request(  # noqa: S310 - our own loopback server
+            f"{self.aws_endpoint}/moto-api/config",
+            data=json.dumps(config).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+            pass
+
+    def _route_function_logs(self) -> None:
+        from printflow.observability import logger
+
+        stream = self.options.log_stream or sys.stdout
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(FunctionLogFormatter())
+        python_logger = logging.getLogger(logger.name)
+        for existing in list(python_logger.handlers):
+            python_logger.removeHandler(existing)
+        if not self.options.quiet_functions:
+            python_logger.addHandler(handler)
+        python_logger.propagate = False
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.2) -> Any:
+    """Poll ``predicate`` until it returns something truthy; ``TimeoutError`` otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout_s} s")
+        time.sleep(interval_s)

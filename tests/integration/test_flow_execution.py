@@ -200,6 +200,7 @@ def test_success_path(run: FlowRun) -> None:
         "type": "generate-production-files",
         "successStatus": "In progress",
         "options": {"fileFormat": "pdf"},
+        "timeoutSeconds": 3600,
     }
     assert generate["taskToken"]
     assert "taskToken" not in consume

@@ -70,6 +70,11 @@ def test_object_metadata() -> None:
         object_metadata({"order id": "x"})
     with pytest.raises(ValueError, match="2048"):
         object_metadata({"note": "x" * 3000})
+    # The digest's room is kept from the start: it is added only at commit.
+    room = 2048 - len("sha256") - 64 - len("note")
+    object_metadata({"note": "x" * room})
+    with pytest.raises(ValueError, match="2048"):
+        object_metadata({"note": "x" * (room + 1)})
 
 
 class CountingS3:

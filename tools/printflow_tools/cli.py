@@ -12,11 +12,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from printflow_tools import flow_commands, storefront_commands
+from printflow_tools import flow_commands, local_commands, storefront_commands
 
 COMMAND_GROUPS: list[Callable[[Any], None]] = [
     storefront_commands.register,
     flow_commands.register,
+    local_commands.register,
 ]
 
 

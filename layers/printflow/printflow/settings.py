@@ -121,3 +121,25 @@ class RenderSettings:
         if not self.download_queue_url:
             raise ConfigurationError("environment variable DOWNLOAD_QUEUE_URL is not set")
         return self.download_queue_url
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadSettings:
+    """Settings of the download function."""
+
+    render: RenderSettings
+    artifact_bucket: str
+    event_bus: str = "default"
+    # Deliveries before SQS moves a message to the dead-letter queue (the queue's
+    # maxReceiveCount): the last one fails the flow's step instead of retrying.
+    max_receives: int = 5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DownloadSettings:
+        env = os.environ if env is None else env
+        return cls(
+            render=RenderSettings.from_env(env),
+            artifact_bucket=_require(env, "ARTIFACT_BUCKET"),
+            event_bus=env.get("EVENT_BUS", "default").strip() or "default",
+            max_receives=_int(env, "DOWNLOAD_MAX_RECEIVES", 5),
+        )

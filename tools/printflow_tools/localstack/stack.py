@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.request
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -60,8 +61,12 @@ class StackOptions:
 class FunctionLogFormatter(logging.Formatter):
     """Powertools' JSON log line -> ``[FunctionName] level message key=value``."""
 
+    def __init__(self, powertools: logging.Formatter) -> None:
+        super().__init__()
+        self._powertools = powertools
+
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        line = self._powertools.format(record)
         try:
             doc = json.loads(line)
         except ValueError:
@@ -117,6 +122,10 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         os.environ.update(LOCAL_CREDENTIALS)
+        # All functions share this process: metrics (EMF lines on stdout in Lambda) would only
+        # bury the log lines here.
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         # moto's werkzeug access log and its engine's failure traces would drown the
         # functions' own log lines; failures stay visible in the flow's history and logs.
         for noisy in ("werkzeug", "moto"):
@@ -217,7 +226,7 @@ class LocalStack:
 
         stream = self.options.log_stream or sys.stdout
         handler = logging.StreamHandler(stream)
-        handler.setFormatter(FunctionLogFormatter())
+        handler.setFormatter(FunctionLogFormatter(logger.registered_formatter))
         python_logger = logging.getLogger(logger.name)
         for existing in list(python_logger.handlers):
             python_logger.removeHandler(existing)

@@ -28,6 +28,15 @@ class DownloadQueue:
         self._client = client
         self.queue_url = queue_url
 
+    def retry_later(self, receipt_handle: str, delay_s: float) -> None:
+        """Make a failed message visible again after ``delay_s`` (not the queue's long
+        visibility timeout, which must cover the slowest download)."""
+        self._client.change_message_visibility(
+            QueueUrl=self.queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(43_200, int(delay_s))),
+        )
+
     def send(self, job: RenderJob) -> None:
         self._client.send_message(
             QueueUrl=self.queue_url,

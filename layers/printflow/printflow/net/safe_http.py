@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -31,7 +32,11 @@ MAX_POOLS = 32
 
 
 def pin_request(request: httpx.Request, target: CheckedTarget) -> httpx.Request:
-    """``request`` aimed at ``target.address``, still naming (and verifying) the original host."""
+    """``request`` aimed at ``target.address``, still naming (and verifying) the original host.
+
+    The request's own path and query are kept: ``target`` may come from the cache, checked
+    for an earlier request to the same origin.
+    """
     extensions = dict(request.extensions)
     if target.scheme == "https" and not target.host_is_ip:
         extensions["sni_hostname"] = target.host
@@ -40,7 +45,7 @@ def pin_request(request: httpx.Request, target: CheckedTarget) -> httpx.Request:
         headers["Host"] = request.url.netloc.decode("ascii")
     return httpx.Request(
         request.method,
-        target.connect_url(),
+        request.url.copy_with(scheme=target.scheme, host=str(target.address), port=target.port),
         headers=headers,
         stream=request.stream,
         extensions=extensions,
@@ -96,6 +101,13 @@ class PinnedTransport(httpx.BaseTransport):
             self._inner.close()
 
 
+# How long a checked origin (scheme, host, port) is reused before it is resolved and checked
+# again. Requests in that window connect to the same checked address, so the cache can
+# neither skip the check nor let DNS rebinding in; it spares the poller a thread hop and a
+# resolution per request to the same provider.
+CHECK_TTL_S = 30.0
+
+
 class AsyncPinnedTransport(httpx.AsyncBaseTransport):
     """The async twin of :class:`PinnedTransport` (DNS resolution runs in a worker thread)."""
 
@@ -113,9 +125,20 @@ class AsyncPinnedTransport(httpx.AsyncBaseTransport):
         # Per-origin pool size: the poller keeps up to its concurrency alive to one provider.
         self._limits = limits or httpx.Limits()
         self._pools: OrderedDict[_PoolKey, httpx.AsyncHTTPTransport] = OrderedDict()
+        self._checked: dict[tuple[str, bytes], tuple[float, CheckedTarget]] = {}
+
+    async def _check(self, url: httpx.URL) -> CheckedTarget:
+        key = (url.scheme, url.netloc)
+        cached = self._checked.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        target = await anyio.to_thread.run_sync(self.guard.check, url)
+        self._checked[key] = (now + CHECK_TTL_S, target)
+        return target
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        target = await anyio.to_thread.run_sync(self.guard.check, request.url)
+        target = await self._check(request.url)
         transport = await self._transport_for(target)
         return await transport.handle_async_request(pin_request(request, target))
 

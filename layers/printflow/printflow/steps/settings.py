@@ -34,6 +34,8 @@ class StepSettings:
     rest_timeout_s: int = 10
     # Seconds a signing secret stays cached in a warm function.
     secret_cache_s: int = 300
+    # Where the order's artifacts are: REST documents carry presigned links to them.
+    artifact_bucket: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, email: bool = False) -> StepSettings:
@@ -56,4 +58,5 @@ class StepSettings:
             operations_email=operations or None,
             rest_timeout_s=timeout,
             secret_cache_s=_int(env, "SIGNING_SECRET_CACHE_SECONDS", 300),
+            artifact_bucket=env.get("ARTIFACT_BUCKET", "").strip() or None,
         )

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from printflow.adapters import aws
+from printflow.adapters.artifact_bucket import ArtifactBucket
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.ses_email import SesMailer
 from printflow.adapters.signing_secrets import SigningSecrets
@@ -26,11 +27,15 @@ def build_rest_step(
     http: httpx.Client | None = None,
     resolver: Resolver | None = None,
     presign: Presigner | None = None,
+    s3: Any = None,
 ) -> RestStep:
     """``http`` replaces the guarded client (tests); otherwise every call passes the guard.
 
-    ``presign`` is the artifact-link seam; None until the download feature stores artifacts.
+    ``presign`` signs the artifact links; by default S3 presigned GETs on the artifact
+    bucket when ``ARTIFACT_BUCKET`` is set.
     """
+    if presign is None and settings.artifact_bucket:
+        presign = ArtifactBucket(s3 or aws.client("s3"), settings.artifact_bucket).presign
     client = http or guarded_client(
         EgressGuard(settings.egress, resolver), timeout=settings.rest_timeout_s
     )

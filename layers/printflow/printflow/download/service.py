@@ -1,0 +1,324 @@
+"""The download function's work: one render job's files into S3, then the order's completion.
+
+Per queue message (one render job):
+
+1. the job must be ``ready`` (or ``downloading``, when an earlier attempt died);
+2. every file is streamed into ``orders/{storefrontId}/{orderId}/{jobId}/{filename}``; a file
+   an earlier attempt already stored (same size and SHA-256 in S3) is not uploaded again;
+3. the job becomes ``done`` with its artifacts;
+4. when every job of the step is done: the order's ``manifest.json`` is written (last, so a
+   consumer that sees it knows the set is complete), the order records its artifacts, the
+   flow's task token is completed with the artifact list, and ``ArtifactsReady`` is published
+   once.
+
+Failures: a permanent one (the file expired, a blocked redirect, a 4xx) fails the flow's step
+at once with ``Download.Failed``; a transient one is retried by SQS (sooner than the queue's
+visibility timeout, with backoff), and on the last delivery the step fails too and the message
+moves to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from printflow.adapters.domain_events import ARTIFACTS_READY
+from printflow.adapters.order_table import OrderTable
+from printflow.adapters.render_job_table import RenderJobTable
+from printflow.domain.order import OrderKey, order_from_document
+from printflow.domain.render_job import JobState, RenderJob
+from printflow.download.errors import DownloadPermanent, DownloadTransient, DownloadUnauthorized
+from printflow.download.keys import artifact_key, manifest_key, unique_filenames
+from printflow.download.streaming import ArtifactStreamer, StoredArtifact
+from printflow.observability import logger
+from printflow.providers.base import ArtifactSource
+
+DOWNLOAD_FAILED = "Download.Failed"
+# Step Functions' task output limit is 256 KiB: above this many artifacts the output names
+# the manifest and the count, and consumers read the manifest.
+MAX_ARTIFACTS_IN_OUTPUT = 500
+READY_WAIT_S = 3.0
+
+
+class Outcome(StrEnum):
+    DONE = "done"  # the job's files are stored
+    SKIPPED = "skipped"  # nothing to do (unknown job, already done, failed or superseded)
+    RETRY = "retry"  # transient failure: deliver the message again later
+    FAILED = "failed"  # the flow's step was failed; do not deliver again
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult:
+    outcome: Outcome
+    retry_after_s: float | None = None
+    detail: str = ""
+
+
+class AuthHeaders(Protocol):
+    """Provider credentials for a file: the bearer token, or nothing for public URLs."""
+
+    def headers_for(self, job: RenderJob, source: ArtifactSource) -> Awaitable[dict[str, str]]: ...
+
+    def forget(self, job: RenderJob, headers: dict[str, str]) -> Awaitable[None]: ...
+
+
+class Tokens(Protocol):
+    def succeed(self, token: str, output: dict[str, Any]) -> bool: ...
+
+    def fail(self, token: str, error: str, cause: str) -> None: ...
+
+
+class Events(Protocol):
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
+class ManifestStore(Protocol):
+    def put_json(self, key: str, doc: dict[str, Any]) -> None: ...
+
+
+class DownloadService:
+    def __init__(
+        self,
+        jobs: RenderJobTable,
+        orders: OrderTable,
+        streamer: ArtifactStreamer,
+        auth: AuthHeaders,
+        tokens: Tokens,
+        events: Events,
+        manifests: ManifestStore,
+        *,
+        bucket: str,
+        clock: Callable[[], float] = time.time,
+        run: Callable[[Awaitable[Any]], Any] | None = None,
+    ) -> None:
+        self._jobs = jobs
+        self._orders = orders
+        self._streamer = streamer
+        self._auth = auth
+        self._tokens = tokens
+        self._events = events
+        self._manifests = manifests
+        self.bucket = bucket
+        self._clock = clock
+        self._run = run or _run_coroutine
+
+    # -- one job ------------------------------------------------------------------------------
+
+    def download(
+        self, key: OrderKey, job_id: str, *, last_attempt: bool, deadline: float
+    ) -> DownloadResult:
+        job = self._ready_job(key, job_id)
+        if job is None:
+            return DownloadResult(Outcome.SKIPPED, detail="unknown job")
+        if job.state is JobState.DONE:
+            self.complete_order_if_done(job)
+            return DownloadResult(Outcome.SKIPPED, detail="already done")
+        if job.state not in (JobState.READY, JobState.DOWNLOADING):
+            if job.state in (JobState.PENDING, JobState.LEASED):
+                return DownloadResult(Outcome.RETRY, 5.0, "job not ready yet")
+            return DownloadResult(Outcome.SKIPPED, detail=f"job is {job.state.value}")
+        if job.state is JobState.READY:
+            moved = self._jobs.move(key, job_id, (JobState.READY,), JobState.DOWNLOADING)
+            job = moved or job
+
+        try:
+            artifacts = self._store_files(job, deadline)
+        except DownloadPermanent as exc:
+            return self._fail(job, str(exc))
+        except (DownloadTransient, OSError) as exc:
+            retry_after = getattr(exc, "retry_after_s", None)
+            if last_attempt:
+                self._fail(job, f"{exc} (after the last retry)")
+                return DownloadResult(Outcome.RETRY, retry_after, "failed for good")
+            logger.warning("download will be retried", extra={"job": job_id, "reason": str(exc)})
+            return DownloadResult(Outcome.RETRY, retry_after, str(exc))
+
+        done = self._jobs.move(
+            key,
+            job_id,
+            (JobState.DOWNLOADING,),
+            JobState.DONE,
+            details={**job.details, "stored": artifacts, "artifacts": artifacts},
+        )
+        if done is not None:
+            self.complete_order_if_done(done)
+        return DownloadResult(Outcome.DONE, detail=f"{len(artifacts)} file(s)")
+
+    def _ready_job(self, key: OrderKey, job_id: str) -> RenderJob | None:
+        # The poller queues the message just before it saves the job as ready: give that
+        # save a moment instead of a whole visibility timeout.
+        give_up = time.monotonic() + READY_WAIT_S
+        while True:
+            job = self._jobs.get(key, job_id)
+            if job is None or job.state not in (JobState.PENDING, JobState.LEASED):
+                return job
+            if time.monotonic() > give_up:
+                return job
+            time.sleep(0.2)
+
+    def _store_files(self, job: RenderJob, deadline: float) -> list[dict[str, Any]]:
+        sources = [ArtifactSource.from_document(doc) for doc in job.files]
+        names = unique_filenames([source.filename for source in sources])
+        stored: dict[str, dict[str, Any]] = {
+            a["key"]: a for a in job.details.get("stored", []) if isinstance(a, dict)
+        }
+        artifacts: list[dict[str, Any]] = []
+        for source, name in zip(sources, names, strict=True):
+            key = artifact_key(
+                job.order_key.storefront_id, job.order_key.order_id, job.job_id, name
+            )
+            earlier = stored.get(key)
+            if earlier and self._streamer.existing_matches(key, earlier["size"], earlier["sha256"]):
+                artifacts.append(earlier)
+                continue
+            result = self._stream_one(job, source, key, deadline)
+            artifact = _artifact_record(self.bucket, job, source, name, result)
+            artifacts.append(artifact)
+            stored[key] = artifact
+            # Progress survives a crash: a redelivery skips what is already stored.
+            self._jobs.move(
+                job.order_key,
+                job.job_id,
+                (JobState.DOWNLOADING,),
+                JobState.DOWNLOADING,
+                details={**job.details, "stored": list(stored.values())},
+            )
+        return artifacts
+
+    def _stream_one(
+        self, job: RenderJob, source: ArtifactSource, key: str, deadline: float
+    ) -> StoredArtifact:
+        metadata = {
+            "order-id": job.order_key.order_id,
+            "storefront-id": job.order_key.storefront_id,
+            "job-id": job.job_id,
+            "provider": job.provider,
+            "provider-reference": source.reference or job.ref,
+        }
+        for attempt in (1, 2):
+            headers = self._run(self._auth.headers_for(job, source))
+            try:
+                return self._streamer.stream(
+                    source.url,
+                    headers,
+                    key,
+                    content_type=source.content_type,
+                    declared_size=source.declared_size,
+                    metadata=metadata,
+                    deadline=deadline,
+                )
+            except DownloadUnauthorized:
+                if attempt == 2 or not headers:
+                    raise
+                self._run(self._auth.forget(job, headers))  # a fresh token, once
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fail(self, job: RenderJob, cause: str) -> DownloadResult:
+        logger.error("download failed", extra={"job": job.job_id, "reason": cause})
+        self._jobs.move(
+            job.order_key,
+            job.job_id,
+            (JobState.READY, JobState.DOWNLOADING),
+            JobState.FAILED,
+            error=cause,
+        )
+        self._tokens.fail(job.task_token, DOWNLOAD_FAILED, f"{job.job_id}: {cause}")
+        return DownloadResult(Outcome.FAILED, detail=cause)
+
+    # -- the order ----------------------------------------------------------------------------
+
+    def complete_order_if_done(self, job: RenderJob) -> bool:
+        """When every job of the step is done: manifest, order artifacts, token, event.
+
+        Each part is idempotent, so two functions finishing the last two jobs at once, or a
+        redelivered message, complete the order correctly (the event is published once).
+        """
+        siblings = [
+            j
+            for j in self._jobs.jobs_of(job.order_key)
+            if j.step_id == job.step_id and j.state is not JobState.SUPERSEDED
+        ]
+        if not siblings or any(j.state is not JobState.DONE for j in siblings):
+            return False
+        ordered = sorted(siblings, key=lambda j: j.job_id)
+        artifacts = [a for j in ordered for a in j.details.get("artifacts", [])]
+        item = self._orders.get_order(job.order_key) or {}
+        key = manifest_key(job.order_key.storefront_id, job.order_key.order_id)
+        completed_at = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
+        self._manifests.put_json(key, manifest(item, artifacts, self.bucket, completed_at))
+        self._orders.set_artifacts(job.order_key, artifacts, key, completed_at)
+        output: dict[str, Any] = {
+            "manifestKey": key,
+            "bucket": self.bucket,
+            "count": len(artifacts),
+        }
+        if len(artifacts) <= MAX_ARTIFACTS_IN_OUTPUT:
+            output["artifacts"] = [
+                {k: a[k] for k in ("key", "size", "sha256", "contentType")} for a in artifacts
+            ]
+        self._tokens.succeed(job.task_token, output)
+        token_id = job.task_token[-32:]
+        if self._orders.claim_event(job.order_key, ARTIFACTS_READY, token_id):
+            self._events.publish(
+                ARTIFACTS_READY,
+                {
+                    "storefrontId": job.order_key.storefront_id,
+                    "orderId": job.order_key.order_id,
+                    "bucket": self.bucket,
+                    "manifestKey": key,
+                    "artifactCount": len(artifacts),
+                },
+            )
+        return True
+
+
+def _artifact_record(
+    bucket: str, job: RenderJob, source: ArtifactSource, filename: str, stored: StoredArtifact
+) -> dict[str, Any]:
+    return {
+        "bucket": bucket,
+        "key": stored.key,
+        "filename": filename,
+        "size": stored.size,
+        "sha256": stored.sha256,
+        "contentType": stored.content_type,
+        "jobId": job.job_id,
+        "provider": job.provider,
+        "providerReference": source.reference or job.ref,
+        "lineItemId": source.line_item_id or job.line_item_id,
+    }
+
+
+def manifest(
+    item: dict[str, Any], artifacts: list[dict[str, Any]], bucket: str, completed_at: str
+) -> dict[str, Any]:
+    """``manifest.json``: the order, its line items and every artifact (schema v1)."""
+    order = order_from_document(item["order"]) if item.get("order") else None
+    return {
+        "schema": "printflow.manifest/v1",
+        "bucket": bucket,
+        "storefrontId": item.get("storefrontId"),
+        "orderId": item.get("orderId"),
+        "orderName": order.name if order else None,
+        "orderNumber": order.number if order else None,
+        "platform": order.platform if order else None,
+        "receivedAt": item.get("receivedAt"),
+        "completedAt": completed_at,
+        "lineItems": [
+            {"id": li.id, "name": li.name, "sku": li.sku, "quantity": li.quantity}
+            for li in (order.line_items if order else ())
+        ],
+        "artifacts": artifacts,
+    }
+
+
+def _run_coroutine(awaitable: Awaitable[Any]) -> Any:
+    async def wait() -> Any:
+        return await awaitable
+
+    return asyncio.run(wait())

@@ -29,7 +29,8 @@ from printflow.settings import DownloadSettings
 SETTINGS = DownloadSettings.from_env()
 # Stop starting a file when less than this is left: a cut-off upload is aborted anyway.
 SAFETY_S = 15.0
-processor = BatchProcessor(event_type=EventType.SQS)
+# Every record of a batch may ask to be retried: that is a normal answer, not a crash.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _service: DownloadService | None = None
 _registry: ProviderRegistry | None = None
 _queue: DownloadQueue | None = None

@@ -55,6 +55,7 @@ class World:
     chili: ChiliSandbox
     canvas: CustomersCanvasSandbox
     handlers: dict[str, Handler] = field(default_factory=dict)
+    retrying: list[str] = field(default_factory=list)  # receipt handles of failed messages
 
     # -- storefronts and orders -------------------------------------------------------------
 
@@ -149,8 +150,18 @@ class World:
             for m in messages:
                 if m["MessageId"] not in failed:
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                else:
+                    self.retrying.append(m["ReceiptHandle"])
             results.append(result)
         return results
+
+    def let_retry_delays_pass(self) -> None:
+        """Failed download messages wait a backoff before SQS shows them again: end it now."""
+        sqs = boto3.client("sqs")
+        url = self.resources.queues["DownloadQueue"]
+        for receipt in self.retrying:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
+        self.retrying.clear()
 
     # -- observations -------------------------------------------------------------------------
 

@@ -245,9 +245,12 @@ class DownloadService:
         ]
         if not siblings or any(j.state is not JobState.DONE for j in siblings):
             return False
+        token_id = job.task_token[-32:]
+        item = self._orders.get_order(job.order_key) or {}
+        if (item.get("publishedEvents") or {}).get(ARTIFACTS_READY) == token_id:
+            return True  # completed before (a redelivered message): nothing to redo
         ordered = sorted(siblings, key=lambda j: j.job_id)
         artifacts = [a for j in ordered for a in j.details.get("artifacts", [])]
-        item = self._orders.get_order(job.order_key) or {}
         key = manifest_key(job.order_key.storefront_id, job.order_key.order_id)
         completed_at = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
         self._manifests.put_json(key, manifest(item, artifacts, self.bucket, completed_at))
@@ -262,7 +265,6 @@ class DownloadService:
                 {k: a[k] for k in ("key", "size", "sha256", "contentType")} for a in artifacts
             ]
         self._tokens.succeed(job.task_token, output)
-        token_id = job.task_token[-32:]
         if self._orders.claim_event(job.order_key, ARTIFACTS_READY, token_id):
             self._events.publish(
                 ARTIFACTS_READY,

@@ -1,0 +1,128 @@
+"""The download function inside the whole flow: idempotent, and visible when it fails."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from printflow.domain.order import OrderKey
+from printflow_tools.sandboxes import Pipeline
+
+SHOPIFY_ORDER = OrderKey("demo-shopify", "5678901234567")
+WOO_ORDER = OrderKey("demo-woo", "7311")
+
+
+def render_done(world: Any, key: OrderKey) -> None:
+    world.wait(lambda: world.jobs(key), what="render jobs")
+    world.run_poller()
+    world.wait(lambda: all(j["state"] == "ready" for j in world.jobs(key)), what="ready jobs")
+
+
+def no_open_uploads(world: Any) -> bool:
+    uploads = boto3.client("s3").list_multipart_uploads(Bucket=world.resources.bucket())
+    return not uploads.get("Uploads")
+
+
+def object_versions(world: Any) -> int:
+    listing = boto3.client("s3").list_object_versions(
+        Bucket=world.resources.bucket(), Prefix="orders/"
+    )
+    return len(listing.get("Versions", []))
+
+
+def test_a_redelivered_message_uploads_nothing_twice(world: Any) -> None:
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    render_done(world, SHOPIFY_ORDER)
+    messages = world.queued_downloads()
+    world.deliver_downloads()
+    versions = object_versions(world)
+    assert versions == 3  # two PDFs and the manifest
+
+    # SQS delivers at least once: the same messages arrive again
+    url = world.resources.queues["DownloadQueue"]
+    for body in messages:
+        boto3.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    world.deliver_downloads()
+
+    manifest_versions = object_versions(world) - versions
+    assert manifest_versions <= 1  # the manifest may be rewritten, identical; no PDF is
+    pdf_versions = [
+        v
+        for v in boto3.client("s3").list_object_versions(
+            Bucket=world.resources.bucket(), Prefix="orders/"
+        )["Versions"]
+        if v["Key"].endswith(".pdf")
+    ]
+    assert len(pdf_versions) == 2
+    execution = world.wait_finished(SHOPIFY_ORDER)
+    assert execution["status"] == "SUCCEEDED"
+    history = boto3.client("stepfunctions").get_execution_history(
+        executionArn=execution["executionArn"]
+    )["events"]
+    assert (
+        sum(
+            1
+            for e in history
+            if e["type"] == "TaskSucceeded"
+            and "manifestKey" in e["taskSucceededEventDetails"].get("output", "")
+        )
+        == 1
+    )
+
+
+def test_an_expired_download_fails_the_step_with_the_cause(world: Any) -> None:
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    render_done(world, SHOPIFY_ORDER)
+    world.chili.expire_downloads()
+
+    world.deliver_downloads()
+
+    execution = world.wait_finished(SHOPIFY_ORDER)
+    assert execution["status"] == "FAILED"
+    assert execution["cause"].startswith("Download.Failed: ")
+    order = world.order(SHOPIFY_ORDER)
+    assert order["status"] == "Failed" and order["error"]["step"] == "generate"
+    assert "no longer available" in order["error"]["cause"] or "404" in order["error"]["cause"]
+    assert "failed" in {j["state"] for j in world.jobs(SHOPIFY_ORDER)}
+    assert no_open_uploads(world)
+    assert object_versions(world) == 0
+
+
+def test_throttled_then_served_and_several_files_per_job(world: Any) -> None:
+    world.register_canvas_storefront()
+    world.canvas.download_throttles = 1  # the first file request answers 429
+    world.canvas.add_order(
+        storefront_id=42,
+        order_id="7311",
+        line_item_ids=["412"],
+        line_items=[Pipeline.completes(after_polls=0, outputs=("pdf", "png"))],
+    )
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
+    render_done(world, WOO_ORDER)
+
+    first = world.deliver_downloads()
+    assert first[0]["batchItemFailures"], "the 429 makes the message come back"
+    assert no_open_uploads(world)
+    assert world.execution(WOO_ORDER)["status"] == "RUNNING"
+    retries = 1
+    # each file is throttled once: the second delivery stores the PDF and meets the PNG's 429
+    while world.jobs(WOO_ORDER)[0]["state"] != "done" and retries < 4:
+        world.let_retry_delays_pass()
+        world.deliver_downloads()
+        retries += 1
+    assert retries == 3
+    assert no_open_uploads(world)
+
+    execution = world.wait_finished(WOO_ORDER)
+    assert execution["status"] == "SUCCEEDED"
+    artifacts = world.order(WOO_ORDER)["artifacts"]
+    assert sorted(a["contentType"] for a in artifacts) == ["application/pdf", "image/png"]
+    png = boto3.client("s3").get_object(
+        Bucket=world.resources.bucket(),
+        Key=next(a["key"] for a in artifacts if a["contentType"] == "image/png"),
+    )
+    assert png["Body"].read(8) == b"\x89PNG\r\n\x1a\n"

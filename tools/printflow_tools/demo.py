@@ -79,21 +79,21 @@ def free_port(preferred: int) -> int:
 
 
 def post(api: str, order: DemoOrder, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 (loopback)
         f"{api}/webhooks/{order.platform}/{order.storefront_id}",
         data=body,
         headers=headers,
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
 
 
 def get(api: str, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{api}{path}", timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(f"{api}{path}", timeout=10) as response:  # noqa: S310 (loopback)
         return dict(json.loads(response.read()))
 
 
@@ -215,7 +215,7 @@ def summary(env: LocalEnvironment, elapsed: float) -> int:
                 f"(execution {execution['status']}: {execution.get('cause', '')})"
             )
 
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
     say("\nEmails sent (SES):")
@@ -229,9 +229,8 @@ def summary(env: LocalEnvironment, elapsed: float) -> int:
             f"status {doc['status']!r}, {len(doc['artifacts'])} artifact link(s)"
         )
     if OUTPUT.exists():
-        say(
-            f"\nThe files are in {OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT}/ (open the PDFs)."
-        )
+        shown = OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT
+        say(f"\nThe files are in {shown}/ (open the PDFs).")
     if problems:
         say("\nDEMO FAILED: " + "; ".join(problems))
         return 1

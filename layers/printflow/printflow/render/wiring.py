@@ -45,10 +45,11 @@ def provider_registry(settings: RenderSettings, secretsmanager: Any = None) -> P
     )
 
 
-# httpx's connection pool spends CPU per request in proportion to its size: 100 concurrent
-# polls through one client of 100 connections took ~25 s for 2,000 polls, through 10 clients
-# of 10 connections ~6 s. Jobs are spread over several small clients instead.
-CONNECTIONS_PER_CLIENT = 10
+# httpcore's pool checks every connection of a pool each time it hands out or takes back one,
+# so its CPU cost per request grows with the pool: 2,000 polls at concurrency 100 took ~25 s
+# through one client of 100 connections and ~4.1-5 s through clients of 5-7 (bench/poller.py).
+# Jobs are spread round robin over several small clients.
+CONNECTIONS_PER_CLIENT = 7
 
 
 class ProviderDirectory:

@@ -179,18 +179,9 @@ class Bench:
 
 
 def create_table() -> None:
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    from printflow_tools.localstack.resources import create_table_from_template
+
+    create_table_from_template(boto3.client("dynamodb"), TABLE)
 
 
 def price(transitions: int, invocations: int, writes: int, write_units: int) -> dict[str, float]:

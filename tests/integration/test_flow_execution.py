@@ -26,6 +26,7 @@ from printflow.flows import compile_flow_text, parse_flow
 from printflow.flows.compiler import FUNCTION_ARN_SUBSTITUTIONS, apply_substitutions
 from printflow.flows.transitions import state_transitions, states_entered
 from printflow_tools.localstack.lambda_dispatch import LambdaDispatcher
+from printflow_tools.localstack.resources import create_table_from_template
 
 ACCOUNT = "123456789012"
 TABLE = "printflow-orders"
@@ -117,18 +118,7 @@ class FlowRun:
 def run() -> Iterator[FlowRun]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table_from_template(dynamodb, TABLE)
         dynamodb.put_item(
             TableName=TABLE,
             Item={

@@ -11,11 +11,8 @@ import hmac
 import importlib.util
 import json
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,8 @@ from printflow.adapters.order_table import NewOrderRecord, OrderTable, order_key
 from printflow.domain.order import LineItem, Order, OrderKey, Property, RawBodyRef
 from printflow.errors import StepFailed, StepRetryable
 from printflow.intake.signatures import verify_generic
+from printflow_tools.localstack.resources import create_table_from_template
+from printflow_tools.localstack.rest_sink import RestSink
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -62,56 +61,14 @@ class Context:
 # -- the loopback sink -------------------------------------------------------------------------
 
 
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Sink:
-    port: int
-    received: list[Received] = field(default_factory=list)
-    status: int = 200
-
-    def url(self, path: str = "/hooks/printflow") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
 @pytest.fixture
-def sink() -> Iterator[Sink]:
-    state = Sink(port=0)
+def sink() -> Iterator[RestSink]:
+    with RestSink() as receiver:
+        yield receiver
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            state.received.append(
-                Received(
-                    self.path,
-                    {k.lower(): v for k, v in self.headers.items()},
-                    self.rfile.read(length),
-                )
-            )
-            body = json.dumps({"ok": state.status < 300}).encode()
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+def sink_url(sink: RestSink, path: str = "/hooks/printflow") -> str:
+    return f"{sink.base_url}{path}"
 
 
 # -- AWS on moto -------------------------------------------------------------------------------
@@ -143,18 +100,7 @@ def moto_aws() -> Iterator[OrderTable]:
     with mock_aws():
         aws.client.cache_clear()
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table_from_template(dynamodb, TABLE)
         table = OrderTable(dynamodb, TABLE)
         table.record_new_order(order_record())
         boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
@@ -240,21 +186,21 @@ LAMBDA_CAUSE = json.dumps(
 
 
 @pytest.fixture
-def rest_handler(moto_aws: OrderTable, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Handler:
+def rest_handler(moto_aws: OrderTable, sink: RestSink, monkeypatch: pytest.MonkeyPatch) -> Handler:
     return load_handler("consume_rest_api", monkeypatch, EGRESS_ALLOWLIST=f"127.0.0.1:{sink.port}")
 
 
-def test_the_order_document_reaches_the_sink_signed(rest_handler: Handler, sink: Sink) -> None:
+def test_the_order_document_reaches_the_sink_signed(rest_handler: Handler, sink: RestSink) -> None:
     event = sample_event("step-consume-rest-api.json")
     event["step"]["options"] = {
-        "uri": sink.url(),
+        "uri": sink_url(sink),
         "headers": {"X-Tenant": "acme"},
         "signingSecret": SECRET_NAME,
     }
 
     result = rest_handler(event, Context())
 
-    (received,) = sink.received
+    (received,) = sink.received()
     assert result == {"status": 200, "delivery": received.headers["x-printflow-delivery"]}
     assert received.path == "/hooks/printflow"
     assert received.headers["content-type"] == "application/json"
@@ -281,29 +227,29 @@ def test_the_order_document_reaches_the_sink_signed(rest_handler: Handler, sink:
     assert "error" not in document
 
 
-def test_a_retry_carries_the_same_delivery_id(rest_handler: Handler, sink: Sink) -> None:
-    event = step_event("consume-rest-api", {"uri": sink.url()})
+def test_a_retry_carries_the_same_delivery_id(rest_handler: Handler, sink: RestSink) -> None:
+    event = step_event("consume-rest-api", {"uri": sink_url(sink)})
 
     rest_handler(event, Context())
     rest_handler(event, Context())
 
-    first, second = sink.received
+    first, second = sink.received()
     assert first.headers["x-printflow-delivery"] == second.headers["x-printflow-delivery"]
 
 
 def test_an_error_path_document_names_the_failed_step(
-    rest_handler: Handler, sink: Sink, moto_aws: OrderTable
+    rest_handler: Handler, sink: RestSink, moto_aws: OrderTable
 ) -> None:
     record_flow_error(moto_aws, "generate", "StepFailed", LAMBDA_CAUSE)
     event = step_event(
         "consume-rest-api",
-        {"uri": sink.url()},
+        {"uri": sink_url(sink)},
         error={"Error": "StepFailed", "Cause": LAMBDA_CAUSE},
     )
 
     rest_handler(event, Context())
 
-    document = json.loads(sink.received[0].body)
+    document = sink.received()[0].json()
     assert document["error"] == {
         "step": "generate",
         "error": "StepFailed",
@@ -313,12 +259,12 @@ def test_an_error_path_document_names_the_failed_step(
 
 @pytest.mark.parametrize(("status", "error"), [(503, StepRetryable), (404, StepFailed)])
 def test_sink_failures_surface_as_step_errors(
-    rest_handler: Handler, sink: Sink, status: int, error: type[Exception]
+    rest_handler: Handler, sink: RestSink, status: int, error: type[Exception]
 ) -> None:
-    sink.status = status
+    sink.default_status = status
 
     with pytest.raises(error) as caught:
-        rest_handler(step_event("consume-rest-api", {"uri": sink.url()}), Context())
+        rest_handler(step_event("consume-rest-api", {"uri": sink_url(sink)}), Context())
 
     # Lambda reports the class name as errorType: that is what Retry/Catch match.
     assert type(caught.value).__name__ == error.__name__
@@ -326,7 +272,7 @@ def test_sink_failures_surface_as_step_errors(
 
 
 def test_a_loopback_target_outside_the_allowlist_is_blocked(
-    rest_handler: Handler, sink: Sink
+    rest_handler: Handler, sink: RestSink
 ) -> None:
     # Same server, but named "localhost" (and over https, so only the address rule can
     # refuse it): only 127.0.0.1:<port> is allowlisted.
@@ -335,28 +281,28 @@ def test_a_loopback_target_outside_the_allowlist_is_blocked(
 
     with pytest.raises(StepFailed, match="loopback address"):
         rest_handler(event, Context())
-    assert sink.received == []
+    assert sink.received() == []
 
 
 def test_without_the_allowlist_the_local_sink_is_unreachable(
-    moto_aws: OrderTable, sink: Sink, monkeypatch: pytest.MonkeyPatch
+    moto_aws: OrderTable, sink: RestSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("EGRESS_ALLOWLIST", raising=False)
     handler = load_handler("consume_rest_api", monkeypatch)
 
     with pytest.raises(StepFailed, match="use https"):
-        handler(step_event("consume-rest-api", {"uri": sink.url()}), Context())
-    assert sink.received == []
+        handler(step_event("consume-rest-api", {"uri": sink_url(sink)}), Context())
+    assert sink.received() == []
 
 
 def test_a_missing_order_fails_the_rest_step(
-    rest_handler: Handler, sink: Sink, moto_aws: OrderTable
+    rest_handler: Handler, sink: RestSink, moto_aws: OrderTable
 ) -> None:
     moto_aws._client.delete_item(TableName=TABLE, Key=serialize_item(order_key_attributes(KEY)))
 
     with pytest.raises(StepFailed, match="not found"):
-        rest_handler(step_event("consume-rest-api", {"uri": sink.url()}), Context())
-    assert sink.received == []
+        rest_handler(step_event("consume-rest-api", {"uri": sink_url(sink)}), Context())
+    assert sink.received() == []
 
 
 # -- send-email --------------------------------------------------------------------------------

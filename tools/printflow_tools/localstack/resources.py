@@ -128,6 +128,19 @@ def create_resources(
     return created
 
 
+def create_table_from_template(
+    client: Any, table_name: str, logical_id: str = "OrderTable"
+) -> str:
+    """Only one table of the template (keys, indexes, TTL), under ``table_name``: for tests and
+    benchmarks that need the table and nothing else."""
+    template = load_template()
+    resolver = Resolver(template)
+    _name_resources(template, resolver)
+    resolver.physical[logical_id] = table_name
+    resource = resources_of_type(template, "AWS::DynamoDB::Table")[logical_id]
+    return _create_table(client, resolver, logical_id, resource)
+
+
 def _create_table(
     client: Any, resolver: Resolver, logical_id: str, resource: dict[str, Any]
 ) -> str:

@@ -128,9 +128,7 @@ def create_resources(
     return created
 
 
-def create_table_from_template(
-    client: Any, table_name: str, logical_id: str = "OrderTable"
-) -> str:
+def create_table_from_template(client: Any, table_name: str, logical_id: str = "OrderTable") -> str:
     """Only one table of the template (keys, indexes, TTL), under ``table_name``: for tests and
     benchmarks that need the table and nothing else."""
     template = load_template()

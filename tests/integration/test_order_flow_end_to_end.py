@@ -142,3 +142,55 @@ def test_a_rest_receiver_refusing_takes_the_error_path(world: Any) -> None:
     (email,) = world.emails()
     assert email.destinations["ToAddresses"] == ["operations@example.com"]
     assert "answered 400" in email.body
+
+
+def deploy_flow(world: Any, change: Any) -> None:
+    """Deploy a variant of the default flow (as `sam deploy` would after a flow change)."""
+    from printflow.flows.compiler import apply_substitutions, compile_flow_text
+    from printflow.flows.validation import parse_flow
+    from printflow_tools.localstack.template import REPO_ROOT
+
+    document = json.loads((REPO_ROOT / "flows" / "default.json").read_text())
+    change({step["stepDefinitionId"]: step for step in document})
+    resolver = world.resources.resolver
+    functions = ("GenerateProductionFilesFunction", "ConsumeRestApiFunction", "SendEmailFunction")
+    values = {f"{name}Arn": resolver.arns[name] for name in functions}
+    values["OrderTable"] = world.resources.table()
+    definition = apply_substitutions(compile_flow_text(parse_flow(document)), values)
+    boto3.client("stepfunctions").update_state_machine(
+        stateMachineArn=world.resources.state_machine(), definition=definition
+    )
+
+
+def test_a_render_step_timing_out_takes_the_error_path(world: Any) -> None:
+    deploy_flow(world, lambda steps: steps["generate"].update(timeout=2))
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    world.wait(lambda: world.jobs(SHOPIFY_ORDER), what="render jobs")
+
+    # nobody polls: the render step's own timeout fires
+    execution = world.wait_finished(SHOPIFY_ORDER, timeout_s=20)
+
+    assert execution["status"] == "FAILED"
+    assert execution["cause"].startswith("States.Timeout")
+    order = world.order(SHOPIFY_ORDER)
+    assert order["status"] == "Failed" and order["error"]["error"] == "States.Timeout"
+    (email,) = world.emails()
+    assert email.destinations["ToAddresses"] == ["operations@example.com"]
+    assert "States.Timeout" in email.body
+
+
+def test_a_failing_step_without_on_error_fails_the_order(world: Any) -> None:
+    deploy_flow(world, lambda steps: steps["consume"].pop("onError"))
+    world.register_chili_storefront()
+    world.sink.answer(404)
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+
+    execution = run_to_completion(world, SHOPIFY_ORDER)
+
+    assert execution["status"] == "FAILED" and execution["error"] == "OrderFailed"
+    order = world.order(SHOPIFY_ORDER)
+    assert order["status"] == "Failed"
+    assert order["error"]["step"] == "consume" and "answered 404" in order["error"]["cause"]
+    assert order["statusHistory"][-1]["status"] == "Failed"
+    assert world.emails() == []  # no error step ran

@@ -104,3 +104,31 @@ def test_canvas_projects_not_created_yet_are_discovered_later(world: Any) -> Non
     assert result["poll"]["discovered"] == 1, result
     kinds = sorted((j["kind"], j["state"]) for j in world.jobs(WOO_ORDER))
     assert kinds == [("discovery", "superseded"), ("project", "pending")]
+
+
+def test_a_retried_render_step_reuses_its_jobs_with_the_new_token(world: Any) -> None:
+    from printflow.render.start import RenderRequest
+    from printflow.render.wiring import build_render_starter
+    from printflow.settings import RenderSettings
+
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    first = world.wait(
+        lambda: len(world.jobs(SHOPIFY_ORDER)) == 2 and world.jobs(SHOPIFY_ORDER),
+        what="two render jobs",
+    )
+    tasks_before = len(world.chili.tasks())
+    settings = RenderSettings.from_env(
+        world.resources.functions["GenerateProductionFilesFunction"].environment
+        | {"EGRESS_ALLOWLIST": "127.0.0.1"}
+    )
+
+    started = build_render_starter(settings).start(
+        RenderRequest(SHOPIFY_ORDER, "generate", "token-of-the-second-attempt", 3600)
+    )
+
+    assert started.resumed and started.jobs == 2
+    assert len(world.chili.tasks()) == tasks_before  # nothing started twice at CHILI
+    jobs = world.jobs(SHOPIFY_ORDER)
+    assert {j["taskToken"] for j in jobs} == {"token-of-the-second-attempt"}
+    assert sorted(j["jobId"] for j in jobs) == sorted(j["jobId"] for j in first)

@@ -18,7 +18,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_stack() -> Iterator[LocalEnvironment]:
     options = StackOptions(
         api_port=free_port(),

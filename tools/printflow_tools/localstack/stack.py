@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 import boto3
 
+from printflow.adapters import aws
 from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
 from printflow_tools.localstack.gateway import HttpApiGateway
 from printflow_tools.localstack.handlers import Handler, load_handler
@@ -106,6 +107,7 @@ class LocalStack:
         self._moto: Any = None
         self._invoke_lock = threading.Lock()
         self.invocation_counts: dict[str, int] = {}
+        self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -121,17 +123,24 @@ class LocalStack:
     def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
-        os.environ.update(LOCAL_CREDENTIALS)
-        # All functions share this process: metrics (EMF lines on stdout in Lambda) would only
-        # bury the log lines here.
-        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+        # Every client in this process (the handlers', the CLI's) must reach the emulator;
+        # stop() puts the environment back as it was.
+        overrides = {
+            **LOCAL_CREDENTIALS,
+            "MOTO_PORT": str(self.options.aws_port),  # moto's engine calls itself here
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            # All functions share this process: metrics (EMF lines on stdout in Lambda) would
+            # only bury the log lines here.
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+        self._saved_env = {name: os.environ.get(name) for name in overrides}
+        os.environ.update(overrides)
+        aws.client.cache_clear()  # clients keep the endpoint they were created with
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         # moto's werkzeug access log and its engine's failure traces would drown the
         # functions' own log lines; failures stay visible in the flow's history and logs.
         for noisy in ("werkzeug", "moto"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
-        os.environ["MOTO_PORT"] = str(self.options.aws_port)  # moto's engine calls itself here
-        os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
         make_moto_behave_like_aws()
         self._moto = ThreadedMotoServer(self.options.host, self.options.aws_port, verbose=False)
         self._moto.start()
@@ -175,6 +184,13 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
+        aws.client.cache_clear()
 
     def __enter__(self) -> LocalStack:
         return self.start()

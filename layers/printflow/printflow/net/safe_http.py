@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import anyio.to_thread
 import httpx
 
-from printflow.net.ssrf import CheckedTarget, EgressGuard
+from printflow.net.ssrf import DEFAULT_PORTS, CheckedTarget, EgressGuard
 
 Verify = ssl.SSLContext | bool
 _PoolKey = tuple[str, str, int]
@@ -42,9 +42,14 @@ def pin_request(request: httpx.Request, target: CheckedTarget) -> httpx.Request:
         request.extensions = {**request.extensions, "sni_hostname": target.host}
     if "host" not in request.headers:
         request.headers["Host"] = request.url.netloc.decode("ascii")
-    request.url = request.url.copy_with(
-        scheme=target.scheme, host=str(target.address), port=target.port
-    )
+    url = request.url
+    address = str(target.address)
+    if (url.scheme, url.host, url.port or DEFAULT_PORTS[url.scheme]) != (
+        target.scheme,
+        address,
+        target.port,
+    ):
+        request.url = url.copy_with(scheme=target.scheme, host=address, port=target.port)
     return request
 
 

@@ -42,12 +42,18 @@ class DownloadRetry(Exception):
 
 
 def service() -> DownloadService:
-    global _service, _registry, _queue
+    global _service, _registry
     if _service is None:
         _registry = provider_registry(SETTINGS.render)
         _service = build_download_service(SETTINGS, _registry)
-        _queue = DownloadQueue(aws.client("sqs"), SETTINGS.render.require_queue())
     return _service
+
+
+def queue() -> DownloadQueue:
+    global _queue
+    if _queue is None:
+        _queue = DownloadQueue(aws.client("sqs"), SETTINGS.render.require_queue())
+    return _queue
 
 
 def retry_delay(receive_count: int, retry_after_s: float | None) -> float:
@@ -57,7 +63,14 @@ def retry_delay(receive_count: int, retry_after_s: float | None) -> float:
 
 
 def record_handler(record: SQSRecord) -> None:
-    key, job_id = parse_download_message(record.body)
+    try:
+        key, job_id = parse_download_message(record.body)
+    except (ValueError, KeyError, TypeError) as exc:
+        # A poison message: visible again at once, so its deliveries run out in seconds and
+        # the queue moves it to the dead-letter queue, where it can be inspected.
+        logger.error("malformed download message", extra={"message_id": record.message_id})
+        queue().retry_later(record.receipt_handle, 0)
+        raise DownloadRetry("malformed download message") from exc
     receives = int(record.attributes.approximate_receive_count or 1)
     logger.append_keys(order_key=str(key), job=job_id)
     result = service().download(
@@ -65,8 +78,7 @@ def record_handler(record: SQSRecord) -> None:
     )
     metrics.add_metric(name=f"Downloads{result.outcome.value.title()}", unit="Count", value=1)
     if result.outcome is Outcome.RETRY:
-        assert _queue is not None
-        _queue.retry_later(record.receipt_handle, retry_delay(receives, result.retry_after_s))
+        queue().retry_later(record.receipt_handle, retry_delay(receives, result.retry_after_s))
         raise DownloadRetry(result.detail)
     logger.info(
         "download handled", extra={"outcome": result.outcome.value, "detail": result.detail}

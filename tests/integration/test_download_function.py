@@ -126,3 +126,15 @@ def test_throttled_then_served_and_several_files_per_job(world: Any) -> None:
         Key=next(a["key"] for a in artifacts if a["contentType"] == "image/png"),
     )
     assert png["Body"].read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_malformed_message_reaches_the_dead_letter_queue_quickly(world: Any) -> None:
+    sqs = boto3.client("sqs")
+    sqs.send_message(QueueUrl=world.resources.queues["DownloadQueue"], MessageBody="{not json")
+
+    for _ in range(6):  # maxReceiveCount deliveries, then SQS moves it
+        world.deliver_downloads(max_batches=1)
+
+    dead = sqs.receive_message(QueueUrl=world.resources.queues["DownloadDeadLetterQueue"])
+    assert [m["Body"] for m in dead.get("Messages", [])] == ["{not json"]
+    assert world.queued_downloads() == []

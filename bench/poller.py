@@ -123,23 +123,28 @@ def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
+async def bearer_headers(http: Any) -> dict[str, str]:
+    """A token from the sandbox's token endpoint, as the bench's own requests need one."""
+    token = (
+        await http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "chili-client",
+                "client_secret": "chili-secret",
+                "audience": "https://chiligrafx.com",
+            },
+        )
+    ).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
 async def start_tasks(base_url: str, environment: str, count: int) -> list[str]:
     """Create ``count`` output tasks at the sandbox (the bench's render work)."""
     import httpx
 
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        token = (
-            await http.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": "chili-client",
-                    "client_secret": "chili-secret",
-                    "audience": "https://chiligrafx.com",
-                },
-            )
-        ).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        headers = await bearer_headers(http)
         limit = asyncio.Semaphore(100)
 
         async def one(i: int) -> str:
@@ -160,18 +165,7 @@ async def sequential_poll_seconds(base_url: str, environment: str, task_ids: lis
     import httpx
 
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-        token = (
-            await http.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": "chili-client",
-                    "client_secret": "chili-secret",
-                    "audience": "https://chiligrafx.com",
-                },
-            )
-        ).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        headers = await bearer_headers(http)
         started = time.perf_counter()
         for task_id in task_ids:
             await http.get(

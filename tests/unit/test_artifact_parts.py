@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import tracemalloc
 from typing import Any
@@ -125,14 +126,17 @@ def test_memory_is_bounded_by_a_few_parts_whatever_the_size() -> None:
     try:
         for _ in range(96):
             target.write(chunk)
-        etag = target.commit("00" * 32)
+        committed = target.commit()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     # Then every part but the last is full, and at most (2 + 1) part buffers ever existed
     assert s3.part_sizes.count(part) == 19 and sum(s3.part_sizes) == 96 * MiB
     assert s3.calls == ["create", "complete", "copy"]
-    assert etag == '"copied"'
+    assert committed.etag == '"copied"'
+    # And the digest, computed part by part on its own thread, is that of every byte in order
+    assert committed.sha256 == hashlib.sha256(chunk * 96).hexdigest()
+    assert committed.size == 96 * MiB
     assert peak < 3 * part + 2 * MiB, peak / MiB
 
 
@@ -148,8 +152,10 @@ def test_a_file_smaller_than_a_part_is_one_put() -> None:
         s3, "b", "k", plan=plan_parts(3, 5 * MiB), content_type="text/plain", metadata={"a": "1"}
     )
     target.write(b"abc")
-    assert target.commit("ff" * 32) == '"single"'
+    committed = target.commit()
+    abc_sha = hashlib.sha256(b"abc").hexdigest()
+    assert (committed.etag, committed.sha256, committed.size) == ('"single"', abc_sha, 3)
     assert s3.calls == ["put"]
     assert bytes(s3.put["Body"]) == b"abc"
-    assert s3.put["Metadata"] == {"a": "1", "sha256": "ff" * 32}
+    assert s3.put["Metadata"] == {"a": "1", "sha256": abc_sha}
     assert s3.put["ContentType"] == "text/plain"

@@ -15,7 +15,6 @@ so a stalled or trickling server costs at most one read timeout past the deadlin
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -229,15 +228,19 @@ class ArtifactStreamer:
             concurrency=self._upload_concurrency,
         )
         try:
-            digest, size = self._copy_body(response, target, declared_size, length, deadline)
+            self._copy_body(response, target, declared_size, length, deadline)
             _check_deadline(deadline, url)
-            etag = target.commit(digest)
+            stored = target.commit()
         except BaseException:
             # KeyboardInterrupt and SystemExit too: never leave parts (billed) behind.
             target.abort()
             raise
         return StoredArtifact(
-            key=key, size=size, sha256=digest, content_type=stored_type, etag=etag
+            key=key,
+            size=stored.size,
+            sha256=stored.sha256,
+            content_type=stored_type,
+            etag=stored.etag,
         )
 
     def _copy_body(
@@ -247,10 +250,9 @@ class ArtifactStreamer:
         declared_size: int | None,
         length: int | None,
         deadline: float,
-    ) -> tuple[str, int]:
-        """Stream the body into ``target``; return its SHA-256 (hex) and size."""
+    ) -> None:
+        """Stream the body into ``target`` (which hashes it), checking its length."""
         url = response.request.url
-        digest = hashlib.sha256()
         size = 0
         expected = declared_size if declared_size is not None else length
         try:
@@ -262,7 +264,6 @@ class ArtifactStreamer:
                     raise SizeMismatch(
                         f"GET {_shown(url)}: more than the declared {declared_size} bytes"
                     )
-                digest.update(chunk)
                 target.write(chunk)
                 _check_deadline(deadline, url)
         except DownloadError:
@@ -290,7 +291,6 @@ class ArtifactStreamer:
             raise SizeMismatch(
                 f"GET {_shown(url)}: received {size} bytes, declared {declared_size}"
             )
-        return digest.hexdigest(), size
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -11,7 +11,12 @@ Three processes serve, each measurement runs in a fresh one:
 - per measurement a child process whose peak RSS (``VmHWM``) covers only that download:
   1. the streamer (``ArtifactStreamer``, real boto3 to the moto endpoint, real httpx);
   2. the naive way: read the whole body, then one ``put_object``;
-  3. a plain copy of the same URL to /dev/null with httpx (the throughput ceiling).
+  3. a plain copy of the same URL to /dev/null with httpx (the throughput ceiling);
+  4. the streamer into a discarding S3 stub: its own overhead, without moto's;
+  5. moto's floor: the same number of bytes, already in memory, stored with one
+     ``put_object`` and with a bare multipart upload (no download, hashing, checksums or
+     restamp). No streamer into this moto can be faster, so ``floor / plain copy`` bounds the
+     throughput ratio any implementation could reach here.
 
 Afterwards the stored object is read back from moto and its size and SHA-256 compared with the
 generated file's. Prints readable figures, then one JSON object as the last line. Targets
@@ -45,6 +50,7 @@ BLOCK = 1 * MiB
 BUCKET = "printflow-bench"
 KEY = "orders/bench/1001/job-1/artifact.bin"
 NAIVE_KEY = "orders/bench/1001/job-1/naive.bin"
+FLOOR_KEY = "orders/bench/1001/job-1/floor.bin"
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
@@ -234,6 +240,47 @@ def measure(
             "finish_s": finish.seconds,
             "streaming_mib_per_s": size / MiB / (seconds - finish.seconds),
         }
+    elif mode in ("moto-floor-put", "moto-floor-multipart"):
+        # The least work moto must do to hold the file, with the bytes already in memory: no
+        # download, no hashing, no checksums, no restamp. No streamer can beat this figure.
+        from concurrent.futures import ThreadPoolExecutor
+
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            config=Config(read_timeout=600, request_checksum_calculation="when_required"),
+        )
+        baseline = rss_mib("VmRSS")
+        if mode == "moto-floor-put":
+            body = b"".join(file_blocks(size))
+            cpu_start = cpu_seconds()
+            start = time.perf_counter()
+            client.put_object(Bucket=BUCKET, Key=FLOOR_KEY, Body=body)
+        else:
+            part = bytes(part_size)
+            count = -(-size // part_size)
+            cpu_start = cpu_seconds()
+            start = time.perf_counter()
+            upload_id = client.create_multipart_upload(Bucket=BUCKET, Key=FLOOR_KEY)["UploadId"]
+
+            def upload(number: int) -> dict[str, Any]:
+                body = part if number < count else part[: size - (count - 1) * part_size]
+                response = client.upload_part(
+                    Bucket=BUCKET, Key=FLOOR_KEY, UploadId=upload_id, PartNumber=number, Body=body
+                )
+                return {"ETag": response["ETag"], "PartNumber": number}
+
+            with ThreadPoolExecutor(concurrency) as pool:
+                parts = list(pool.map(upload, range(1, count + 1)))
+            client.complete_multipart_upload(
+                Bucket=BUCKET, Key=FLOOR_KEY, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        seconds = time.perf_counter() - start
+        extra = {}
     elif mode == "naive":
         client = s3_client(endpoint)
         baseline = rss_mib("VmRSS")
@@ -386,6 +433,8 @@ def main() -> None:
         plain = run_child(["--measure", "plain", *common], children)
         streamer = run_child(["--measure", "streamer", *common, *tuning], children)
         null = run_child(["--measure", "streamer-null", *common, *tuning], children)
+        floor_put = run_child(["--measure", "moto-floor-put", *common], children)
+        floor_parts = run_child(["--measure", "moto-floor-multipart", *common, *tuning], children)
         checks = verify(endpoint, args.size, expected_sha)
         naive = None if args.skip_naive else run_child(["--measure", "naive", *common], children)
     finally:
@@ -416,7 +465,15 @@ def main() -> None:
         f"streamer into a discarding S3 stub (its own overhead): {null['mib_per_s']:.0f} MiB/s, "
         f"peak RSS {null['peak_rss_mib']:.1f} MiB"
     )
+    best_floor = max(floor_put["mib_per_s"], floor_parts["mib_per_s"])
+    print(
+        f"moto alone storing the same bytes from memory (no download, hashing, checksums or "
+        f"restamp): one put_object {floor_put['mib_per_s']:.0f} MiB/s, multipart "
+        f"{floor_parts['mib_per_s']:.0f} MiB/s; so no streamer into this moto can pass "
+        f"{best_floor / plain['mib_per_s']:.2f} of the plain copy"
+    )
     print(f"streamer throughput / plain copy: {ratio:.2f} (target >= 0.5)")
+    print(f"streamer throughput / moto's floor: {streamer['mib_per_s'] / best_floor:.2f}")
     print(
         f"stored object: size {'ok' if checks['size_ok'] else 'WRONG'}, "
         f"sha256 {'ok' if checks['sha256_ok'] else 'WRONG'}, "
@@ -441,6 +498,10 @@ def main() -> None:
         "null_sink_mib_per_s": round(null["mib_per_s"], 1),
         "null_sink_peak_rss_mib": round(null["peak_rss_mib"], 1),
         "null_sink_ratio_vs_plain": round(null["mib_per_s"] / plain["mib_per_s"], 3),
+        "moto_floor_put_mib_per_s": round(floor_put["mib_per_s"], 1),
+        "moto_floor_multipart_mib_per_s": round(floor_parts["mib_per_s"], 1),
+        "best_possible_ratio_vs_plain": round(best_floor / plain["mib_per_s"], 3),
+        "streamer_vs_moto_floor": round(streamer["mib_per_s"] / best_floor, 3),
         **checks,
     }
     print(json.dumps(figures))

@@ -30,6 +30,14 @@ def post(env: LocalEnvironment, path: str, body: bytes, headers: dict[str, str])
         return error.code, json.loads(error.read())
 
 
+def deliver(
+    env: LocalEnvironment, platform: str, storefront_id: str, body: bytes
+) -> tuple[int, Any]:
+    """Post ``body`` to the webhook the way the platform signs it, with the demo secret."""
+    headers = signed_headers(platform, body, DEMO_SECRETS[platform])
+    return post(env, f"/webhooks/{platform}/{storefront_id}", body, headers)
+
+
 def order_view(env: LocalEnvironment, storefront_id: str, order_id: str) -> dict[str, Any]:
     assert env.stack is not None
     url = f"{env.stack.api_url}/orders/{storefront_id}/{order_id}"
@@ -58,13 +66,7 @@ def shopify_order(order_id: str) -> bytes:
 
 
 def test_a_shopify_order_rendered_by_chili_ends_in_s3(local_stack: LocalEnvironment) -> None:
-    body = shopify_order("9000001")
-    status, answer = post(
-        local_stack,
-        "/webhooks/shopify/demo-shopify",
-        body,
-        signed_headers("shopify", body, DEMO_SECRETS["shopify"]),
-    )
+    status, answer = deliver(local_stack, "shopify", "demo-shopify", shopify_order("9000001"))
     assert (status, answer["orderKey"]) == (202, "demo-shopify/9000001")
 
     view = wait_for_status(local_stack, "demo-shopify", "9000001")
@@ -96,12 +98,7 @@ def test_a_woocommerce_order_rendered_by_customers_canvas(local_stack: LocalEnvi
         line_items=[Pipeline.completes(after_polls=0)],
     )
     body = payload("woocommerce-order-created.json")
-    status, _ = post(
-        local_stack,
-        "/webhooks/woocommerce/demo-woo",
-        body,
-        signed_headers("woocommerce", body, DEMO_SECRETS["woocommerce"]),
-    )
+    status, _ = deliver(local_stack, "woocommerce", "demo-woo", body)
     assert status == 202
 
     view = wait_for_status(local_stack, "demo-woo", "7311")
@@ -109,6 +106,27 @@ def test_a_woocommerce_order_rendered_by_customers_canvas(local_stack: LocalEnvi
     assert view["status"] == "Success", view
     (artifact,) = view["artifacts"]
     assert artifact["provider"] == "customers-canvas"
+
+
+def test_a_thin_bigcommerce_order_is_read_from_the_store_then_rendered(
+    local_stack: LocalEnvironment,
+) -> None:
+    body = payload("bigcommerce-order-created.json")
+    status, answer = deliver(local_stack, "bigcommerce", "demo-bigcommerce", body)
+    assert (status, answer["orderKey"]) == (202, "demo-bigcommerce/250")
+
+    view = wait_for_status(local_stack, "demo-bigcommerce", "250")
+
+    assert view["status"] == "Success", view
+    assert len(view["artifacts"]) == 2  # one per line item the store listed
+    assert local_stack.stack is not None
+    s3 = local_stack.stack.client("s3")
+    bucket = local_stack.stack.resources.bucket()  # type: ignore[union-attr]
+    manifest = s3.get_object(Bucket=bucket, Key="orders/demo-bigcommerce/250/manifest.json")
+    assert [li["sku"] for li in json.loads(manifest["Body"].read())["lineItems"]] == [
+        "POSTER-A2",
+        "CARD-A6",
+    ]
 
 
 def test_a_render_failure_takes_the_error_path(local_stack: LocalEnvironment) -> None:

@@ -102,6 +102,19 @@ def test_rotation_keeps_the_previous_secret(local_aws: LocalResources, tmp_path:
             },
             "provider.baseUrl",
         ),
+        (
+            {
+                "storefrontId": "acme-bc",
+                "platform": "bigcommerce",
+                "webhookSecret": "x" * 20,
+                "storeApi": {
+                    "storeHash": "abc123",
+                    "credentialsSecret": "printflow/store-apis/acme-bc",
+                    "baseUrl": "http://api.bigcommerce.com",
+                },
+            },
+            "'acme-bc'.storeApi.baseUrl: must be an https URL",
+        ),
     ],
 )
 def test_invalid_documents_are_refused_and_nothing_is_written(

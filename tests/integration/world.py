@@ -29,9 +29,17 @@ from printflow_tools.localstack.storefront_setup import (
     chili_provider,
     customers_canvas_provider,
     register_render_storefront,
+    store_api,
 )
-from printflow_tools.sandboxes import ChiliSandbox, CustomersCanvasSandbox
-from printflow_tools.webhook_events import DEMO_SECRETS, payload, signed_headers, webhook_event
+from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.sandboxes.bigcommerce import demo_order
+from printflow_tools.webhook_events import (
+    BIGCOMMERCE_SECRET_HEADER,
+    DEMO_SECRETS,
+    payload,
+    signed_headers,
+    webhook_event,
+)
 
 SENDER = "printflow@example.com"
 OPERATIONS = "operations@example.com"
@@ -54,6 +62,7 @@ class World:
     sink: RestSink
     chili: ChiliSandbox
     canvas: CustomersCanvasSandbox
+    store: BigCommerceSandbox
     handlers: dict[str, Handler] = field(default_factory=dict)
     retrying: list[str] = field(default_factory=list)  # receipt handles of failed messages
 
@@ -93,6 +102,27 @@ class World:
             },
             client_id="cc-client",
             client_secret="cc-secret",
+        )
+
+    def register_bigcommerce_storefront(
+        self, storefront_id: str = "demo-bigcommerce", *, with_store_api: bool = True
+    ) -> None:
+        """BigCommerce orders rendered by CHILI, which needs the line items from the store."""
+        secretsmanager = boto3.client("secretsmanager")
+        extra: dict[str, Any] = {"secretHeader": BIGCOMMERCE_SECRET_HEADER}
+        if with_store_api:
+            extra["storeApi"] = store_api(self.store, storefront_id, secretsmanager)
+        register_render_storefront(
+            OrderTable(boto3.client("dynamodb"), self.resources.table()),
+            WebhookSecrets(secretsmanager, "printflow"),
+            secretsmanager,
+            storefront_id=storefront_id,
+            platform="bigcommerce",
+            webhook_secret=DEMO_SECRETS["bigcommerce"],
+            provider=chili_provider(self.chili, f"printflow/providers/{storefront_id}/chili"),
+            client_id="chili-client",
+            client_secret="chili-secret",
+            **extra,
         )
 
     def post(
@@ -234,6 +264,8 @@ def build_world(resources: LocalResources, stack: ExitStack) -> World:
     sink = stack.enter_context(RestSink())
     chili = stack.enter_context(ChiliSandbox(polls_until_done=1))
     canvas = stack.enter_context(CustomersCanvasSandbox())
+    store = stack.enter_context(BigCommerceSandbox())
+    store.add_order(*demo_order())
     dispatcher = stack.enter_context(LambdaDispatcher())
     env = {
         "EGRESS_ALLOWLIST": "127.0.0.1",
@@ -242,7 +274,7 @@ def build_world(resources: LocalResources, stack: ExitStack) -> World:
         "OPERATIONS_EMAIL": OPERATIONS,
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
-    world = World(resources, dispatcher, sink, chili, canvas)
+    world = World(resources, dispatcher, sink, chili, canvas, store)
     for logical_id, spec in resources.functions.items():
         handler = load_handler(spec, env)
         world.handlers[logical_id] = handler

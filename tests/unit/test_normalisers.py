@@ -9,7 +9,7 @@ import pytest
 from printflow.domain.order import OrderKey, order_from_document
 from printflow.domain.storefront import Platform
 from printflow.errors import MalformedPayload
-from printflow.intake.normalisers import normalise
+from printflow.intake.normalisers import complete_bigcommerce, normalise
 from printflow_tools.webhook_events import payload
 
 
@@ -106,3 +106,35 @@ def test_malformed_payloads_name_the_problem(platform: Platform, body: bytes, me
     with pytest.raises(MalformedPayload) as error:
         normalise(platform, "sf", body, {})
     assert message in error.value.message
+
+
+def test_a_thin_bigcommerce_order_is_completed_from_the_store_answer() -> None:
+    thin = normalise(Platform.BIGCOMMERCE, "bc", payload("bigcommerce-order-created.json"), {})
+    doc = {"id": 250, "currency_code": "EUR", "billing_address": {"email": "a@example.com"}}
+    products = [
+        {
+            "id": 9,
+            "name": "Poster",
+            "quantity": 3,
+            "sku": "P-1",
+            "product_id": 77,
+            "variant_id": 310,
+            "product_options": [{"display_name": "Headline", "display_value": "Hi"}],
+        }
+    ]
+
+    full = complete_bigcommerce(thin, doc, products)
+
+    assert full.complete and full.key == thin.key and full.delivery == thin.delivery
+    assert (full.email, full.currency, full.name) == ("a@example.com", "EUR", "#250")
+    (item,) = full.line_items
+    assert (item.id, item.quantity, item.product_id, item.variant_id) == ("9", 3, "77", "310")
+    assert item.property_map() == {"Headline": "Hi"}
+
+
+def test_a_store_answer_for_another_order_or_without_option_names_is_refused() -> None:
+    thin = normalise(Platform.BIGCOMMERCE, "bc", payload("bigcommerce-order-created.json"), {})
+    with pytest.raises(MalformedPayload, match="answered order 251"):
+        complete_bigcommerce(thin, {"id": 251}, [])
+    with pytest.raises(MalformedPayload, match=r"products\[0\].product_options"):
+        complete_bigcommerce(thin, {"id": 250}, [{"id": 1, "product_options": [{"x": 1}]}])

@@ -79,3 +79,39 @@ def test_execution_names_are_valid_and_distinct(storefront_id: str, order_id: st
 
 def test_unsafe_characters_do_not_make_names_collide() -> None:
     assert OrderKey("shop", "a/b").execution_name != OrderKey("shop", "a_b").execution_name
+
+
+BIGCOMMERCE: dict[str, Any] = {
+    "storefrontId": "bc-1",
+    "platform": "bigcommerce",
+    "storeApi": {"storeHash": "abc123xyz", "credentialsSecret": "printflow/store-apis/bc-1"},
+}
+
+
+def test_a_bigcommerce_store_api_defaults_to_bigcommerce_and_round_trips() -> None:
+    storefront, _ = parse_storefront(BIGCOMMERCE)
+    assert storefront.store_api is not None
+    assert storefront.store_api.base_url == "https://api.bigcommerce.com"
+    assert parse_storefront(storefront.to_document())[0] == storefront
+
+
+@pytest.mark.parametrize(
+    ("store_api", "message"),
+    [
+        ({"storeHash": "ABC/../x", "credentialsSecret": "s"}, "storeApi.storeHash: required"),
+        ({"storeHash": "abc"}, "storeApi.credentialsSecret: required"),
+        ({"storeHash": "abc", "credentialsSecret": "a secret"}, "credentialsSecret"),
+        ({"storeHash": "abc", "credentialsSecret": "s", "token": "x"}, "unknown field(s) token"),
+        ({"storeHash": "abc", "credentialsSecret": "s", "baseUrl": ""}, "storeApi.baseUrl"),
+        ("abc123xyz", "storeApi: expected an object"),
+    ],
+)
+def test_invalid_store_api_fields_are_named(store_api: Any, message: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        parse_storefront({**BIGCOMMERCE, "storeApi": store_api})
+    assert message in str(error.value)
+
+
+def test_only_bigcommerce_storefronts_have_a_store_api() -> None:
+    with pytest.raises(ValidationError, match=r"'shop-1'\.storeApi: only BigCommerce"):
+        parse_storefront({**VALID, "storeApi": BIGCOMMERCE["storeApi"]})

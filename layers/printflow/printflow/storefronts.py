@@ -9,7 +9,7 @@ from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.storefront import Storefront, parse_storefront
 from printflow.errors import ValidationError
-from printflow.providers.base import UrlPolicy
+from printflow.providers.base import UrlPolicy, check_url
 from printflow.providers.registry import parse_provider_settings
 
 
@@ -34,6 +34,12 @@ def register_storefront(
             storefront.provider,
             provider_urls or UrlPolicy(),
             where=f"storefront {storefront.storefront_id!r}.provider",
+        )
+    if storefront.store_api is not None:
+        check_url(
+            storefront.store_api.base_url,
+            f"storefront {storefront.storefront_id!r}.storeApi.baseUrl",
+            provider_urls or UrlPolicy(),
         )
     if known_flows is not None and storefront.flow not in known_flows:
         allowed = ", ".join(sorted(known_flows)) or "(none)"

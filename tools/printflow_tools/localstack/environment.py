@@ -18,8 +18,10 @@ from printflow_tools.localstack.storefront_setup import (
     chili_provider,
     customers_canvas_provider,
     register_render_storefront,
+    store_api,
 )
-from printflow_tools.sandboxes import ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.sandboxes.bigcommerce import demo_order
 from printflow_tools.webhook_events import BIGCOMMERCE_SECRET_HEADER, DEMO_SECRETS
 
 SENDER = "printflow@example.com"
@@ -41,7 +43,8 @@ class DemoStorefront:
 DEMO_STOREFRONTS = (
     DemoStorefront("demo-shopify", "shopify", "chili"),
     DemoStorefront("demo-woo", "woocommerce", "customers-canvas"),
-    DemoStorefront("demo-bigcommerce", "bigcommerce", "customers-canvas"),
+    # BigCommerce sends an order id only: CHILI can render it once it is read from the store.
+    DemoStorefront("demo-bigcommerce", "bigcommerce", "chili"),
     DemoStorefront("demo-generic", "generic", "chili"),
 )
 
@@ -51,12 +54,15 @@ class LocalEnvironment:
     options: StackOptions = field(default_factory=StackOptions)
     chili: ChiliSandbox = field(default_factory=lambda: ChiliSandbox(polls_until_done=2))
     canvas: CustomersCanvasSandbox = field(default_factory=CustomersCanvasSandbox)
+    store: BigCommerceSandbox = field(default_factory=BigCommerceSandbox)
     sink: RestSink = field(default_factory=RestSink)
     stack: LocalStack | None = None
 
     def start(self) -> LocalEnvironment:
         self.chili.start()
         self.canvas.start()
+        self.store.start()
+        self.store.add_order(*demo_order())  # behind events/payloads/bigcommerce-order-created
         self.sink.start()
         self.options.function_env = {
             "EGRESS_ALLOWLIST": "127.0.0.1,localhost",
@@ -77,7 +83,7 @@ class LocalEnvironment:
     def stop(self) -> None:
         if self.stack is not None:
             self.stack.stop()
-        for part in (self.sink, self.canvas, self.chili):
+        for part in (self.sink, self.store, self.canvas, self.chili):
             part.stop()
 
     def __enter__(self) -> LocalEnvironment:
@@ -99,6 +105,7 @@ class LocalEnvironment:
         extra: dict[str, Any] = {}
         if storefront.platform == "bigcommerce":
             extra["secretHeader"] = BIGCOMMERCE_SECRET_HEADER
+            extra["storeApi"] = store_api(self.store, storefront.storefront_id, secretsmanager)
         register_render_storefront(
             OrderTable(stack.client("dynamodb"), stack.resources.table()),  # type: ignore[union-attr]
             WebhookSecrets(secretsmanager, "printflow"),
@@ -135,6 +142,8 @@ class LocalEnvironment:
             f"  state machine     {resources.state_machine()}",
             f"  CHILI sandbox     {self.chili.base_url}",
             f"  Canvas sandbox    {self.canvas.base_url}",
+            f"  BigCommerce store {self.store.base_url}  (Orders API of store "
+            f"{self.store.store_hash})",
             f"  REST sink         {self.sink.base_url}  (receives {REST_HOST})",
             "  demo storefronts:",
         ]

@@ -17,7 +17,7 @@ from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.storefront import Storefront
 from printflow.providers.base import UrlPolicy
 from printflow.storefronts import register_storefront
-from printflow_tools.sandboxes import ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
 
 CC_STOREFRONT_ID = 42  # Customer's Canvas's own id of the demo storefront
 
@@ -25,7 +25,24 @@ CC_STOREFRONT_ID = 42  # Customer's Canvas's own id of the demo storefront
 def put_provider_credentials(
     secretsmanager: Any, name: str, client_id: str, client_secret: str
 ) -> None:
-    value = json.dumps({"clientId": client_id, "clientSecret": client_secret})
+    _put_secret(secretsmanager, name, {"clientId": client_id, "clientSecret": client_secret})
+
+
+def store_api(
+    sandbox: BigCommerceSandbox, storefront_id: str, secretsmanager: Any
+) -> dict[str, str]:
+    """A BigCommerce storefront's ``storeApi`` pointing at the sandbox; its token stored."""
+    secret_name = f"printflow/store-apis/{storefront_id}"
+    _put_secret(secretsmanager, secret_name, {"accessToken": sandbox.access_token})
+    return {
+        "storeHash": sandbox.store_hash,
+        "credentialsSecret": secret_name,
+        "baseUrl": sandbox.base_url,
+    }
+
+
+def _put_secret(secretsmanager: Any, name: str, doc: dict[str, str]) -> None:
+    value = json.dumps(doc)
     try:
         secretsmanager.create_secret(Name=name, SecretString=value)
     except ClientError as exc:

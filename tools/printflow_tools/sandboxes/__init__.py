@@ -1,4 +1,5 @@
-"""Provider sandboxes: loopback HTTP servers that behave like CHILI GraFx and Customer's Canvas.
+"""Sandboxes: loopback HTTP servers that behave like CHILI GraFx, Customer's Canvas and a
+BigCommerce store's Orders API.
 
 A developer tool (never part of the Lambda layer) for the local stack, the integration tests
 and the poller benchmark::
@@ -11,6 +12,7 @@ and the poller benchmark::
                      line_items=[Pipeline.completes(after_polls=2), Pipeline.restart_only()])
 """
 
+from printflow_tools.sandboxes.bigcommerce import BigCommerceSandbox
 from printflow_tools.sandboxes.chili import ChiliSandbox, ChiliTask
 from printflow_tools.sandboxes.common import Behaviour, LoggedRequest, ManualClock
 from printflow_tools.sandboxes.customers_canvas import (
@@ -23,6 +25,7 @@ from printflow_tools.sandboxes.files import GeneratedFile, generated_file, pdf_f
 
 __all__ = [
     "Behaviour",
+    "BigCommerceSandbox",
     "CanvasArtifact",
     "CanvasProject",
     "ChiliSandbox",

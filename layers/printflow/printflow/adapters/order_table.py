@@ -130,6 +130,27 @@ class OrderTable:
         item = response.get("Item")
         return deserialize_item(item) if item else None
 
+    def complete_order(self, order: Order, at: str) -> None:
+        """Replace a thin order (``complete: false``) with the full one read from its store.
+
+        Conditional on the stored order still being thin, so a slower retry never overwrites
+        a completion with an older read; the order's status and history are not touched.
+        """
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize_item(order_key_attributes(order.key)),
+                UpdateExpression="SET #order = :order, completedFromStoreAt = :at, updatedAt = :at",
+                ConditionExpression="attribute_exists(pk) AND #order.complete = :thin",
+                ExpressionAttributeNames={"#order": "order"},
+                ExpressionAttributeValues=serialize_item(
+                    {":order": order.to_document(), ":at": at, ":thin": False}
+                ),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def set_artifacts(
         self, key: OrderKey, artifacts: list[dict[str, Any]], manifest_key: str, at: str
     ) -> None:

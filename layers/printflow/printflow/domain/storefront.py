@@ -29,6 +29,30 @@ class ProviderName(StrEnum):
 
 # BigCommerce hooks authenticate with custom headers chosen when the hook is created.
 DEFAULT_BIGCOMMERCE_HEADER = "X-PrintFlow-Webhook-Secret"
+BIGCOMMERCE_API = "https://api.bigcommerce.com"
+STORE_HASH = re.compile(r"^[a-z0-9]{1,32}$")
+# Secrets Manager names: 1-512 of letters, digits and /_+=.@-
+SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreApi:
+    """Where a thin webhook's full order is fetched from (BigCommerce's V2 Orders API).
+
+    ``credentials_secret`` names a Secrets Manager secret ``{"accessToken": "..."}`` (an API
+    account token with read-only Orders scope); the token itself is never stored here.
+    """
+
+    store_hash: str
+    credentials_secret: str
+    base_url: str = BIGCOMMERCE_API
+
+    def to_document(self) -> dict[str, str]:
+        return {
+            "storeHash": self.store_hash,
+            "credentialsSecret": self.credentials_secret,
+            "baseUrl": self.base_url,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +74,7 @@ class Storefront:
     shop_domain: str | None = None
     secret_header: str = DEFAULT_BIGCOMMERCE_HEADER
     description: str = ""
+    store_api: StoreApi | None = None
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -63,6 +88,8 @@ class Storefront:
             doc["shopDomain"] = self.shop_domain
         if self.provider:
             doc["provider"] = {"name": self.provider.name.value, **self.provider.settings}
+        if self.store_api:
+            doc["storeApi"] = self.store_api.to_document()
         return doc
 
 
@@ -82,6 +109,7 @@ def parse_storefront(doc: Any, *, require_secret: bool = False) -> tuple[Storefr
         "secretHeader",
         "description",
         "webhookSecret",
+        "storeApi",
     }
     unknown = sorted(set(doc) - known)
     if unknown:
@@ -127,6 +155,7 @@ def parse_storefront(doc: Any, *, require_secret: bool = False) -> tuple[Storefr
         raise ValidationError(f"{where}.description: a string of at most 500 characters")
 
     provider = _parse_provider(doc.get("provider"), where)
+    store_api = _parse_store_api(doc.get("storeApi"), platform, where)
     return (
         Storefront(
             storefront_id=storefront_id,
@@ -136,9 +165,40 @@ def parse_storefront(doc: Any, *, require_secret: bool = False) -> tuple[Storefr
             shop_domain=shop_domain,
             secret_header=secret_header,
             description=description,
+            store_api=store_api,
         ),
         secret,
     )
+
+
+def _parse_store_api(doc: Any, platform: Platform, where: str) -> StoreApi | None:
+    if doc is None:
+        return None
+    where = f"{where}.storeApi"
+    if platform is not Platform.BIGCOMMERCE:
+        raise ValidationError(f"{where}: only BigCommerce storefronts fetch orders from it")
+    if not isinstance(doc, dict):
+        raise ValidationError(f"{where}: expected an object with storeHash and credentialsSecret")
+    unknown = sorted(set(doc) - {"storeHash", "credentialsSecret", "baseUrl"})
+    if unknown:
+        raise ValidationError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    store_hash = doc.get("storeHash")
+    if not isinstance(store_hash, str) or not STORE_HASH.match(store_hash):
+        raise ValidationError(
+            f"{where}.storeHash: required, the store hash of api.bigcommerce.com/stores/{{hash}} "
+            "(lowercase letters and digits)"
+        )
+    secret = doc.get("credentialsSecret")
+    if not isinstance(secret, str) or not SECRET_NAME.match(secret):
+        raise ValidationError(
+            f"{where}.credentialsSecret: required, a Secrets Manager secret name "
+            "(letters, digits and /_+=.@-)"
+        )
+    base_url = doc.get("baseUrl", BIGCOMMERCE_API)
+    if not isinstance(base_url, str) or not base_url:
+        # Judged fully (https, no credentials...) by printflow.storefronts at registration.
+        raise ValidationError(f"{where}.baseUrl: an https URL")
+    return StoreApi(store_hash, secret, base_url.rstrip("/"))
 
 
 def _parse_provider(doc: Any, where: str) -> ProviderSettings | None:

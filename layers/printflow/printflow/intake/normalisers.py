@@ -217,6 +217,47 @@ def normalise_bigcommerce(
     )
 
 
+def _bigcommerce_line_item(raw: dict[str, Any], where: str) -> LineItem:
+    return LineItem(
+        id=_order_id(raw.get("id"), f"{where}.id"),
+        name=str(raw.get("name") or ""),
+        quantity=_quantity(raw.get("quantity", 1), f"{where}.quantity"),
+        sku=_opt_str(raw.get("sku")),
+        product_id=_opt_str(raw.get("product_id")),
+        variant_id=_opt_str(raw.get("variant_id")),
+        # The shopper's choices, as the storefront showed them ("Text on front" = "Anna").
+        properties=_named_properties(
+            raw.get("product_options"), f"{where}.product_options", "display_name", "display_value"
+        ),
+    )
+
+
+def complete_bigcommerce(thin: Order, doc: dict[str, Any], products: list[Any]) -> Order:
+    """The thin webhook order completed from the store API.
+
+    ``doc`` is ``GET /v2/orders/{id}``, ``products`` the (concatenated pages of)
+    ``GET /v2/orders/{id}/products``. The key and delivery details stay the webhook's.
+    """
+    if _order_id(doc.get("id"), "id") != thin.order_id:
+        raise MalformedPayload(
+            f"the store API answered order {doc.get('id')!r}, not {thin.order_id!r}"
+        )
+    billing = doc.get("billing_address")
+    billing = billing if isinstance(billing, dict) else {}
+    return Order(
+        key=thin.key,
+        platform=thin.platform,
+        number=thin.order_id,
+        name=f"#{thin.order_id}",
+        email=_opt_str(billing.get("email")),
+        currency=_opt_str(doc.get("currency_code")),
+        created_at=_opt_str(doc.get("date_created")) or thin.created_at,
+        line_items=_line_items(products, "products", _bigcommerce_line_item),
+        complete=True,
+        delivery=thin.delivery,
+    )
+
+
 # -- generic ------------------------------------------------------------------------------
 
 

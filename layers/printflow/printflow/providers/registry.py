@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from printflow.domain.order import Order
-from printflow.domain.storefront import ProviderName, ProviderSettings
+from printflow.domain.storefront import SECRET_NAME, ProviderName, ProviderSettings
 from printflow.errors import ValidationError
 from printflow.providers.base import (
     RecoveryAction,
@@ -54,8 +54,6 @@ from printflow.providers.oauth import (
 
 # CHILI environment names are the subdomain of ``{environment}.chili-publish.online``.
 ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
-# Secrets Manager names: 1-512 of letters, digits and /_+=.@-
-SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 MAX_ID_LENGTH = 256
 MAX_RECOVERY_ATTEMPTS = 10
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.render_job_table import RenderJobTable
-from printflow.domain.order import OrderKey, order_from_document
+from printflow.domain.order import Order, OrderKey, order_from_document
+from printflow.domain.storefront import Storefront
 from printflow.errors import StepFailed, StepRetryable, ValidationError
+from printflow.intake.completion import OrderCompleter, OrderNotCompletable, StoreUnavailable
 from printflow.providers.base import ProviderRejected, ProviderUnavailable, RenderWork
 from printflow.providers.registry import ProviderRegistry, start_render
 from printflow.render.jobs import job_for_work
@@ -55,8 +57,10 @@ class RenderStarter:
         jobs: RenderJobTable,
         registry: ProviderRegistry,
         *,
+        completer: OrderCompleter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._completer = completer
         self._orders = orders
         self._jobs = jobs
         self._registry = registry
@@ -79,7 +83,7 @@ class RenderStarter:
                 self._jobs.set_task_token(request.order, job.job_id, request.task_token)
             return RenderStarted(len(earlier), provider_name, resumed=True)
 
-        order = order_from_document(item["order"])
+        order = self._complete(order_from_document(item["order"]), storefront)
         try:
             works = asyncio.run(start_render(self._registry, storefront.provider, order))
         except (ProviderRejected, ValidationError) as exc:
@@ -88,6 +92,17 @@ class RenderStarter:
             raise StepRetryable(f"{provider_name} is unavailable: {exc.message}") from exc
         self._record(request, works)
         return RenderStarted(len(works), provider_name)
+
+    def _complete(self, order: Order, storefront: Storefront) -> Order:
+        """The full order: a thin one (BigCommerce) is read from its store first."""
+        if order.complete or self._completer is None:
+            return order
+        try:
+            return self._completer.complete(order, storefront)
+        except OrderNotCompletable as exc:
+            raise StepFailed(str(exc)) from exc
+        except StoreUnavailable as exc:
+            raise StepRetryable(f"the store API is unavailable: {exc.message}") from exc
 
     def _record(self, request: RenderRequest, works: tuple[RenderWork, ...]) -> None:
         now = self._clock()

@@ -16,8 +16,9 @@ from printflow.adapters.render_job_table import RenderJobTable
 from printflow.adapters.task_tokens import TaskTokens
 from printflow.domain.render_job import RenderJob
 from printflow.domain.storefront import Storefront
+from printflow.intake.completion import OrderCompleter
 from printflow.intake.sweep import StuckOrderSweep
-from printflow.net.safe_http import guarded_async_client
+from printflow.net.safe_http import guarded_async_client, guarded_client
 from printflow.net.ssrf import EgressGuard, EgressPolicy
 from printflow.providers.base import RenderProvider, UrlPolicy
 from printflow.providers.registry import ProviderRegistry
@@ -114,10 +115,20 @@ def build_render_starter(
     settings: RenderSettings, *, dynamodb: Any = None, secretsmanager: Any = None
 ) -> RenderStarter:
     client = dynamodb or aws.client("dynamodb")
+    secrets = secretsmanager or aws.client("secretsmanager")
+    orders = OrderTable(client, settings.core.order_table)
+    guard = EgressGuard(egress_policy(settings))
+    completer = OrderCompleter(
+        orders,
+        secrets,
+        lambda: guarded_client(guard, timeout=settings.provider_timeout_s),
+        url_policy(settings),
+    )
     return RenderStarter(
-        OrderTable(client, settings.core.order_table),
+        orders,
         RenderJobTable(client, settings.core.order_table, settings.due_shards),
-        provider_registry(settings, secretsmanager),
+        provider_registry(settings, secrets),
+        completer=completer,
     )
 
 

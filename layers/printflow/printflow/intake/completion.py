@@ -1,0 +1,130 @@
+"""Completing thin orders: BigCommerce's webhook names an order, its store API has the rest.
+
+The webhook answers fast and records what it got (``complete: false``); the order is read
+in full the first time a step needs its line items (the render start), then stored, so every
+later step, the REST document and the manifest see the full order. The read happens inside
+the flow on purpose: a slow or failing store API then costs a step retry, never a webhook
+delivery, and an acknowledged order is never lost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from botocore.exceptions import ClientError
+
+from printflow.adapters.order_table import OrderTable
+from printflow.domain.order import Order
+from printflow.domain.storefront import Platform, StoreApi, Storefront
+from printflow.errors import MalformedPayload, PrintFlowError, ValidationError
+from printflow.intake.normalisers import complete_bigcommerce
+from printflow.providers.base import UrlPolicy, check_url
+from printflow.store_apis.bigcommerce import BigCommerceOrders, StoreApiError
+
+HttpFactory = Callable[[], httpx.Client]
+
+
+class OrderNotCompletable(PrintFlowError):
+    """The order cannot be completed; retrying will not change that. The message says why."""
+
+
+class StoreUnavailable(PrintFlowError):
+    """The store API failed in a way a later retry may not (429, 5xx, network)."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class OrderCompleter:
+    """Turns a thin order into the full one and stores it (once)."""
+
+    def __init__(
+        self,
+        orders: OrderTable,
+        secretsmanager: Any,
+        http: HttpFactory,
+        url_policy: UrlPolicy,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._orders = orders
+        self._secrets = secretsmanager
+        self._http = http
+        self._url_policy = url_policy
+        self._clock = clock
+
+    def complete(self, order: Order, storefront: Storefront) -> Order:
+        """``order`` itself when complete; otherwise the full order, now stored.
+
+        Raises :class:`OrderNotCompletable` or :class:`StoreUnavailable`.
+        """
+        if order.complete:
+            return order
+        where = f"storefront {storefront.storefront_id!r}"
+        if storefront.platform is not Platform.BIGCOMMERCE or storefront.store_api is None:
+            raise OrderNotCompletable(
+                f"order {order.order_id!r} arrived without its line items and {where} has no "
+                "storeApi to read them from (see README: BigCommerce storefronts)"
+            )
+        api = storefront.store_api
+        _check_same_store(order, api, where)
+        try:
+            check_url(api.base_url, f"{where}.storeApi.baseUrl", self._url_policy)
+            token = load_access_token(self._secrets, api.credentials_secret)
+        except ValidationError as exc:
+            raise OrderNotCompletable(str(exc)) from None
+        except ClientError as exc:  # throttled or unavailable: the step's retry may succeed
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise StoreUnavailable(f"the store API token could not be read ({code})") from None
+        try:
+            with self._http() as http:
+                doc, products = BigCommerceOrders(http, api, token).fetch(order.order_id)
+            full = complete_bigcommerce(order, doc, products)
+        except StoreApiError as exc:
+            if exc.transient:
+                raise StoreUnavailable(exc.message, exc.retry_after_s) from None
+            raise OrderNotCompletable(exc.message) from None
+        except MalformedPayload as exc:
+            raise OrderNotCompletable(f"the store API's order is unusable: {exc.message}") from None
+        self._orders.complete_order(full, self._clock().isoformat(timespec="seconds"))
+        return full
+
+
+def _check_same_store(order: Order, api: StoreApi, where: str) -> None:
+    """The webhook names its store (``producer: stores/{hash}``); it must be the configured one.
+
+    Otherwise the order id would be looked up in another shop: a wrong order, not a missing one.
+    """
+    producer = order.delivery.get("producer", "")
+    if producer.startswith("stores/") and producer != f"stores/{api.store_hash}":
+        raise OrderNotCompletable(
+            f"the webhook came from {producer!r} but {where}.storeApi.storeHash is "
+            f"{api.store_hash!r}"
+        )
+
+
+def load_access_token(secrets_client: Any, secret_name: str) -> str:
+    """Read ``{"accessToken": "..."}``; the value never appears in a message."""
+    field_name = "storeApi.credentialsSecret"
+    try:
+        value = secrets_client.get_secret_value(SecretId=secret_name).get("SecretString")
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            raise ValidationError(f"{field_name}: secret {secret_name!r} not found") from None
+        raise
+    try:
+        doc = json.loads(value) if isinstance(value, str) else None
+    except json.JSONDecodeError:
+        doc = None
+    token = doc.get("accessToken") if isinstance(doc, dict) else None
+    if not isinstance(token, str) or not token:
+        raise ValidationError(
+            f'{field_name}: secret {secret_name!r} must be JSON {{"accessToken"}}'
+        )
+    return token

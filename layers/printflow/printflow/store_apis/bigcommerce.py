@@ -1,0 +1,117 @@
+"""BigCommerce's V2 Orders API: the full order behind a thin ``store/order/created`` webhook.
+
+BigCommerce's webhook carries only the order id, so the line items and the shopper's
+choices (the product options a render needs) are read from the store:
+
+- ``GET {base}/stores/{hash}/v2/orders/{id}``: the order (email, currency, dates);
+- ``GET {base}/stores/{hash}/v2/orders/{id}/products?page=N&limit=250``: its line items,
+  each with ``product_options[]`` (``display_name``, ``display_value``). A page past the
+  end answers ``204 No Content``.
+
+Authentication is an API account token in ``X-Auth-Token``; read-only Orders scope is
+enough. Errors say whether a retry can help: 429 (with ``X-Rate-Limit-Time-Reset-Ms``), 5xx
+and network errors can; 401/403 (a wrong token) and 404 (no such order) cannot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from printflow.domain.storefront import StoreApi
+from printflow.errors import PrintFlowError
+from printflow.providers.base import retry_after_s
+
+PAGE_SIZE = 250  # the API's maximum
+MAX_PAGES = 4  # 1,000 line items: the most an Order holds (intake.normalisers.MAX_LINE_ITEMS)
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+
+class StoreApiError(PrintFlowError):
+    """The store API did not give the order. ``transient``: a later retry may."""
+
+    def __init__(
+        self, message: str, *, transient: bool, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+        self.retry_after_s = retry_after_s
+
+
+class BigCommerceOrders:
+    """Reads orders of one store. ``http`` should be a guarded client (SSRF-checked)."""
+
+    def __init__(self, http: httpx.Client, api: StoreApi, access_token: str) -> None:
+        self._http = http
+        self._base = f"{api.base_url}/stores/{api.store_hash}/v2"
+        self._headers = {"X-Auth-Token": access_token, "Accept": "application/json"}
+
+    def fetch(self, order_id: str) -> tuple[dict[str, Any], list[Any]]:
+        """The order document and all its line items (raw API JSON)."""
+        path = f"/orders/{quote(order_id, safe='')}"  # one path segment, whatever the id
+        doc = self._get_json(path, {})
+        if not isinstance(doc, dict):
+            raise StoreApiError(f"GET {path}: expected a JSON object", transient=False)
+        products: list[Any] = []
+        for page in range(1, MAX_PAGES + 1):
+            answer = self._get_json(f"{path}/products", {"page": page, "limit": PAGE_SIZE})
+            if answer is None:  # 204: past the last page
+                break
+            if not isinstance(answer, list):
+                raise StoreApiError(f"GET {path}/products: expected a JSON list", transient=False)
+            products.extend(answer)
+            if len(answer) < PAGE_SIZE:
+                break
+        else:
+            raise StoreApiError(
+                f"order {order_id!r} has more than {MAX_PAGES * PAGE_SIZE} line items",
+                transient=False,
+            )
+        return doc, products
+
+    def _get_json(self, path: str, params: dict[str, Any]) -> Any:
+        what = f"GET {path}"
+        try:
+            response = self._http.get(self._base + path, params=params, headers=self._headers)
+        except httpx.TimeoutException:
+            raise StoreApiError(
+                f"{what}: the store did not answer in time", transient=True
+            ) from None
+        except httpx.HTTPError as exc:
+            raise StoreApiError(f"{what}: {type(exc).__name__}", transient=True) from None
+        status = response.status_code
+        if status == 204:
+            return None
+        if status == 200:
+            if len(response.content) > MAX_ANSWER_BYTES:
+                raise StoreApiError(
+                    f"{what}: answer over {MAX_ANSWER_BYTES} bytes", transient=False
+                )
+            try:
+                return response.json()
+            except ValueError:
+                # A proxy's error page: worth another try, unlike a wrong answer.
+                raise StoreApiError(f"{what}: the answer is not JSON", transient=True) from None
+        if status in (401, 403):
+            raise StoreApiError(
+                f"{what}: HTTP {status}, the store refused the access token "
+                "(check storeApi.credentialsSecret and the token's Orders scope)",
+                transient=False,
+            )
+        if status == 404:
+            raise StoreApiError(f"{what}: HTTP 404, the store has no such order", transient=False)
+        if status == 429 or status >= 500:
+            raise _transient(what, response)
+        raise StoreApiError(f"{what}: HTTP {status}", transient=False)
+
+
+def _transient(what: str, response: httpx.Response) -> StoreApiError:
+    """429 or 5xx; BigCommerce says when its rate-limit window resets in milliseconds."""
+    wait = retry_after_s(response)
+    reset_ms = response.headers.get("x-rate-limit-time-reset-ms", "")
+    if wait is None and reset_ms.isdigit():
+        wait = int(reset_ms) / 1000
+    return StoreApiError(f"{what}: HTTP {response.status_code}", transient=True, retry_after_s=wait)

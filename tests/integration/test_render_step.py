@@ -132,3 +132,41 @@ def test_a_retried_render_step_reuses_its_jobs_with_the_new_token(world: Any) ->
     jobs = world.jobs(SHOPIFY_ORDER)
     assert {j["taskToken"] for j in jobs} == {"token-of-the-second-attempt"}
     assert sorted(j["jobId"] for j in jobs) == sorted(j["jobId"] for j in first)
+
+
+def test_a_start_that_failed_half_way_is_resumed_not_repeated(world: Any) -> None:
+    from printflow.render.start import RenderRequest
+    from printflow.render.wiring import build_render_starter
+    from printflow.settings import RenderSettings
+
+    from .test_order_flow_end_to_end import run_to_completion
+
+    # CHILI goes down after the order's first task started: the step fails as retryable ...
+    world.chili.unavailable_after_tasks = 1
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    world.wait(lambda: world.jobs(SHOPIFY_ORDER), what="the first render job")
+    world.chili.unavailable_after_tasks = None
+    # ... and the flow's retry starts only the line item that has no job yet.
+    jobs = world.wait(
+        lambda: len(world.jobs(SHOPIFY_ORDER)) == 2 and world.jobs(SHOPIFY_ORDER),
+        what="the second render job",
+    )
+
+    assert len(world.chili.tasks()) == 2  # not 3: the first task was not started again
+    assert sorted(j["lineItemId"] for j in jobs) == sorted(
+        li["id"] for li in world.order(SHOPIFY_ORDER)["order"]["lineItems"]
+    )
+    assert len({j["taskToken"] for j in jobs}) == 1  # both wait on the retry's token
+    assert run_to_completion(world, SHOPIFY_ORDER)["status"] == "SUCCEEDED"
+    assert world.order(SHOPIFY_ORDER)["renderStartsDone"] == ["generate"]
+    assert len(world.order(SHOPIFY_ORDER)["artifacts"]) == 2
+    # Once a start has finished, another attempt only moves the jobs to its token.
+    settings = RenderSettings.from_env(
+        world.resources.functions["GenerateProductionFilesFunction"].environment
+        | {"EGRESS_ALLOWLIST": "127.0.0.1"}
+    )
+    again = build_render_starter(settings).start(
+        RenderRequest(SHOPIFY_ORDER, "generate", "token-3", 3600)
+    )
+    assert again.resumed and again.jobs == 2 and len(world.chili.tasks()) == 2

@@ -38,6 +38,7 @@ MUG = LineItem(
     properties=(Property("Name", "Ada"), Property("Colour", "teal"), Property("_preview", "x")),
 )
 CARD = LineItem(id="li-2", name="Card", quantity=1)
+MUG_2 = LineItem(id="li-3", name="Second mug", quantity=1)
 
 
 def order(*items: LineItem) -> Order:
@@ -115,6 +116,25 @@ def test_one_task_per_line_item_with_its_visible_properties_as_variables() -> No
     assert mug.template_id == "tpl-1" and mug.output_settings_id == "print-pdf"
     assert "variables" not in card.request_body
     assert "layoutsToExport" not in card.request_body
+
+
+def test_each_task_is_reported_as_it_starts_and_recorded_line_items_are_skipped() -> None:
+    seen: list[tuple[str | None, int]] = []
+
+    async def scenario(adapter: ChiliAdapter, http: httpx.AsyncClient) -> tuple[RenderWork, ...]:
+        # ``started`` runs before the next task starts: record the sandbox's count each time.
+        def started(work: RenderWork) -> None:
+            seen.append((work.line_item_id, len(chili.tasks())))
+
+        return await adapter.start(
+            order(MUG, CARD, MUG_2), skip_line_items=frozenset({"li-2"}), started=started
+        )
+
+    with ChiliSandbox() as chili:
+        works = run_with(chili, scenario)
+
+    assert [(w.line_item_id, w.line_item_index) for w in works] == [("li-1", 0), ("li-3", 2)]
+    assert seen == [("li-1", 1), ("li-3", 2)]  # each reported before the next one started
 
 
 def test_variables_mapping() -> None:

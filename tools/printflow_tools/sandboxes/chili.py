@@ -112,6 +112,8 @@ class ChiliSandbox(SandboxServer):
         self.download_ttl_s = download_ttl_s
         self.expired_download_status = expired_download_status
         self.output_settings = [dict(s) for s in output_settings]
+        # An outage that starts mid-order: once this many tasks exist, starts answer 503.
+        self.unavailable_after_tasks: int | None = None
         self._tasks: dict[str, ChiliTask] = {}
         self._tasks_lock = threading.Lock()
 
@@ -185,6 +187,11 @@ class ChiliSandbox(SandboxServer):
 
     def _start(self, request: Request) -> Response:
         self._check(request)
+        limit = self.unavailable_after_tasks
+        with self._tasks_lock:
+            started = len(self._tasks)
+        if limit is not None and started >= limit:
+            return problem(503, "Service Unavailable", "output generation is paused")
         fmt = request.params["fmt"]
         if fmt not in OUTPUT_FORMATS:
             return problem(404, "Not Found", f"unknown output type {fmt!r}")

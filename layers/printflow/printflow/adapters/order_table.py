@@ -30,6 +30,11 @@ DUE_INDEX = "DueIndex"
 SWEEP_SHARD_PREFIX = "SWEEP#"
 
 
+# The render steps of an order whose start finished: a retry then only moves its jobs to the
+# new task token (see printflow.render.start).
+START_DONE_ATTRIBUTE = "renderStartsDone"
+
+
 def order_pk(key: OrderKey) -> str:
     return f"ORDER#{key.storefront_id}#{key.order_id}"
 
@@ -150,6 +155,22 @@ class OrderTable:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+    def mark_render_started(self, key: OrderKey, step_id: str) -> None:
+        """Note that ``step_id`` started all its render work (every job is recorded).
+
+        A list, not a string set: the order item stays plain JSON for every reader. A step
+        noted twice (a retry racing the first attempt) is harmless.
+        """
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            UpdateExpression=(
+                f"SET {START_DONE_ATTRIBUTE} = "
+                f"list_append(if_not_exists({START_DONE_ATTRIBUTE}, :none), :step)"
+            ),
+            ExpressionAttributeValues=serialize_item({":none": [], ":step": [step_id]}),
+        )
 
     def set_artifacts(
         self, key: OrderKey, artifacts: list[dict[str, Any]], manifest_key: str, at: str

@@ -12,7 +12,7 @@ that correctness depends on.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -217,6 +217,10 @@ class RecoveryRefused(ProviderError):
 # -- the protocol --------------------------------------------------------------------------
 
 
+# Called with each work as soon as it exists (the start-render Lambda records it).
+WorkStarted = Callable[["RenderWork"], None]
+
+
 class RenderProvider(Protocol):
     """What the start-render Lambda and the poller need from a provider adapter."""
 
@@ -228,11 +232,20 @@ class RenderProvider(Protocol):
         """Never poll one work more often than this (CC: 60 s, vendor guidance)."""
         ...
 
-    async def start(self, order: Order) -> tuple[RenderWork, ...]:
-        """Start (CHILI) or find (CC) the order's render work; never empty.
+    async def start(
+        self,
+        order: Order,
+        *,
+        skip_line_items: frozenset[str] = frozenset(),
+        started: WorkStarted | None = None,
+    ) -> tuple[RenderWork, ...]:
+        """Start (CHILI) or find (CC) the order's render work; return what was started.
 
-        Not idempotent for CHILI (every call starts new tasks): the start-render Lambda
-        records the result before it acknowledges.
+        CHILI's start is not idempotent (every call starts new, billed tasks), so each work
+        is handed to ``started`` as soon as it exists, for the caller to record before the
+        next one starts; ``skip_line_items`` names line items a crashed earlier attempt
+        already recorded. Customer's Canvas finds projects the shop created, which is
+        idempotent: it ignores ``skip_line_items`` and reports its finds at the end.
         """
         ...
 

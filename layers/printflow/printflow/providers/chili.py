@@ -43,6 +43,7 @@ from printflow.providers.base import (
     RenderWork,
     UrlPolicy,
     WorkKind,
+    WorkStarted,
     check_url,
     json_object,
     problem_detail,
@@ -142,12 +143,20 @@ class ChiliAdapter:
             body["variables"] = variables
         return body
 
-    async def start(self, order: Order) -> tuple[RenderWork, ...]:
-        """Start one output task per line item, in order; return one work per task.
+    async def start(
+        self,
+        order: Order,
+        *,
+        skip_line_items: frozenset[str] = frozenset(),
+        started: WorkStarted | None = None,
+    ) -> tuple[RenderWork, ...]:
+        """Start one output task per line item, in order; return one work per task started.
 
-        Sequential on purpose: a refusal (400) stops before more paid renders start. A retry
-        of the whole start after a partial failure starts new tasks for every line item; the
-        orphans cost renders, never a wrong file (the recorded works are the latest ones).
+        Sequential on purpose: a refusal (400) stops before more paid renders start. Each
+        task goes to ``started`` before the next one starts, so a start that fails half-way
+        (CHILI unavailable, the Lambda's time up) is resumed by the step's retry from the
+        first line item not recorded (``skip_line_items``): at most the one task in flight
+        when it died is started twice.
         """
         if not order.line_items:
             raise ProviderRejected(
@@ -156,17 +165,20 @@ class ChiliAdapter:
             )
         works = []
         for index, item in enumerate(order.line_items):
+            if item.id in skip_line_items:
+                continue
             task_id = await self._start_task(item)
-            works.append(
-                RenderWork(
-                    provider=self.name,
-                    kind=WorkKind.OUTPUT_TASK,
-                    reference=task_id,
-                    line_item_id=item.id,
-                    line_item_index=index,
-                    output_format=self.settings.output_format,
-                )
+            work = RenderWork(
+                provider=self.name,
+                kind=WorkKind.OUTPUT_TASK,
+                reference=task_id,
+                line_item_id=item.id,
+                line_item_index=index,
+                output_format=self.settings.output_format,
             )
+            if started is not None:
+                started(work)
+            works.append(work)
         return tuple(works)
 
     async def _start_task(self, item: LineItem) -> str:

@@ -51,6 +51,7 @@ from printflow.providers.base import (
     TooSoon,
     UrlPolicy,
     WorkKind,
+    WorkStarted,
     check_url,
     json_object,
     problem_detail,
@@ -167,12 +168,23 @@ class CustomersCanvasAdapter:
 
     # -- start / find --------------------------------------------------------------------
 
-    async def start(self, order: Order) -> tuple[RenderWork, ...]:
-        """The order's projects, or one ``ORDER_PROJECTS`` work while there are none yet."""
-        works = await self.find_projects(order.order_id)
-        if works:
-            return works
-        return (self._order_work(order.order_id),)
+    async def start(
+        self,
+        order: Order,
+        *,
+        skip_line_items: frozenset[str] = frozenset(),
+        started: WorkStarted | None = None,
+    ) -> tuple[RenderWork, ...]:
+        """The order's projects, or one ``ORDER_PROJECTS`` work while there are none yet.
+
+        Finding is idempotent (the shop created the projects), so ``skip_line_items`` does
+        not apply: recording a found project twice is a no-op.
+        """
+        works = await self.find_projects(order.order_id) or (self._order_work(order.order_id),)
+        if started is not None:
+            for work in works:
+                started(work)
+        return works
 
     def _order_work(self, order_id: str) -> RenderWork:
         return RenderWork(provider=self.name, kind=WorkKind.ORDER_PROJECTS, reference=order_id)

@@ -29,6 +29,7 @@ from printflow.providers.base import (
     RenderProvider,
     RenderWork,
     UrlPolicy,
+    WorkStarted,
     check_url,
 )
 from printflow.providers.chili import (
@@ -286,16 +287,18 @@ async def start_render(
     *,
     http: httpx.AsyncClient | None = None,
     timeout_s: float = 10.0,
+    skip_line_items: frozenset[str] = frozenset(),
+    started: WorkStarted | None = None,
 ) -> tuple[RenderWork, ...]:
     """Start (or find) an order's render work: for the start-render Lambda, which runs
-    ``asyncio.run(start_render(registry, storefront.provider, order))``.
+    ``asyncio.run(start_render(registry, storefront.provider, order, started=record))``.
 
     Without ``http`` a client is created for this call and closed after it (an
     ``AsyncClient`` belongs to the event loop it was first used on).
     """
     if http is not None:
         adapter = await registry.adapter_for(provider, http)
-        return await adapter.start(order)
+        return await adapter.start(order, skip_line_items=skip_line_items, started=started)
     async with httpx.AsyncClient(timeout=timeout_s) as client:
         adapter = await registry.adapter_for(provider, client)
-        return await adapter.start(order)
+        return await adapter.start(order, skip_line_items=skip_line_items, started=started)

@@ -5,10 +5,13 @@ or Customer's Canvas project, each carrying the task token, and returns at once.
 is completed later: by the download function once the last job's files are in S3, or by
 the poller when a job fails for good.
 
-A retried step (Step Functions gives every attempt a new token) finds the jobs of the first
-attempt and moves them to the new token instead of starting the work again. CHILI's start is
-not idempotent: a crash between starting tasks and recording them can leave an unused task
-at CHILI (a cost, never a duplicate order, since only recorded tasks are downloaded).
+A retried step (Step Functions gives every attempt a new token) finds the jobs of earlier
+attempts and moves them to the new token instead of starting the work again. CHILI's start
+is not idempotent, so each task is recorded the moment CHILI answers, and the order notes
+when a step's start has finished (``renderStartsDone``). A start that failed half-way (CHILI
+unavailable on the fifth of eight line items, the Lambda's time up) is resumed by the retry
+from the first line item without a job; at most the one task in flight when it died is an
+unused task at CHILI (a cost, never a duplicate file: only recorded tasks are downloaded).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from printflow.adapters.order_table import OrderTable
+from printflow.adapters.order_table import START_DONE_ATTRIBUTE, OrderTable
 from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.order import Order, OrderKey, order_from_document
 from printflow.domain.storefront import Storefront
@@ -78,20 +81,35 @@ class RenderStarter:
         provider_name = storefront.provider.name.value
 
         earlier = [j for j in self._jobs.jobs_of(request.order) if j.step_id == request.step_id]
-        if earlier:
-            for job in earlier:
-                self._jobs.set_task_token(request.order, job.job_id, request.task_token)
+        for job in earlier:
+            self._jobs.set_task_token(request.order, job.job_id, request.task_token)
+        if request.step_id in (item.get(START_DONE_ATTRIBUTE) or ()):
             return RenderStarted(len(earlier), provider_name, resumed=True)
 
         order = self._complete(order_from_document(item["order"]), storefront)
+        recorded = frozenset(j.line_item_id for j in earlier if j.line_item_id)
+        new_jobs = 0
+
+        def record(work: RenderWork) -> None:
+            nonlocal new_jobs
+            new_jobs += self._record(request, work)
+
         try:
-            works = asyncio.run(start_render(self._registry, storefront.provider, order))
+            asyncio.run(
+                start_render(
+                    self._registry,
+                    storefront.provider,
+                    order,
+                    skip_line_items=recorded,
+                    started=record,
+                )
+            )
         except (ProviderRejected, ValidationError) as exc:
             raise StepFailed(f"{provider_name} refused the render: {exc}") from exc
         except ProviderUnavailable as exc:
             raise StepRetryable(f"{provider_name} is unavailable: {exc.message}") from exc
-        self._record(request, works)
-        return RenderStarted(len(works), provider_name)
+        self._orders.mark_render_started(request.order, request.step_id)
+        return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
 
     def _complete(self, order: Order, storefront: Storefront) -> Order:
         """The full order: a thin one (BigCommerce) is read from its store first."""
@@ -104,18 +122,19 @@ class RenderStarter:
         except StoreUnavailable as exc:
             raise StepRetryable(f"the store API is unavailable: {exc.message}") from exc
 
-    def _record(self, request: RenderRequest, works: tuple[RenderWork, ...]) -> None:
+    def _record(self, request: RenderRequest, work: RenderWork) -> int:
+        """Record ``work`` as a job (1), or find it recorded already (0: found again)."""
         now = self._clock()
-        for work in works:
-            policy = policy_for(work.provider.value)
-            self._jobs.put_new(
-                job_for_work(
-                    work,
-                    request.order,
-                    request.task_token,
-                    request.step_id,
-                    created_at=now,
-                    deadline_at=now + request.timeout_s,
-                    due_at=now + policy.first_poll_s,
-                )
+        policy = policy_for(work.provider.value)
+        created = self._jobs.put_new(
+            job_for_work(
+                work,
+                request.order,
+                request.task_token,
+                request.step_id,
+                created_at=now,
+                deadline_at=now + request.timeout_s,
+                due_at=now + policy.first_poll_s,
             )
+        )
+        return int(created)

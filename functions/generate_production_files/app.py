@@ -29,20 +29,26 @@ def starter() -> RenderStarter:
     return _starter
 
 
-def render_request(event: dict[str, Any]) -> RenderRequest:
+def render_request(event: dict[str, Any], context: LambdaContext) -> RenderRequest:
     invocation = parse_step_event(event, expected_type=STEP_TYPE)
     token = event.get("taskToken")
     if not isinstance(token, str) or not token:
         raise StepFailed("step event: 'taskToken' is required (a .waitForTaskToken task)")
     timeout = (event.get("step") or {}).get("timeoutSeconds") or DEFAULT_RENDER_TIMEOUT_S
-    return RenderRequest(invocation.order, invocation.step_id, token, int(timeout))
+    return RenderRequest(
+        invocation.order,
+        invocation.step_id,
+        token,
+        int(timeout),
+        remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @tracer().capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = render_request(event)
+    request = render_request(event, context)
     logger.append_keys(order_key=str(request.order), step=request.step_id)
     started = starter().start(request)
     logger.info("render started", extra=started.to_dict())

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from printflow.domain.order import OrderKey
 from printflow_tools.sandboxes import Pipeline
 
@@ -170,3 +172,58 @@ def test_a_start_that_failed_half_way_is_resumed_not_repeated(world: Any) -> Non
         RenderRequest(SHOPIFY_ORDER, "generate", "token-3", 3600)
     )
     assert again.resumed and again.jobs == 2 and len(world.chili.tasks()) == 2
+
+
+def test_a_start_running_out_of_time_stops_between_tasks_and_the_retry_goes_on(
+    local_aws: Any,
+) -> None:
+    import boto3
+
+    from printflow.adapters.order_table import NewOrderRecord, OrderTable
+    from printflow.adapters.webhook_secrets import WebhookSecrets
+    from printflow.domain.order import RawBodyRef
+    from printflow.domain.storefront import Platform
+    from printflow.errors import StepRetryable
+    from printflow.intake.normalisers import normalise
+    from printflow.render.start import RenderRequest
+    from printflow.render.wiring import build_render_starter
+    from printflow.settings import RenderSettings
+    from printflow_tools.localstack.storefront_setup import (
+        chili_provider,
+        register_render_storefront,
+    )
+    from printflow_tools.sandboxes import ChiliSandbox
+    from printflow_tools.webhook_events import payload
+
+    table = OrderTable(boto3.client("dynamodb"), local_aws.table())
+    order = normalise(Platform.SHOPIFY, "demo-shopify", payload("shopify-orders-create.json"), {})
+    table.record_new_order(
+        NewOrderRecord(order, RawBodyRef("b", "k"), "default", "2026-11-22T00:00:00Z", 0, 4)
+    )
+    settings = RenderSettings.from_env(
+        local_aws.functions["GenerateProductionFilesFunction"].environment
+        | {"EGRESS_ALLOWLIST": "127.0.0.1"}
+    )
+    with ChiliSandbox() as chili:
+        register_render_storefront(
+            table,
+            WebhookSecrets(boto3.client("secretsmanager"), "printflow"),
+            boto3.client("secretsmanager"),
+            storefront_id="demo-shopify",
+            platform="shopify",
+            webhook_secret="s" * 20,
+            provider=chili_provider(chili, "printflow/providers/demo-shopify/chili"),
+            client_id="chili-client",
+            client_secret="chili-secret",
+        )
+        starter = build_render_starter(settings)
+        # 10 s left, less than a provider timeout plus margin: stop after the first task.
+        short = RenderRequest(order.key, "generate", "token-1", 3600, remaining_s=lambda: 10.0)
+        with pytest.raises(StepRetryable, match="started 1 render job"):
+            starter.start(short)
+        assert len(chili.tasks()) == 1
+
+        started = starter.start(RenderRequest(order.key, "generate", "token-2", 3600))
+
+        assert started.jobs == 2 and len(chili.tasks()) == 2
+        assert table.get_order(order.key)["renderStartsDone"] == ["generate"]  # type: ignore[index]

@@ -41,6 +41,12 @@ class RenderRequest:
     step_id: str
     task_token: str
     timeout_s: int = DEFAULT_RENDER_TIMEOUT_S
+    # Seconds left in the Lambda (its context); None: no limit (tests, tools).
+    remaining_s: Callable[[], float] | None = None
+
+
+class _TimeRunningOut(Exception):
+    """Raised between two CHILI starts when another one might not finish in time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +67,11 @@ class RenderStarter:
         registry: ProviderRegistry,
         *,
         completer: OrderCompleter | None = None,
+        min_time_left_s: float = 15.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._completer = completer
+        self._min_time_left_s = min_time_left_s
         self._orders = orders
         self._jobs = jobs
         self._registry = registry
@@ -93,6 +101,10 @@ class RenderStarter:
         def record(work: RenderWork) -> None:
             nonlocal new_jobs
             new_jobs += self._record(request, work)
+            # A big order against a slow CHILI may not fit in one invocation: stop between two
+            # starts, with every task so far recorded, and let the step's retry go on.
+            if request.remaining_s is not None and request.remaining_s() < self._min_time_left_s:
+                raise _TimeRunningOut
 
         try:
             asyncio.run(
@@ -108,6 +120,11 @@ class RenderStarter:
             raise StepFailed(f"{provider_name} refused the render: {exc}") from exc
         except ProviderUnavailable as exc:
             raise StepRetryable(f"{provider_name} is unavailable: {exc.message}") from exc
+        except _TimeRunningOut:
+            raise StepRetryable(
+                f"started {len(earlier) + new_jobs} render job(s) before the function's time ran "
+                "low; the step's retry starts the rest"
+            ) from None
         self._orders.mark_render_started(request.order, request.step_id)
         return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
 

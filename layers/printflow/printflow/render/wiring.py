@@ -129,6 +129,8 @@ def build_render_starter(
         RenderJobTable(client, settings.core.order_table, settings.due_shards),
         provider_registry(settings, secrets),
         completer=completer,
+        # Room for one more provider request (its timeout) and recording it.
+        min_time_left_s=settings.provider_timeout_s + 5.0,
     )
 
 

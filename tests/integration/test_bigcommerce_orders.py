@@ -193,3 +193,30 @@ def test_a_completed_order_is_stored_once_and_not_overwritten(world: Any) -> Non
     completer(table).complete(thin, stored_storefront)
 
     assert table.get_order(key)["order"]["currency"] == first.currency == "EUR"  # type: ignore[index]
+
+
+def test_a_thousand_line_items_fit_and_one_more_is_refused(
+    store: BigCommerceSandbox, table: OrderTable
+) -> None:
+    order, products = demo_order()
+    many = [{**products[0], "id": 1000 + i, "sku": f"SKU-{i}"} for i in range(1001)]
+
+    store.add_order(order, many[:1000])  # four full pages, then 204
+    full = completer(table).complete(thin_order(), storefront(store))
+    assert len(full.line_items) == 1000
+
+    store.add_order(order, many)
+    with pytest.raises(OrderNotCompletable, match="more than 1000 line items"):
+        completer(table).complete(thin_order(), storefront(store))
+
+
+def test_an_oversized_store_answer_is_refused(
+    store: BigCommerceSandbox, table: OrderTable
+) -> None:
+    order, products = demo_order()
+    huge = {"display_name": "Note", "display_value": "x" * 20_000}
+    page = [{**products[0], "id": i, "product_options": [huge]} for i in range(250)]
+    store.add_order(order, page)  # ~5 MiB in one page
+
+    with pytest.raises(OrderNotCompletable, match="answer over 4194304 bytes"):
+        completer(table).complete(thin_order(), storefront(store))

@@ -15,6 +15,7 @@ and network errors can; 401/403 (a wrong token) and 404 (no such order) cannot.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -56,26 +57,30 @@ class BigCommerceOrders:
         if not isinstance(doc, dict):
             raise StoreApiError(f"GET {path}: expected a JSON object", transient=False)
         products: list[Any] = []
-        for page in range(1, MAX_PAGES + 1):
+        # One page more than the limit holds: a full last page may be followed by nothing.
+        for page in range(1, MAX_PAGES + 2):
             answer = self._get_json(f"{path}/products", {"page": page, "limit": PAGE_SIZE})
-            if answer is None:  # 204: past the last page
+            if answer is None or answer == []:  # 204: past the last page
                 break
             if not isinstance(answer, list):
                 raise StoreApiError(f"GET {path}/products: expected a JSON list", transient=False)
+            if page > MAX_PAGES:
+                raise StoreApiError(
+                    f"order {order_id!r} has more than {MAX_PAGES * PAGE_SIZE} line items",
+                    transient=False,
+                )
             products.extend(answer)
             if len(answer) < PAGE_SIZE:
                 break
-        else:
-            raise StoreApiError(
-                f"order {order_id!r} has more than {MAX_PAGES * PAGE_SIZE} line items",
-                transient=False,
-            )
         return doc, products
 
     def _get_json(self, path: str, params: dict[str, Any]) -> Any:
         what = f"GET {path}"
         try:
-            response = self._http.get(self._base + path, params=params, headers=self._headers)
+            with self._http.stream(
+                "GET", self._base + path, params=params, headers=self._headers
+            ) as response:
+                body = _read_at_most(response, MAX_ANSWER_BYTES, what)
         except httpx.TimeoutException:
             raise StoreApiError(
                 f"{what}: the store did not answer in time", transient=True
@@ -86,12 +91,8 @@ class BigCommerceOrders:
         if status == 204:
             return None
         if status == 200:
-            if len(response.content) > MAX_ANSWER_BYTES:
-                raise StoreApiError(
-                    f"{what}: answer over {MAX_ANSWER_BYTES} bytes", transient=False
-                )
             try:
-                return response.json()
+                return json.loads(body)
             except ValueError:
                 # A proxy's error page: worth another try, unlike a wrong answer.
                 raise StoreApiError(f"{what}: the answer is not JSON", transient=True) from None
@@ -106,6 +107,18 @@ class BigCommerceOrders:
         if status == 429 or status >= 500:
             raise _transient(what, response)
         raise StoreApiError(f"{what}: HTTP {status}", transient=False)
+
+
+def _read_at_most(response: httpx.Response, limit: int, what: str) -> bytes:
+    """The body of a 200 answer, refused past ``limit`` bytes without reading further."""
+    if response.status_code != 200:
+        return b""  # the status says it all
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise StoreApiError(f"{what}: answer over {limit} bytes", transient=False)
+    return bytes(body)
 
 
 def _transient(what: str, response: httpx.Response) -> StoreApiError:

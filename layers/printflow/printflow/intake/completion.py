@@ -9,7 +9,6 @@ delivery, and an acknowledged order is never lost.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 from botocore.exceptions import ClientError
 
+from printflow.adapters.config_secrets import read_json_secret
 from printflow.adapters.order_table import OrderTable
 from printflow.domain.order import Order
 from printflow.domain.storefront import Platform, StoreApi, Storefront
@@ -112,17 +112,7 @@ def _check_same_store(order: Order, api: StoreApi, where: str) -> None:
 def load_access_token(secrets_client: Any, secret_name: str) -> str:
     """Read ``{"accessToken": "..."}``; the value never appears in a message."""
     field_name = "storeApi.credentialsSecret"
-    try:
-        value = secrets_client.get_secret_value(SecretId=secret_name).get("SecretString")
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-            raise ValidationError(f"{field_name}: secret {secret_name!r} not found") from None
-        raise
-    try:
-        doc = json.loads(value) if isinstance(value, str) else None
-    except json.JSONDecodeError:
-        doc = None
-    token = doc.get("accessToken") if isinstance(doc, dict) else None
+    token = read_json_secret(secrets_client, secret_name, field_name).get("accessToken")
     if not isinstance(token, str) or not token:
         raise ValidationError(
             f'{field_name}: secret {secret_name!r} must be JSON {{"accessToken"}}'

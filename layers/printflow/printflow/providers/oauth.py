@@ -28,7 +28,6 @@ token outlives the client of one invocation, so a warm Lambda that builds a new
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,8 +35,8 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
-from botocore.exceptions import ClientError
 
+from printflow.adapters.config_secrets import read_json_secret
 from printflow.errors import ValidationError
 from printflow.providers.base import (
     ArtifactAuth,
@@ -84,20 +83,8 @@ def load_client_credentials(secrets_client: Any, secret_name: str) -> ClientCred
     The secret's value never appears in a message.
     """
     field_name = "provider.credentialsSecret"
-    try:
-        value = secrets_client.get_secret_value(SecretId=secret_name)["SecretString"]
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-            raise ValidationError(f"{field_name}: secret {secret_name!r} not found") from None
-        raise
-    except KeyError:
-        value = None
-    try:
-        doc = json.loads(value) if isinstance(value, str) else None
-    except json.JSONDecodeError:
-        doc = None
-    client_id = doc.get("clientId") if isinstance(doc, dict) else None
-    client_secret = doc.get("clientSecret") if isinstance(doc, dict) else None
+    doc = read_json_secret(secrets_client, secret_name, field_name)
+    client_id, client_secret = doc.get("clientId"), doc.get("clientSecret")
     if not isinstance(client_id, str) or not client_id or not isinstance(client_secret, str):
         raise ValidationError(
             f'{field_name}: secret {secret_name!r} must be JSON {{"clientId", "clientSecret"}}'

@@ -130,14 +130,15 @@ class RenderStarter:
 
     def _complete(self, order: Order, storefront: Storefront) -> Order:
         """The full order: a thin one (BigCommerce) is read from its store first."""
-        if order.complete or self._completer is None:
+        if self._completer is None:
             return order
         try:
             return self._completer.complete(order, storefront)
         except OrderNotCompletable as exc:
             raise StepFailed(str(exc)) from exc
         except StoreUnavailable as exc:
-            raise StepRetryable(f"the store API is unavailable: {exc.message}") from exc
+            wait = f" (it asks to wait {exc.retry_after_s:g} s)" if exc.retry_after_s else ""
+            raise StepRetryable(f"the store API is unavailable: {exc.message}{wait}") from exc
 
     def _record(self, request: RenderRequest, work: RenderWork) -> int:
         """Record ``work`` as a job (1), or find it recorded already (0: found again)."""

@@ -210,9 +210,7 @@ def test_a_thousand_line_items_fit_and_one_more_is_refused(
         completer(table).complete(thin_order(), storefront(store))
 
 
-def test_an_oversized_store_answer_is_refused(
-    store: BigCommerceSandbox, table: OrderTable
-) -> None:
+def test_an_oversized_store_answer_is_refused(store: BigCommerceSandbox, table: OrderTable) -> None:
     order, products = demo_order()
     huge = {"display_name": "Note", "display_value": "x" * 20_000}
     page = [{**products[0], "id": i, "product_options": [huge]} for i in range(250)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -157,3 +158,39 @@ def test_a_non_ascii_generic_timestamp_is_a_401_before_the_signature(
     assert status == 401, answer
     assert "must be unix seconds" in answer["message"]
     assert snapshot(local_aws) == before
+
+
+UNSAFE_IDS = ["..", ".", "a/b", "a_b", "../../etc/passwd", "Zoë/ü.pdf", "x" * 128, "CON"]
+
+
+def test_orders_with_unsafe_ids_get_safe_distinct_keys_and_keep_their_id(
+    local_aws: LocalResources,
+    webhook: Any,  # noqa: F811
+) -> None:
+    executions = set()
+    prefixes = set()
+    for order_id in UNSAFE_IDS:
+        status, answer = webhook(
+            signed("shopify", "demo-shopify", _shopify(lambda d, i=order_id: d.update(id=i)))
+        )
+        assert status == 202, answer
+
+    state = snapshot(local_aws)
+    bodies = [k for k in state["objects"] if k.startswith("webhooks/")]
+    assert len(bodies) == len(UNSAFE_IDS)
+    for key in bodies:
+        segments = key.split("/")
+        assert len(segments) == 4, key
+        assert all(s and not s.startswith(".") for s in segments), key
+        assert all(c.isprintable() for c in key), key
+        prefixes.add(segments[2])
+    assert len(prefixes) == len(UNSAFE_IDS)
+
+    for name in state["executions"]:
+        assert re.fullmatch(r"[0-9A-Za-z_-]{1,80}", name), name
+        executions.add(name)
+    assert len(executions) == len(UNSAFE_IDS)
+
+    items = [json.loads(i) for i in state["items"]]
+    stored_ids = {i["orderId"]["S"] for i in items if i["sk"]["S"] == "ORDER"}
+    assert stored_ids == set(UNSAFE_IDS)

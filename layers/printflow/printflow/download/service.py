@@ -30,10 +30,10 @@ from typing import Any, Protocol
 from printflow.adapters.domain_events import ARTIFACTS_READY
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.render_job_table import RenderJobTable
+from printflow.domain.object_keys import artifact_key, manifest_key, unique_filenames
 from printflow.domain.order import OrderKey, order_from_document
 from printflow.domain.render_job import JobState, RenderJob
 from printflow.download.errors import DownloadPermanent, DownloadTransient, DownloadUnauthorized
-from printflow.download.keys import artifact_key, manifest_key, unique_filenames
 from printflow.download.streaming import ArtifactStreamer, StoredArtifact
 from printflow.observability import logger
 from printflow.providers.base import ArtifactSource

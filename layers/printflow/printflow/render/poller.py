@@ -38,6 +38,7 @@ from printflow.providers.base import (
     RecoveryRefused,
     RenderProvider,
     RenderWork,
+    TooSoon,
 )
 from printflow.render.decisions import (
     RENDER_FAILED,
@@ -47,6 +48,7 @@ from printflow.render.decisions import (
     after_transient_error,
     failed,
     past_deadline,
+    refused_too_soon,
     too_soon,
 )
 from printflow.render.jobs import job_for_work
@@ -198,6 +200,8 @@ class Poller:
             work = work_of(job)
             try:
                 result = await provider.poll(work)
+            except TooSoon as exc:
+                return refused_too_soon(job, self._clock(), exc.retry_after_s)
             except ProviderUnavailable as exc:
                 return after_transient_error(
                     job, policy, self._clock(), exc.message, exc.retry_after_s
@@ -224,6 +228,8 @@ class Poller:
         job = decision.job
         try:
             work = await provider.recover(work_of(job))
+        except TooSoon as exc:
+            return refused_too_soon(job, self._clock(), exc.retry_after_s)
         except ProviderUnavailable as exc:
             return after_transient_error(job, policy, self._clock(), exc.message, exc.retry_after_s)
         except (ProviderRejected, RecoveryRefused) as exc:

@@ -254,6 +254,8 @@ class Poller:
                 job.error or "render failed",
             )
             await self._aws(self._cancel_siblings, job)
+            # The download function settles the order: a manifest saying what was stored.
+            await self._aws(self._downloads.send, job)
             report.failed += 1
         elif decision.action is Action.CREATE_JOBS:
             await self._aws(self._create_discovered, decision)

@@ -92,7 +92,11 @@ def test_retry_policy_defaults_apply_when_the_step_has_none() -> None:
     step = parse_flow_json(SEED.read_text()).first
 
     assert step.retry is None
-    assert step.retry_policy == RetryPolicy(3, 2, 2.0, 60)
+    # The seed's first step renders: ten retries ride out a provider outage of ~6 minutes.
+    assert step.retry_policy == RetryPolicy(10, 2, 2.0, 60)
+    assert parse_flow_json(SEED.read_text()).step("error").retry_policy == RetryPolicy(
+        3, 2, 2.0, 60
+    )
 
 
 def test_successors_list_on_success_before_on_error() -> None:

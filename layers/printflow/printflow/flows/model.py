@@ -102,6 +102,8 @@ class SendEmailOptions:
         }
 
 
+RENDER_RETRY = RetryPolicy(max_attempts=10)
+
 StepOptions = GenerateProductionFilesOptions | ConsumeRestApiOptions | SendEmailOptions
 
 
@@ -120,7 +122,11 @@ class Step:
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        return self.retry if self.retry is not None else RetryPolicy()
+        if self.retry is not None:
+            return self.retry
+        # A render start meets the provider's 5xx/429 on every call: three retries (14 s)
+        # turned a short outage into a failed order. Ten retries ride out ~6 minutes.
+        return RENDER_RETRY if self.waits_for_callback else RetryPolicy()
 
     @property
     def waits_for_callback(self) -> bool:

@@ -476,3 +476,22 @@ def test_a_timer_batch_keeps_the_timers_and_names_the_malformed_messages() -> No
     )
     assert batch.timers == [good]
     assert batch.malformed == ["b", "c"]
+
+
+def test_moto_delays_timers_in_real_time_and_a_long_poll_wakes_when_one_is_due(
+    poll_queue: str,
+) -> None:
+    """moto honours DelaySeconds; fidelity.py makes its long poll return once the delay
+    runs out, as SQS does (moto's own wait looks only once a second)."""
+    sqs = boto3.client("sqs")
+    sent = time.monotonic()
+    sqs.send_message(QueueUrl=poll_queue, MessageBody="{}", DelaySeconds=1)
+    time.sleep(0.6)  # the message becomes available 0.4 s into the long poll below
+
+    waited_from = time.monotonic()
+    messages = sqs.receive_message(QueueUrl=poll_queue, WaitTimeSeconds=2).get("Messages")
+    returned = time.monotonic()
+
+    assert messages and returned - sent >= 1.0  # not before its delay
+    # moto's unpatched wait sleeps a whole second before looking again
+    assert returned - waited_from < 1.0

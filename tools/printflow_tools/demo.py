@@ -145,7 +145,10 @@ def run(env: LocalEnvironment) -> int:
     status, answer = post(api, shopify, body, signed_headers("shopify", body, "forged-secret-0000"))
     say(f"  a delivery signed with the wrong secret: HTTP {status} {answer['message']}")
 
-    say("\n== Following the orders (the poller runs every 2 s here, every minute in AWS)")
+    say(
+        "\n== Following the orders (each render job has its own poll timer: CHILI is polled "
+        "2 s after the start, then less often; Customer's Canvas every 60 s)"
+    )
     s3 = stack.client("s3")
     bucket = stack.resources.bucket()
     started = time.monotonic()

@@ -7,8 +7,10 @@ failed and fails the step, and the flow takes its onError path.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import boto3
 import pytest
 
 from printflow.domain.order import OrderKey
@@ -228,3 +230,31 @@ def test_a_start_running_out_of_time_stops_between_tasks_and_the_retry_goes_on(
 
         assert started.jobs == 2 and len(chili.tasks()) == 2
         assert table.get_order(order.key)["renderStartsDone"] == ["generate"]  # type: ignore[index]
+
+
+def test_the_scheduled_run_rescues_jobs_whose_timers_were_lost(world: Any) -> None:
+    from printflow_tools.localstack.handlers import load_handler
+
+    from .world import context
+
+    # The scheduled poller as the template declares it, with a 1 s staleness limit instead
+    # of 300 s so that the test need not wait five minutes.
+    safety_net = load_handler(
+        world.resources.functions["PollerFunction"],
+        {"EGRESS_ALLOWLIST": "127.0.0.1", "RESCUE_AFTER_SECONDS": "1"},
+    )
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    world.wait(lambda: len(world.jobs(SHOPIFY_ORDER)) == 2, what="two render jobs")
+    # Both timers are lost (say, the messages expired in a dead-letter queue).
+    sqs = boto3.client("sqs")
+    sqs.purge_queue(QueueUrl=world.resources.queues["RenderPollQueue"])
+    assert safety_net({}, context("PollerFunction", 60))["poll"]["rescued"] == 0  # not stale yet
+
+    time.sleep(3.5)  # the first poll was due 2 s after the start: now 1.5 s stale
+    result = safety_net({}, context("PollerFunction", 60))
+
+    assert result["poll"]["rescued"] == 2 and result["poll"]["polls"] == 2, result
+    # ... and the jobs are back on the fast path: each has a timer again.
+    totals = world.fire_poll_timers(until=lambda t: t.get("finished", 0) >= 2)
+    assert totals["finished"] == 2

@@ -393,7 +393,10 @@ def main() -> None:
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI (seconds)")
     args = parser.parse_args()
+    if args.smoke:
+        args.size, args.part_size, args.skip_naive = 12 * MiB, 5 * MiB, True
 
     if args.serve_file:
         serve_file(args.size)

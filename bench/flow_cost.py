@@ -17,6 +17,7 @@ size). Not included: webhook intake, the poller and download functions, S3, SES,
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -196,6 +197,9 @@ def price(transitions: int, invocations: int, writes: int, write_units: int) -> 
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI (seconds)")
+    parser.parse_args()
     # Fake credentials and a fixed region: nothing here may ever reach a real account.
     os.environ.update(
         {

@@ -13,14 +13,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from printflow.errors import StepFailed, StepRetryable
 from printflow.observability import logger, metrics, tracer
+from printflow.steps.completion import StepCompletion
 from printflow.steps.context import parse_step_event
 from printflow.steps.rest import RestStep
 from printflow.steps.settings import StepSettings
-from printflow.steps.wiring import build_rest_step
+from printflow.steps.wiring import build_rest_step, build_step_completion
 
 STEP_TYPE = "consume-rest-api"
 SETTINGS = StepSettings.from_env()
 _step: RestStep | None = None
+_completion: StepCompletion | None = None
 
 
 def step() -> RestStep:
@@ -29,6 +31,13 @@ def step() -> RestStep:
     if _step is None:
         _step = build_rest_step(SETTINGS)
     return _step
+
+
+def completion() -> StepCompletion:
+    global _completion
+    if _completion is None:
+        _completion = build_step_completion(SETTINGS)
+    return _completion
 
 
 @metrics.log_metrics
@@ -47,6 +56,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("rest delivery failed", extra={"reason": str(exc)})
         metrics.add_metric(name="RestDeliveriesFailed", unit="Count", value=1)
         raise
+    # The step's status is part of its work: no status state follows it in the flow.
+    completion().step_done(invocation)
     logger.info("rest delivery accepted", extra={"status": delivery.status})
     metrics.add_metric(name="RestDeliveries", unit="Count", value=1)
     return {"status": delivery.status, "delivery": delivery.delivery_id}

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import io
 import json
 import os
 import re
@@ -181,30 +180,36 @@ class FinishTimer:
         return timed
 
 
-class HashingReader(io.RawIOBase):
-    """A non-seekable file over an iterator of chunks, hashing what is read (SHA-256)."""
+class HashingReader:
+    """A non-seekable file over an iterator of chunks, hashing what is read (SHA-256).
+
+    ``read(n)`` returns ``n`` bytes until the end, as a file does: boto3 makes one part of
+    each read of a non-seekable stream, so short reads would make tiny parts.
+    """
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._pending = b""
+        self._pending = bytearray()
+        self._done = False
         self.digest = hashlib.sha256()
         self.size = 0
 
-    def readable(self) -> bool:
-        return True
+    def seekable(self) -> bool:
+        return False
 
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
+    def read(self, size: int = -1) -> bytes:
+        while not self._done and (size < 0 or len(self._pending) < size):
             chunk = next(self._chunks, None)
             if chunk is None:
-                return 0
-            self._pending = chunk
-        taken = self._pending[: len(buffer)]
-        self._pending = self._pending[len(taken) :]
-        buffer[: len(taken)] = taken
-        self.digest.update(taken)
-        self.size += len(taken)
-        return len(taken)
+                self._done = True
+            else:
+                self._pending += chunk
+        taken = len(self._pending) if size < 0 else min(size, len(self._pending))
+        data = bytes(self._pending[:taken])
+        del self._pending[:taken]
+        self.digest.update(data)
+        self.size += len(data)
+        return data
 
 
 class NullS3:

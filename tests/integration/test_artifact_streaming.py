@@ -361,6 +361,25 @@ def test_small_file_is_a_single_put(s3: SpyS3, files: FileServer) -> None:
     assert "create_multipart_upload" not in s3.calls
 
 
+def test_a_file_of_up_to_two_parts_with_a_known_length_is_a_single_put(
+    s3: SpyS3, files: FileServer
+) -> None:
+    # 10 MiB with 5 MiB parts: one PutObject (tag included) instead of create, 2 parts,
+    # complete and tag; S3 bills every request.
+    body = payload(2 * PART)
+    files.routes["/f"] = lambda h: h.reply_body(body)
+    result = download(make_streamer(s3, files), files.url("/f"), declared_size=len(body))
+    content, obj = stored(s3)
+    assert content == body
+    assert sha256_tag(s3) == result.sha256 == hashlib.sha256(body).hexdigest()
+    assert s3.calls == ["put_object"]
+    # One byte more is stored in parts again
+    body = payload(2 * PART + 1)
+    files.routes["/g"] = lambda h: h.reply_body(body)
+    download(make_streamer(s3, files), files.url("/g"), declared_size=len(body))
+    assert s3.calls.count("upload_part") == 3
+
+
 def test_empty_file(s3: SpyS3, files: FileServer) -> None:
     files.routes["/f"] = lambda h: h.reply_body(b"")
     result = download(make_streamer(s3, files), files.url("/f"), declared_size=0)

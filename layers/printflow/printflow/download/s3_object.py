@@ -11,8 +11,9 @@ of taking about a third of the reading thread's time (measured in ``bench/downlo
 One thread, fed in part order, keeps the digest sequential.
 
 The multipart upload is created only when the first part is full: a file smaller than one
-part is stored with a single ``PutObject`` (no upload to abort, one request instead of
-three), and an empty file is valid too.
+part is stored with a single ``PutObject`` (no upload to abort, one request instead of four),
+and an empty file is valid too. (The streamer plans a first part larger than a file of known
+length up to two parts, so such files are one ``PutObject`` as well.)
 
 The SHA-256 is only known at the end, and user metadata is fixed when an upload starts. It
 is not worth a second write of the object (a copy onto itself is a full rewrite on S3, and

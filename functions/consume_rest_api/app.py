@@ -48,6 +48,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(order_key=str(invocation.order), step=invocation.step_id)
     try:
         delivery = step().run(invocation, remaining_s=context.get_remaining_time_in_millis() / 1000)
+        # The step's status is part of its work: no status state follows it in the flow.
+        completion().step_done(invocation)
     except StepRetryable as exc:
         logger.warning("rest delivery will be retried", extra={"reason": str(exc)})
         metrics.add_metric(name="RestDeliveriesRetried", unit="Count", value=1)
@@ -56,8 +58,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("rest delivery failed", extra={"reason": str(exc)})
         metrics.add_metric(name="RestDeliveriesFailed", unit="Count", value=1)
         raise
-    # The step's status is part of its work: no status state follows it in the flow.
-    completion().step_done(invocation)
+    except Exception as exc:
+        if not invocation.ends_flow_failed:
+            raise
+        # The step ending a failed flow catches only known error names (not its own
+        # OrderFailed): an unexpected one becomes a step failure, so the order is marked.
+        raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
     logger.info("rest delivery accepted", extra={"status": delivery.status})
     metrics.add_metric(name="RestDeliveries", unit="Count", value=1)
     return {"status": delivery.status, "delivery": delivery.delivery_id}

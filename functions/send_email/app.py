@@ -47,6 +47,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(order_key=str(invocation.order), step=invocation.step_id)
     try:
         sent = step().run(invocation)
+        # The step's status is part of its work: no status state follows it in the flow.
+        completion().step_done(invocation)
     except StepRetryable as exc:
         logger.warning("email will be retried", extra={"reason": str(exc)})
         metrics.add_metric(name="EmailsRetried", unit="Count", value=1)
@@ -55,8 +57,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("email failed", extra={"reason": str(exc)})
         metrics.add_metric(name="EmailsFailed", unit="Count", value=1)
         raise
-    # The step's status is part of its work: no status state follows it in the flow.
-    completion().step_done(invocation)
+    except Exception as exc:
+        if not invocation.ends_flow_failed:
+            raise
+        # The step ending a failed flow catches only known error names (not its own
+        # OrderFailed): an unexpected one becomes a step failure, so the order is marked.
+        raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
     logger.info("email sent", extra={"recipients": sent.recipient_count})
     metrics.add_metric(name="EmailsSent", unit="Count", value=1)
     return {"messageId": sent.message_id, "recipients": sent.recipient_count}

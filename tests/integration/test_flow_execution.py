@@ -360,3 +360,39 @@ def test_failure_without_on_error_fails_the_execution_and_the_order(run: FlowRun
     history = run.history(execution_arn)
     assert states_entered(history) == ["generate", "consume", "consume.failed", "Order failed"]
     assert history[-1]["type"] == "ExecutionFailed"
+
+
+def test_the_error_steps_own_failure_still_marks_the_order_failed(run: FlowRun) -> None:
+    # Given the REST step fails and then the error step's email fails too
+    def rejected(event: dict[str, Any]) -> None:
+        raise StepFailed("HTTP 422 from https://orders.example.com/printflow")
+
+    def email(event: dict[str, Any]) -> None:
+        if event["step"]["id"] == "error":
+            raise StepFailed("SES refused the operations address")
+
+    run.render_waits_for_token()
+    run.handle("consume-rest-api", rejected)
+    run.handle("send-email", email)
+
+    execution_arn = run.execute(DEFAULT_FLOW)
+    run.complete_render()
+    execution = run.wait(execution_arn)
+
+    # Then its own error is caught (its OrderFailed is not: that one never came), the order
+    # is marked Failed by the error step's record, and the execution fails with that error
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "OrderFailed"
+    assert execution["cause"].startswith("StepFailed: ")
+    assert "SES refused" in execution["cause"]
+    order = run.order()
+    assert order["status"] == "Failed"
+    assert order["error"]["step"] == "error"
+    assert history_of(order)[-1] == ("Failed", "error")
+    assert states_entered(run.history(execution_arn)) == [
+        "generate",
+        "consume",
+        "error",
+        "error.failed",
+        "Order failed",
+    ]

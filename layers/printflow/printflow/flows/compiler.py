@@ -65,17 +65,6 @@ FAILED_EXECUTION_ERROR = "OrderFailed"
 ENDING_STEP_TIMEOUT_S = 900
 FAILED_SUFFIX = ".failed"
 RUNNING_PATH = "$.running"
-# Errors a step that ends the flow after an error hands to its ``s.failed`` state: everything
-# but the ``OrderFailed`` its own Lambda sends when its work is done (a Catch cannot say
-# "all but"; these are every error a step task raises, see printflow.errors).
-STEP_FAILURE_ERRORS = (
-    "StepFailed",
-    "StepRetryable",
-    "States.Timeout",
-    "States.HeartbeatTimeout",
-    "States.Permissions",
-    "Lambda.Unknown",
-)
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 LAMBDA_INVOKE_WAIT = "arn:aws:states:::lambda:invoke.waitForTaskToken"
@@ -89,6 +78,22 @@ RETRYABLE_STEP_ERRORS = (
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+)
+# Errors a step that ends the flow after an error hands to its ``s.failed`` state: everything
+# but the ``OrderFailed`` its own Lambda sends when its work is done (a Catch cannot say
+# "all but"; these are every error a step task raises, see printflow.errors).
+STEP_FAILURE_ERRORS = (
+    "StepFailed",
+    "StepRetryable",
+    "States.Timeout",
+    "States.HeartbeatTimeout",
+    "States.Permissions",
+    "Lambda.Unknown",
+    *RETRYABLE_STEP_ERRORS[1:],  # the Lambda service's own, once retries are spent
+    # Lambda runtime failures (function timeout, crash, broken deployment)
+    "Sandbox.Timedout",
+    "Runtime.ExitError",
+    "Runtime.ImportModuleError",
 )
 RETRYABLE_DYNAMODB_ERRORS = (
     "DynamoDB.ProvisionedThroughputExceededException",

@@ -48,6 +48,8 @@ class RenderRequest:
     timeout_s: int = DEFAULT_RENDER_TIMEOUT_S
     # Seconds left in the Lambda (its context); None: no limit (tests, tools).
     remaining_s: Callable[[], float] | None = None
+    # Set on the order by the download function when it completes the token.
+    success_status: str = ""
 
 
 class _TimeRunningOut(Exception):
@@ -132,7 +134,7 @@ class RenderStarter:
                 f"started {len(earlier) + new_jobs} render job(s) before the function's time ran "
                 "low; the step's retry starts the rest"
             ) from None
-        self._orders.mark_render_started(request.order, request.step_id)
+        self._orders.mark_render_started(request.order, request.step_id, request.success_status)
         return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
 
     def _complete(self, order: Order, storefront: Storefront) -> Order:

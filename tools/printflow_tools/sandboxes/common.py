@@ -225,8 +225,9 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         response = sandbox.handle(self.command, split.path, query, self.headers, body)
-        self._send(response)
+        # Logged before it is sent: a client that has its answer must find it in the log.
         sandbox.log(self.command, split.path, split.query, response.status)
+        self._send(response)
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
@@ -256,7 +257,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             # The client went away mid-body (e.g. a test read only the head): drop it.
             self.close_connection = True
-
 
     def _reset_mid_stream(self) -> None:
         """Drop the connection with a TCP reset, as a proxy or a flaky network would."""

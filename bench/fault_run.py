@@ -252,6 +252,18 @@ def phase_medians(items: list[dict[str, Any]]) -> dict[str, float]:
     return {name: round(statistics.median(values), 1) for name, values in spans.items()}
 
 
+def forget_moto_state(env: Any) -> None:
+    """moto's backends live in the process: reset them, so a later local stack (the e2e
+    tests') starts from nothing, as a fresh AWS account would."""
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 (the local moto server on loopback)
+        f"{env.stack.aws_endpoint}/moto-api/reset", method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+        pass
+
+
 def describe_unfinished(env: Any, order: PlannedOrder, item: dict[str, Any] | None) -> str:
     """Where an order that did not reach a final state stands: its status and its jobs."""
     from printflow.adapters.render_job_table import RenderJobTable
@@ -463,6 +475,7 @@ def run(
         }
         return {"result": result, "details": details}
     finally:
+        forget_moto_state(env)
         env.stop()
 
 

@@ -33,7 +33,7 @@ def test_fifty_orders_under_faults_are_all_accounted_for() -> None:
 
     # Jobs whose timer fired while the crashed run held their lease wait for the safety-net
     # run's rescue: 300 s on AWS, 20 s here so that the test ends in minutes.
-    outcome = bench.run(50, pause_s=5.0, drain_timeout_s=240.0, seed=15, rescue_after_s=20.0)
+    outcome = bench.run(50, pause_s=5.0, drain_timeout_s=420.0, seed=15, rescue_after_s=20.0)
 
     result, details = outcome["result"], outcome["details"]
     assert result["acknowledged"] == 50

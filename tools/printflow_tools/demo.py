@@ -190,7 +190,6 @@ def summary(env: LocalEnvironment, elapsed: float) -> int:
     bucket = stack.resources.bucket()
     machine = stack.resources.state_machine()
     problems = []
-    shutil.rmtree(OUTPUT, ignore_errors=True)
     say(f"\n== Summary after {elapsed:.0f} s")
     for order in ORDERS:
         view = order.view
@@ -239,9 +238,8 @@ def summary(env: LocalEnvironment, elapsed: float) -> int:
             f"    HTTP {delivery.status}  {doc['schema']}  order {doc['order']['orderId']} "
             f"status {doc['status']!r}, {len(doc['artifacts'])} artifact link(s)"
         )
-    if OUTPUT.exists():
-        shown = OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT
-        say(f"\nThe files are in {shown}/ (open the PDFs).")
+    shown = OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT
+    say(f"\nThe files are in {shown}/ (open the PDFs); the functions' log is {shown}/functions.log.")
     if problems:
         say("\nDEMO FAILED: " + "; ".join(problems))
         return 1
@@ -253,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="show the functions' logs")
     args = parser.parse_args(argv)
-    OUTPUT.mkdir(exist_ok=True)
+    # Start from an empty folder before the log is opened: emptying it later would delete
+    # the function log the README points to.
+    shutil.rmtree(OUTPUT, ignore_errors=True)
+    OUTPUT.mkdir()
     log = (OUTPUT / "functions.log").open("w")
     options = StackOptions(
         api_port=free_port(3000),

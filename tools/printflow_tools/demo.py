@@ -239,7 +239,9 @@ def summary(env: LocalEnvironment, elapsed: float) -> int:
             f"status {doc['status']!r}, {len(doc['artifacts'])} artifact link(s)"
         )
     shown = OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT
-    say(f"\nThe files are in {shown}/ (open the PDFs); the functions' log is {shown}/functions.log.")
+    say(
+        f"\nThe files are in {shown}/ (open the PDFs); the functions' log is {shown}/functions.log."
+    )
     if problems:
         say("\nDEMO FAILED: " + "; ".join(problems))
         return 1

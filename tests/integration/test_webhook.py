@@ -411,3 +411,22 @@ def test_an_unprefixed_shopify_delivery_with_a_wrong_signature_is_refused(
     assert status == 401
     assert "x-shopify-hmac-sha256 does not match" in answer["message"]
     assert snapshot(local_aws) == before
+
+
+def test_a_delivery_sent_as_a_form_keeps_its_raw_body(
+    local_aws: LocalResources, webhook: Any
+) -> None:
+    # Given a signed Shopify order sent the way `curl --data-binary` labels it
+    headers = {
+        **signed_headers("shopify", SHOPIFY_BODY, DEMO_SECRETS["shopify"]),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    status, _ = webhook(webhook_event("shopify", "demo-shopify", SHOPIFY_BODY, headers))
+    assert status == 202
+
+    # Then the raw body is stored byte for byte, as an opaque object, with the delivered type
+    raw = stored_order(local_aws, "demo-shopify", "5678901234567")["rawBody"]["M"]
+    stored = boto3.client("s3").get_object(Bucket=raw["bucket"]["S"], Key=raw["key"]["S"])
+    assert stored["Body"].read() == SHOPIFY_BODY
+    assert stored["ContentType"] == "application/octet-stream"
+    assert stored["Metadata"]["delivered-content-type"] == "application/x-www-form-urlencoded"

@@ -66,7 +66,23 @@ from printflow.providers.oauth import (
     forget_bearer,
 )
 
-CC_TOKEN_URL = "https://customerscanvashub.com/connect/token"  # noqa: S105
+# The API gateway of each hosting region; a tenant's tokens come from its own region's
+# gateway at ``/connect/token`` (customerscanvas.com/docs/hub/dev-center/api/ and the vendor's
+# API clients' READMEs). ``https://customerscanvashub.com`` is the web app, not the gateway.
+CC_REGION_HOSTS = {
+    "us": "https://api.customerscanvashub.com",
+    "eu": "https://api.eu.customerscanvashub.com",
+    "au": "https://api.au.customerscanvashub.com",
+}
+CC_DEFAULT_REGION = "us"
+
+
+def cc_token_url(region: str) -> str:
+    """The token endpoint of ``region``'s API gateway."""
+    return f"{CC_REGION_HOSTS[region]}/connect/token"
+
+
+CC_TOKEN_URL = cc_token_url(CC_DEFAULT_REGION)
 # Vendor guidance: poll processing results no more often than every 60 s, and wait at
 # least a minute between recovery attempts.
 MIN_POLL_INTERVAL_S = 60.0
@@ -100,6 +116,7 @@ class CustomersCanvasSettings:
     max_recovery_attempts: int = 3
     token_url: str = CC_TOKEN_URL
     scope: str | None = None
+    region: str = CC_DEFAULT_REGION
 
     @property
     def token_endpoint(self) -> TokenEndpoint:

@@ -595,6 +595,10 @@ def test_cc_failed_pipeline_recovers_with_resume(http: httpx.Client) -> None:
         recoveries = cc.recoveries(project_id)
 
     assert not_failed.status_code == 409
+    assert not_failed.json() == {
+        "description": "pipeline is Pending, not Failed",
+        "type": "GeneralConflict",
+    }
     assert [s["status"] for s in statuses] == ["Pending", "Failed"]
     assert statuses[1]["statusDescription"]
     assert statuses[1]["outputFileDetails"] == []

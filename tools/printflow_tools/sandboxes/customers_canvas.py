@@ -7,6 +7,9 @@ Routes (as ``shared/reference/provider-apis.md`` describes the real API):
 - ``GET /api/storefront/v1/projects/{id}/processing-results`` (404 for unknown projects);
 - ``POST …/projects/{id}/resume-processing`` and ``…/restart-processing`` → 204 (409 unless
   the pipeline has failed);
+- every 409 carries a ``GeneralConflictDto`` (``{"description", "type": "GeneralConflict"}``)
+  and a project's ``status`` is a number, ``orderNumber`` a number or null, as the vendor's
+  API models (``@aurigma/axios-storefront-api-client``) declare them;
 - ``GET /api/storage/v1/artifacts/{id}/file?attachment=true`` with a bearer token;
 - ``GET /public/artifacts/{id}/{name}``: the ``url`` of an artifact, served without auth only
   when its ``anonymousAccess`` is true (403 otherwise).
@@ -41,6 +44,8 @@ from printflow_tools.sandboxes.files import GeneratedFile, generated_file
 
 ALL_SCOPES = ("Projects_full", "Artifacts_read", "Tenants_read")
 FIRST_PROJECT_ID = 4567
+# A project's status is a numeric code of the tenant's project workflow (ProjectDto.status).
+PROJECT_STATUS_ORDERED = 1
 Recovery = Literal["resume", "restart"]
 
 
@@ -65,6 +70,8 @@ class Pipeline:
     anonymous_access: bool = False
     outputs: tuple[str, ...] = ("pdf",)
     failure_description: str = "Task 'Render print file' failed: image 'photo.jpg' is missing"
+    # When set, processing-results answers 409 with this GeneralConflictDto description.
+    conflict: str | None = None
 
     @classmethod
     def completes(cls, after_polls: int = 1, **options: Any) -> Pipeline:
@@ -83,6 +90,11 @@ class Pipeline:
     def restart_only(cls, **options: Any) -> Pipeline:
         """Fails; a resume fails again at the same task, only a restart recovers it."""
         return cls(failures=1, cleared_by=("restart",), **options)
+
+    @classmethod
+    def conflicts(cls, description: str, **options: Any) -> Pipeline:
+        """processing-results answers 409 (a ``GeneralConflictDto``) on every poll."""
+        return cls(conflict=description, **options)
 
     @classmethod
     def appears_later(cls, seconds: float, **options: Any) -> Pipeline:
@@ -288,6 +300,8 @@ class CustomersCanvasSandbox(SandboxServer):
         with self._state:
             project = self._project(request, now)
             project.poll_times.append(now)
+            if project.pipeline.conflict is not None:
+                return general_conflict(project.pipeline.conflict)
             self._advance(project, now)
             doc = {
                 "status": project.status,
@@ -359,7 +373,7 @@ class CustomersCanvasSandbox(SandboxServer):
         with self._state:
             project = self._project(request, now)
             if project.status != "Failed":
-                return problem(409, "Conflict", f"pipeline is {project.status}, not Failed")
+                return general_conflict(f"pipeline is {project.status}, not Failed")
             project.recoveries.append((now, action))
             if not project.pipeline.fails_for_good and action in project.pipeline.cleared_by:
                 project.failures_left -= 1
@@ -428,17 +442,23 @@ def _project_dto(project: CanvasProject) -> dict[str, Any]:
         "id": project.id,
         "storefrontId": project.storefront_id,
         "orderId": project.order_id,
-        "orderNumber": project.order_number,
+        # A number, or null when the shop's order number is not one (the vendor's model).
+        "orderNumber": int(project.order_number) if project.order_number.isdigit() else None,
         "orderName": f"#{project.order_number}",
         "orderLineItemId": project.line_item_id,
         "orderLineItemIndex": project.line_item_index,
         "customerId": "customer-1",
         "name": f"Order {project.order_number} item {project.line_item_index + 1}",
-        "status": "Ordered",
+        "status": PROJECT_STATUS_ORDERED,
         "processingStatus": project.status,
         "created": created,
         "lastModified": created,
     }
+
+
+def general_conflict(description: str) -> Response:
+    """409 with the ``GeneralConflictDto`` the vendor's Storefront API declares."""
+    return json_response(409, {"description": description, "type": "GeneralConflict"})
 
 
 def _oauth_error(error: str, description: str) -> Response:

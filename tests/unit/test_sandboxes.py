@@ -702,3 +702,24 @@ def test_cc_unknown_project_is_404(http: httpx.Client) -> None:
         assert http.get(f"{base}/999/processing-results", headers=auth).status_code == 404
         assert http.get(f"{base}/abc/processing-results", headers=auth).status_code == 404
         assert http.post(f"{base}/999/restart-processing", headers=auth).status_code == 404
+
+
+def test_chili_returns_the_same_token_until_shortly_before_it_expires(http: httpx.Client) -> None:
+    clock = ManualClock()
+    with ChiliSandbox(token_ttl_s=7200, clock=clock) as chili:
+        first = http.post(chili.token_url, json=CHILI_TOKEN_FIELDS).json()
+        clock.advance(3000)
+        again = http.post(chili.token_url, json=CHILI_TOKEN_FIELDS).json()
+        clock.advance(700)  # 3500 s left: inside the last hour, a new token
+        renewed = http.post(chili.token_url, json=CHILI_TOKEN_FIELDS).json()
+
+    assert again["access_token"] == first["access_token"]
+    assert (first["expires_in"], again["expires_in"]) == (7200, 4200)
+    assert renewed["access_token"] != first["access_token"]
+    assert renewed["expires_in"] == 7200
+
+
+def test_the_cc_token_endpoint_issues_a_fresh_token_every_time(http: httpx.Client) -> None:
+    with CustomersCanvasSandbox() as cc:
+        tokens = {cc_auth(http, cc)["Authorization"] for _ in range(2)}
+    assert len(tokens) == 2

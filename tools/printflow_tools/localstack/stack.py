@@ -26,6 +26,11 @@ import boto3
 
 from printflow.adapters import aws
 from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
+from printflow_tools.localstack.function_logs import (
+    FunctionLogFormatter,
+    MetricsToLog,
+    running,
+)
 from printflow_tools.localstack.gateway import HttpApiGateway
 from printflow_tools.localstack.handlers import Handler, load_handler
 from printflow_tools.localstack.lambda_dispatch import LambdaContext, LambdaDispatcher
@@ -59,42 +64,6 @@ class StackOptions:
     quiet_functions: bool = False
 
 
-class FunctionLogFormatter(logging.Formatter):
-    """Powertools' JSON log line -> ``[FunctionName] level message key=value``."""
-
-    def __init__(self, powertools: logging.Formatter) -> None:
-        super().__init__()
-        self._powertools = powertools
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = self._powertools.format(record)
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            return line
-        name = doc.pop("function_name", None) or "printflow"
-        level = str(doc.pop("level", "INFO")).lower()
-        message = doc.pop("message", "")
-        for noise in (
-            "location",
-            "timestamp",
-            "service",
-            "cold_start",
-            "function_arn",
-            "function_memory_size",
-            "function_request_id",
-            "xray_trace_id",
-            "sampling_rate",
-            "stack_trace",
-        ):
-            doc.pop(noise, None)
-        extra = " ".join(f"{k}={v}" for k, v in doc.items() if k != "exception")
-        text = f"[{name}] {level:<7} {message}" + (f"  {extra}" if extra else "")
-        if "exception" in doc and level == "error":
-            text += "\n" + str(doc["exception"])
-        return text
-
-
 class LocalStack:
     def __init__(self, options: StackOptions | None = None) -> None:
         self.options = options or StackOptions()
@@ -108,6 +77,7 @@ class LocalStack:
         self._invoke_lock = threading.Lock()
         self.invocation_counts: dict[str, int] = {}
         self._saved_env: dict[str, str | None] = {}
+        self._metrics_to_log: MetricsToLog | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -181,6 +151,9 @@ class LocalStack:
             if part is not None:
                 part.stop()
         self.dispatcher.uninstall()
+        if self._metrics_to_log is not None:
+            self._metrics_to_log.uninstall()
+            self._metrics_to_log = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -223,7 +196,8 @@ class LocalStack:
         def run(event: Any, context: Any) -> Any:
             with self._invoke_lock:
                 self.invocation_counts[function] = self.invocation_counts.get(function, 0) + 1
-            return handler(event, context)
+            with running(function):
+                return handler(event, context)
 
         return run
 
@@ -238,7 +212,7 @@ class LocalStack:
             pass
 
     def _route_function_logs(self) -> None:
-        from printflow.observability import logger
+        from printflow.observability import logger, metrics
 
         stream = self.options.log_stream or sys.stdout
         handler = logging.StreamHandler(stream)
@@ -249,6 +223,10 @@ class LocalStack:
         if not self.options.quiet_functions:
             python_logger.addHandler(handler)
         python_logger.propagate = False
+        self._metrics_to_log = MetricsToLog(
+            metrics.provider, None if self.options.quiet_functions else stream
+        )
+        self._metrics_to_log.install()
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.2) -> Any:

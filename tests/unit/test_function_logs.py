@@ -1,0 +1,74 @@
+"""Local-stack function logs: the right function's name on every line, metrics labelled."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+
+import pytest
+from aws_lambda_powertools import Logger, Metrics
+
+from printflow_tools.localstack.function_logs import (
+    FunctionLogFormatter,
+    MetricsToLog,
+    running,
+)
+
+
+def capture(logger: Logger) -> io.StringIO:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(FunctionLogFormatter(logger.registered_formatter))
+    python_logger = logging.getLogger(logger.name)
+    python_logger.handlers = [handler]
+    python_logger.propagate = False
+    return stream
+
+
+def test_a_line_is_labelled_with_the_function_running_not_the_last_one_started() -> None:
+    logger = Logger(service="function-logs-test", level="INFO")
+    stream = capture(logger)
+    # Given the shared logger's keys say another invocation's function (the one started last)
+    logger.append_keys(function_name="DownloadFunction")
+
+    # When the poller logs, from its handler and from an asyncio task it started
+    async def poll_run() -> None:
+        logger.info("poll run")
+
+    with running("PollerFunction"):
+        logger.info("leasing jobs")
+        asyncio.run(poll_run())
+    logger.info("outside any function")
+
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[PollerFunction] info    leasing jobs")
+    assert lines[1].startswith("[PollerFunction] info    poll run")
+    assert lines[2].startswith("[DownloadFunction] info    outside any function")
+
+
+def test_emf_metrics_become_one_labelled_line_not_raw_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    metrics = Metrics(namespace="PrintFlowTest", service="function-logs-test")
+    stream = io.StringIO()
+    to_log = MetricsToLog(metrics.provider, stream)
+    to_log.install()
+    try:
+        with running("WebhookFunction"):
+            metrics.add_metric(name="OrdersReceived", unit="Count", value=1)
+            metrics.add_metric(name="DuplicateDeliveries", unit="Count", value=2)
+            metrics.flush_metrics()
+            metrics.flush_metrics()  # nothing left: no line
+    finally:
+        to_log.uninstall()
+
+    assert stream.getvalue() == "[WebhookFunction] metrics OrdersReceived=1 DuplicateDeliveries=2\n"
+    assert capsys.readouterr().out == ""
+
+    # Uninstalled, Powertools prints its EMF document again
+    metrics.add_metric(name="OrdersReceived", unit="Count", value=1)
+    metrics.flush_metrics()
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["OrdersReceived"] == [1.0] or printed["OrdersReceived"] == 1.0

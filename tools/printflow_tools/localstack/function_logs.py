@@ -1,0 +1,122 @@
+"""Function log lines on the local stack: each labelled with the function that wrote it.
+
+Every function runs in this one process, several at a time, and they share Powertools'
+``Logger`` and ``Metrics`` singletons. The ``function_name`` key that ``inject_lambda_context``
+appends is therefore whichever invocation started last, not the one writing the line (a
+poll run's lines came out as ``[DownloadFunction]``). The stack records the running function
+in a context variable for the invocation's thread (asyncio tasks inherit it), and the
+formatter prefers that name.
+
+Powertools prints each invocation's EMF metrics document to stdout as raw JSON; on the local
+stack it becomes one labelled line in the function log instead
+(``[WebhookFunction] metrics OrdersReceived=1``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any, TextIO
+
+CURRENT_FUNCTION: ContextVar[str | None] = ContextVar("printflow_local_function", default=None)
+
+_NOISE = (
+    "location",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_arn",
+    "function_memory_size",
+    "function_request_id",
+    "xray_trace_id",
+    "sampling_rate",
+    "stack_trace",
+)
+
+
+@contextlib.contextmanager
+def running(function: str) -> Iterator[None]:
+    """Label everything logged in this context (and tasks started from it) ``function``."""
+    token = CURRENT_FUNCTION.set(function)
+    try:
+        yield
+    finally:
+        CURRENT_FUNCTION.reset(token)
+
+
+class FunctionLogFormatter(logging.Formatter):
+    """Powertools' JSON log line -> ``[FunctionName] level message key=value``."""
+
+    def __init__(self, powertools: logging.Formatter) -> None:
+        super().__init__()
+        self._powertools = powertools
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self._powertools.format(record)
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            return line
+        logged_as = doc.pop("function_name", None)
+        name = CURRENT_FUNCTION.get() or logged_as or "printflow"
+        level = str(doc.pop("level", "INFO")).lower()
+        message = doc.pop("message", "")
+        for noise in _NOISE:
+            doc.pop(noise, None)
+        extra = " ".join(f"{k}={v}" for k, v in doc.items() if k != "exception")
+        text = f"[{name}] {level:<7} {message}" + (f"  {extra}" if extra else "")
+        if "exception" in doc and level == "error":
+            text += "\n" + str(doc["exception"])
+        return text
+
+
+def metrics_line(document: dict[str, Any]) -> str:
+    """An EMF document as ``[FunctionName] metrics Name=value ...`` (dimensions left out)."""
+    names: list[str] = []
+    for directive in document.get("_aws", {}).get("CloudWatchMetrics", []):
+        names.extend(str(m.get("Name")) for m in directive.get("Metrics", []))
+    values = " ".join(f"{name}={_value(document.get(name))}" for name in names)
+    return f"[{CURRENT_FUNCTION.get() or 'printflow'}] metrics {values}"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(_value(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class MetricsToLog:
+    """Route the shared ``Metrics`` provider's flushes into the function log, labelled."""
+
+    def __init__(self, provider: Any, stream: TextIO | None) -> None:
+        self._provider = provider
+        self._stream = stream
+        self._original: Any = None
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        self._original = self._provider.__dict__.get("flush_metrics")
+        self._provider.flush_metrics = self._flush
+
+    def uninstall(self) -> None:
+        if self._original is None:
+            self._provider.__dict__.pop("flush_metrics", None)
+        else:
+            self._provider.flush_metrics = self._original
+
+    def _flush(self, raise_on_empty_metrics: bool = False) -> None:
+        provider = self._provider
+        with self._lock:
+            if not provider.metric_set:
+                return  # nothing recorded: Lambda would print nothing either
+            document = provider.serialize_metric_set()
+            provider.clear_metrics()
+        if self._stream is not None:
+            self._stream.write(metrics_line(document) + "\n")
+            self._stream.flush()

@@ -108,6 +108,27 @@ def test_a_woocommerce_order_rendered_by_customers_canvas(local_stack: LocalEnvi
     assert artifact["provider"] == "customers-canvas"
 
 
+def test_a_woocommerce_order_completes_with_projects_the_local_storefront_plugin_creates(
+    local_stack: LocalEnvironment,
+) -> None:
+    # Given nothing seeded in Customer's Canvas: the local stack plays the shop's plugin
+    integration = local_stack.canvas_integration
+    assert integration is not None
+    integration.pipeline = Pipeline.completes(after_polls=0)  # no 60 s wait in the suite
+    body = payload("woocommerce-order-created.json").replace(b"7311", b"7399")
+
+    status, _ = deliver(local_stack, "woocommerce", "demo-woo", body)
+    again, _ = deliver(local_stack, "woocommerce", "demo-woo", body)  # a retried delivery
+
+    assert (status, again) == (202, 200)
+    (project,) = local_stack.canvas.projects_of(42, "7399")
+    assert local_stack.canvas.project(project).line_item_id == "412"
+    view = wait_for_status(local_stack, "demo-woo", "7399")
+    assert view["status"] == "Success", view
+    (artifact,) = view["artifacts"]
+    assert artifact["provider"] == "customers-canvas"
+
+
 def test_a_thin_bigcommerce_order_is_read_from_the_store_then_rendered(
     local_stack: LocalEnvironment,
 ) -> None:

@@ -30,7 +30,6 @@ from typing import Any
 from printflow_tools.localstack.environment import LocalEnvironment
 from printflow_tools.localstack.stack import StackOptions
 from printflow_tools.localstack.template import REPO_ROOT
-from printflow_tools.sandboxes import Pipeline
 from printflow_tools.webhook_events import DEMO_SECRETS, payload, signed_headers
 
 OUTPUT = REPO_ROOT / "demo-output"
@@ -120,15 +119,9 @@ def run(env: LocalEnvironment) -> int:
     stack = env.stack
     assert stack is not None and stack.resources is not None
     api = stack.api_url
-    # Customer's Canvas creates one project per line item when the shop places the order;
-    # its pipeline is still running at our first poll and done at the next (60 s later).
-    env.canvas.add_order(
-        storefront_id=42,
-        order_id="7311",
-        line_item_ids=["412"],
-        line_items=[Pipeline.completes(after_polls=1)],
-    )
-
+    # The local stack plays the shop's Customer's Canvas plugin: when the WooCommerce order is
+    # accepted it creates one project per line item, whose pipeline is still running at our
+    # first poll and done at the next (60 s later).
     say("== Storefronts deliver their webhooks")
     for order in ORDERS:
         body = payload(order.payload_file)

@@ -12,9 +12,11 @@ from typing import Any
 
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
+from printflow_tools.localstack.canvas_integration import CanvasStorefrontIntegration
 from printflow_tools.localstack.rest_sink import RestSink
 from printflow_tools.localstack.stack import LocalStack, StackOptions
 from printflow_tools.localstack.storefront_setup import (
+    CC_STOREFRONT_ID,
     chili_provider,
     customers_canvas_provider,
     register_render_storefront,
@@ -57,6 +59,7 @@ class LocalEnvironment:
     store: BigCommerceSandbox = field(default_factory=BigCommerceSandbox)
     sink: RestSink = field(default_factory=RestSink)
     stack: LocalStack | None = None
+    canvas_integration: CanvasStorefrontIntegration | None = None
 
     def start(self) -> LocalEnvironment:
         self.chili.start()
@@ -69,10 +72,11 @@ class LocalEnvironment:
             "EGRESS_REROUTES": f"{REST_HOST}=http://127.0.0.1:{self.sink.port}",
             "SENDER_EMAIL": SENDER,
             "OPERATIONS_EMAIL": OPERATIONS,
-            "POWERTOOLS_METRICS_DISABLED": "true",
             **self.options.function_env,
         }
         self.stack = LocalStack(self.options).start()
+        self.canvas_integration = CanvasStorefrontIntegration(self.canvas)
+        self.stack.after_invoke.append(self.canvas_integration.after_invoke)
         ses = self.stack.client("sesv2")
         for identity in (SENDER, OPERATIONS):
             ses.create_email_identity(EmailIdentity=identity)
@@ -102,6 +106,8 @@ class LocalEnvironment:
         else:
             provider = customers_canvas_provider(self.canvas, secret_name)
             client_id, client_secret = "cc-client", "cc-secret"
+            if self.canvas_integration is not None:
+                self.canvas_integration.connect(storefront.storefront_id, CC_STOREFRONT_ID)
         extra: dict[str, Any] = {}
         if storefront.platform == "bigcommerce":
             extra["secretHeader"] = BIGCOMMERCE_SECRET_HEADER

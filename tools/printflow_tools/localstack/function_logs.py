@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any, TextIO
 
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
 CURRENT_FUNCTION: ContextVar[str | None] = ContextVar("printflow_local_function", default=None)
 
 _NOISE = (
@@ -117,6 +119,6 @@ class MetricsToLog:
                 return  # nothing recorded: Lambda would print nothing either
             document = provider.serialize_metric_set()
             provider.clear_metrics()
-        if self._stream is not None:
+        if self._stream is not None and not is_metrics_disabled():
             self._stream.write(metrics_line(document) + "\n")
             self._stream.flush()

@@ -78,6 +78,9 @@ class LocalStack:
         self.invocation_counts: dict[str, int] = {}
         self._saved_env: dict[str, str | None] = {}
         self._metrics_to_log: MetricsToLog | None = None
+        # Called with (function, event, result) after each invocation: what happens around
+        # the application in real life (a storefront plugin reacting to an order) hooks in here.
+        self.after_invoke: list[Callable[[str, Any, Any], None]] = []
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -197,7 +200,10 @@ class LocalStack:
             with self._invoke_lock:
                 self.invocation_counts[function] = self.invocation_counts.get(function, 0) + 1
             with running(function):
-                return handler(event, context)
+                result = handler(event, context)
+            for hook in self.after_invoke:
+                hook(function, event, result)
+            return result
 
         return run
 

@@ -227,6 +227,15 @@ class CustomersCanvasSandbox(SandboxServer):
                 artifacts=[dataclasses.replace(a) for a in project.artifacts],
             )
 
+    def projects_of(self, storefront_id: int, order_id: str) -> list[int]:
+        """Ids of the projects seeded for an order (visible or not yet)."""
+        with self._state:
+            return [
+                p.id
+                for p in self._projects.values()
+                if p.storefront_id == storefront_id and p.order_id == str(order_id)
+            ]
+
     def poll_times(self, project_id: int) -> list[float]:
         """Sandbox-clock times of every processing-results request for the project."""
         return self.project(project_id).poll_times

@@ -1,0 +1,83 @@
+"""What a Customer's Canvas storefront integration does when its shop takes an order.
+
+In production, the shop's Customer's Canvas plugin (WooCommerce, Shopify, ...) creates one
+project per designed line item the moment the order is placed; PrintFlow only finds them.
+On the local stack no plugin runs, so an order sent to a Customer's Canvas storefront would
+wait for projects forever. This stands in for the plugin: when the webhook function accepts
+a new order (202) for such a storefront, it creates the order's projects in the Customer's
+Canvas sandbox, under the storefront's Customer's Canvas storefront id, one per line item,
+each with a pipeline that is done on its second poll (``pipeline`` changes that). An order
+that already has projects (a duplicate delivery, or projects a test seeded) gets none.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from typing import Any
+
+from printflow.domain.storefront import Platform
+from printflow.errors import PrintFlowError
+from printflow.intake.normalisers import normalise
+from printflow_tools.sandboxes import CustomersCanvasSandbox, Pipeline
+
+WEBHOOK_FUNCTION = "WebhookFunction"
+
+
+class CanvasStorefrontIntegration:
+    """Creates Customer's Canvas projects for orders the webhook accepted (see module doc)."""
+
+    def __init__(self, sandbox: CustomersCanvasSandbox, pipeline: Pipeline | None = None) -> None:
+        self._sandbox = sandbox
+        # Each project's pipeline: by default still running at the first poll, done at the
+        # next (the vendor's 60 s later), as in real life.
+        self.pipeline = pipeline or Pipeline.completes(after_polls=1)
+        # PrintFlow storefront id -> Customer's Canvas's own storefront id
+        self._storefronts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.created: list[tuple[str, str, list[int]]] = []
+
+    def connect(self, storefront_id: str, canvas_storefront_id: int) -> None:
+        """``storefront_id``'s orders get projects in Customer's Canvas storefront ``canvas...``."""
+        with self._lock:
+            self._storefronts[storefront_id] = canvas_storefront_id
+
+    def after_invoke(self, function: str, event: Any, result: Any) -> None:
+        """The local stack's hook: called after every function invocation."""
+        if function != WEBHOOK_FUNCTION or not isinstance(result, dict):
+            return
+        if result.get("statusCode") != 202 or not isinstance(event, dict):
+            return
+        params = event.get("pathParameters") or {}
+        storefront_id = str(params.get("storefrontId") or "")
+        with self._lock:
+            canvas_storefront = self._storefronts.get(storefront_id)
+        if canvas_storefront is None:
+            return
+        try:
+            platform = Platform(params.get("platform", ""))
+            headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+            order = normalise(platform, storefront_id, _body(event), headers)
+        except (PrintFlowError, ValueError):
+            return  # not an order we can read: the plugin would not have one either
+        if not order.line_items:
+            return  # a thin webhook (BigCommerce): no line items to design
+        with self._lock:
+            if self._sandbox.projects_of(canvas_storefront, order.order_id):
+                return
+            ids = self._sandbox.add_order(
+                storefront_id=canvas_storefront,
+                order_id=order.order_id,
+                line_item_ids=[item.id for item in order.line_items],
+                line_items=[self.pipeline] * len(order.line_items),
+                order_number=order.number,
+            )
+            self.created.append((storefront_id, order.order_id, ids))
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body)
+    return body.encode() if isinstance(body, str) else json.dumps(body).encode()

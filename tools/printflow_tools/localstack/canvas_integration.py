@@ -17,6 +17,7 @@ import json
 import threading
 from typing import Any
 
+from printflow.domain.order import LineItem
 from printflow.domain.storefront import Platform
 from printflow.errors import PrintFlowError
 from printflow.intake.normalisers import normalise
@@ -72,6 +73,8 @@ class CanvasStorefrontIntegration:
                 line_item_ids=[item.id for item in order.line_items],
                 line_items=[self.pipeline] * len(order.line_items),
                 order_number=order.number,
+                line_item_names=[item.name for item in order.line_items],
+                personalisations=[_personalisation(item) for item in order.line_items],
             )
             self.created.append((storefront_id, order.order_id, ids))
 
@@ -81,3 +84,12 @@ def _body(event: dict[str, Any]) -> bytes:
     if event.get("isBase64Encoded"):
         return base64.b64decode(body)
     return body.encode() if isinstance(body, str) else json.dumps(body).encode()
+
+
+def _personalisation(item: LineItem) -> dict[str, str]:
+    """The shopper's visible choices (properties starting with ``_`` are the shop's own)."""
+    return {
+        name: value
+        for name, value in item.property_map().items()
+        if not name.startswith("_") and value is not None
+    }

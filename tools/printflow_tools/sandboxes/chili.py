@@ -307,6 +307,7 @@ class ChiliSandbox(SandboxServer):
             self.behaviour.file_size,
             f"chili task {task.task_id}",
             self.behaviour.content_type,
+            lines=self._render_lines(task),
         )
         filename = f"{task.task_id}.{task.output_format}"
         return Response(
@@ -318,6 +319,26 @@ class ChiliSandbox(SandboxServer):
             },
             content_length=file.size,
         )
+
+    def _render_lines(self, task: ChiliTask) -> list[str]:
+        """What the task was sent, as the "render" shows it."""
+        source = (
+            f"template {task.template_id}"
+            if task.template_id is not None
+            else f"project {task.project_id}"
+        )
+        lines = [
+            f"CHILI GraFx output task {task.task_id} (environment {self.environment})",
+            f"{source}, output settings {task.output_settings_id} ({task.output_format})",
+        ]
+        if task.layouts_to_export:
+            lines.append("layouts: " + ", ".join(str(x) for x in task.layouts_to_export))
+        rows = task.variables or []
+        lines.append(f"variables ({len(rows)} row{'s' if len(rows) != 1 else ''}):")
+        for index, row in enumerate(rows):
+            prefix = f"  [{index}] " if len(rows) > 1 else "  "
+            lines.extend(f"{prefix}{name}: {value}" for name, value in row.items())
+        return lines
 
     def _env_url(self, request: Request) -> str:
         # Links are absolute, built from the Host the client used (like the real API).

@@ -265,6 +265,7 @@ class SandboxServer:
         self._log: list[LoggedRequest] = []
         self._lock = threading.RLock()
         self._rng = random.Random(self.behaviour.seed)
+        self._ids = _id_stream(self.name, self.behaviour.seed)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
@@ -386,9 +387,13 @@ class SandboxServer:
             return self._rng.random() < probability
 
     def random_uuid(self) -> str:
-        """A UUID-shaped id from the seeded RNG, so ids repeat between runs."""
+        """A UUID-shaped id from the seeded RNG, so ids repeat between runs.
+
+        Each kind of sandbox draws from its own stream: with one seed shared by all, a
+        CHILI task id and a Customer's Canvas artifact id would otherwise be the same.
+        """
         with self._lock:
-            value = self._rng.getrandbits(128)
+            value = self._ids.getrandbits(128)
         hex_ = f"{value:032x}"
         return f"{hex_[:8]}-{hex_[8:12]}-4{hex_[13:16]}-a{hex_[17:20]}-{hex_[20:]}"
 
@@ -396,6 +401,7 @@ class SandboxServer:
         with self._lock:
             self.behaviour.seed = seed
             self._rng = random.Random(seed)
+            self._ids = _id_stream(self.name, seed)
 
     def log(self, method: str, path: str, query: str, status: int) -> None:
         entry = LoggedRequest(method, path, query, status, self.clock())
@@ -411,6 +417,10 @@ class SandboxServer:
     def clear_log(self) -> None:
         with self._lock:
             self._log.clear()
+
+
+def _id_stream(name: str, seed: int) -> random.Random:
+    return random.Random(f"{name}:{seed}")
 
 
 # -- OAuth2 client credentials -----------------------------------------------------------

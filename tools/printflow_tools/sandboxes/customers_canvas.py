@@ -127,6 +127,9 @@ class CanvasProject:
     line_item_index: int
     pipeline: Pipeline
     created_at: float
+    # What the shopper designed, as the storefront plugin recorded it on the project.
+    line_item_name: str | None = None
+    personalisation: dict[str, str] = field(default_factory=dict)
     status: str = "Pending"
     run: int = 1
     run_started_at: float = 0.0
@@ -192,10 +195,21 @@ class CustomersCanvasSandbox(SandboxServer):
         line_items: Sequence[Pipeline] = (Pipeline(),),
         line_item_ids: Sequence[str] | None = None,
         order_number: str | None = None,
+        line_item_names: Sequence[str | None] | None = None,
+        personalisations: Sequence[dict[str, str]] | None = None,
     ) -> list[int]:
-        """Create one project per line item (each with its pipeline scenario); return ids."""
-        if line_item_ids is not None and len(line_item_ids) != len(line_items):
-            raise ValueError("line_item_ids must match line_items")
+        """Create one project per line item (each with its pipeline scenario); return ids.
+
+        ``line_item_names`` and ``personalisations`` (what the shopper entered) end up in the
+        project's rendered files.
+        """
+        for given, what in (
+            (line_item_ids, "line_item_ids"),
+            (line_item_names, "line_item_names"),
+            (personalisations, "personalisations"),
+        ):
+            if given is not None and len(given) != len(line_items):
+                raise ValueError(f"{what} must match line_items")
         now = self.clock()
         ids: list[int] = []
         with self._state:
@@ -209,6 +223,8 @@ class CustomersCanvasSandbox(SandboxServer):
                     line_item_index=index,
                     pipeline=pipeline,
                     created_at=now,
+                    line_item_name=line_item_names[index] if line_item_names else None,
+                    personalisation=dict(personalisations[index]) if personalisations else {},
                     run_started_at=now,
                     failures_left=pipeline.failures,
                 )
@@ -427,11 +443,14 @@ class CustomersCanvasSandbox(SandboxServer):
                     {"Retry-After": str(self.behaviour.retry_after_s)},
                 )
             artifact.downloads += 1
+        with self._state:
+            lines = _render_lines(self._projects[artifact.project_id], artifact)
         file = _artifact_file(
             artifact.format,
             self.behaviour.file_size,
             artifact.artifact_id,
             self.behaviour.content_type,
+            lines,
         )
         headers = {"Content-Type": file.content_type}
         if attachment:
@@ -440,9 +459,29 @@ class CustomersCanvasSandbox(SandboxServer):
 
 
 def _artifact_file(
-    fmt: str, size: int, artifact_id: str, content_type: str | None = None
+    fmt: str,
+    size: int,
+    artifact_id: str,
+    content_type: str | None = None,
+    lines: Sequence[str] = (),
 ) -> GeneratedFile:
-    return generated_file(fmt, size, f"cc artifact {artifact_id}", content_type)
+    return generated_file(fmt, size, f"cc artifact {artifact_id}", content_type, lines)
+
+
+def _render_lines(project: CanvasProject, artifact: CanvasArtifact) -> list[str]:
+    """What the project's pipeline "rendered": the order, the line item, the design."""
+    item = f"line item {project.line_item_id} (#{project.line_item_index + 1})"
+    if project.line_item_name:
+        item += f": {project.line_item_name}"
+    lines = [
+        f"Customer's Canvas project {project.id}, artifact {artifact.artifact_id}",
+        f"storefront {project.storefront_id}, order {project.order_id} "
+        f"(number {project.order_number})",
+        item,
+        f"personalisation ({len(project.personalisation)}):",
+    ]
+    lines.extend(f"  {name}: {value}" for name, value in project.personalisation.items())
+    return lines
 
 
 def _project_dto(project: CanvasProject) -> dict[str, Any]:

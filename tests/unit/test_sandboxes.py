@@ -780,7 +780,8 @@ def test_a_chili_render_shows_its_template_and_variables(http: httpx.Client) -> 
 
     text = pdf_text(download.content)
     assert f"CHILI GraFx output task {task_id}" in text
-    assert "template poster-a2, output settings print-pdf (pdf)" in text
+    assert "environment printflow-sandbox, template poster-a2" in text
+    assert "output settings print-pdf (pdf)" in text
     assert "Headline: Happy 40th, Sam!" in text and "Colour: teal" in text
 
 

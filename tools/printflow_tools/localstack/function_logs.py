@@ -7,9 +7,11 @@ poll run's lines came out as ``[DownloadFunction]``). The stack records the runn
 in a context variable for the invocation's thread (asyncio tasks inherit it), and the
 formatter prefers that name.
 
-Powertools prints each invocation's EMF metrics document to stdout as raw JSON; on the local
-stack it becomes one labelled line in the function log instead
-(``[WebhookFunction] metrics OrdersReceived=1``).
+Powertools prints each invocation's EMF metrics document to stdout as raw JSON. The local
+stack keeps metrics out of the log (it sets ``POWERTOOLS_METRICS_DISABLED``): the functions
+share one metric set, so a flush cannot be attributed to one function for sure. Turned back
+on, each flush becomes one labelled line in the function log instead of raw JSON
+(``[WebhookFunction] metrics OrdersReceived=1``; the label is the flushing function).
 """
 
 from __future__ import annotations

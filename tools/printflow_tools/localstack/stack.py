@@ -103,8 +103,8 @@ class LocalStack:
             "MOTO_PORT": str(self.options.aws_port),  # moto's engine calls itself here
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             # All functions share this process: metrics (EMF lines on stdout in Lambda) would
-            # only bury the log lines here.
-            "POWERTOOLS_METRICS_DISABLED": "true",
+            # only bury the log lines here (unless asked for: see function_logs).
+            "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
         }
         self._saved_env = {name: os.environ.get(name) for name in overrides}
         os.environ.update(overrides)

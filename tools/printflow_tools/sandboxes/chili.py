@@ -328,8 +328,9 @@ class ChiliSandbox(SandboxServer):
             else f"project {task.project_id}"
         )
         lines = [
-            f"CHILI GraFx output task {task.task_id} (environment {self.environment})",
-            f"{source}, output settings {task.output_settings_id} ({task.output_format})",
+            f"CHILI GraFx output task {task.task_id}",
+            f"environment {self.environment}, {source}",
+            f"output settings {task.output_settings_id} ({task.output_format})",
         ]
         if task.layouts_to_export:
             lines.append("layouts: " + ", ".join(str(x) for x in task.layouts_to_export))

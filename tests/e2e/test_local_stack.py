@@ -90,6 +90,27 @@ def test_a_shopify_order_rendered_by_chili_ends_in_s3(local_stack: LocalEnvironm
     assert json.loads(manifest["Body"].read())["orderId"] == "9000001"
 
 
+def test_a_delivery_labelled_as_a_form_keeps_its_raw_body(local_stack: LocalEnvironment) -> None:
+    # Given a signed order posted the way `curl --data-binary` labels it by default
+    body = shopify_order("9000077")
+    headers = {
+        **signed_headers("shopify", body, DEMO_SECRETS["shopify"]),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    status, _ = post(local_stack, "/webhooks/shopify/demo-shopify", body, headers)
+    assert status == 202
+
+    # Then the raw body in S3 is the bytes sent, and reads back with a valid checksum
+    assert local_stack.stack is not None
+    s3 = local_stack.stack.client("s3")
+    bucket = local_stack.stack.resources.bucket()  # type: ignore[union-attr]
+    (stored,) = s3.list_objects_v2(Bucket=bucket, Prefix="webhooks/demo-shopify/9000077/")[
+        "Contents"
+    ]
+    raw = s3.get_object(Bucket=bucket, Key=stored["Key"], ChecksumMode="ENABLED")
+    assert raw["Body"].read() == body
+
+
 def test_a_woocommerce_order_rendered_by_customers_canvas(local_stack: LocalEnvironment) -> None:
     local_stack.canvas.add_order(
         storefront_id=42,

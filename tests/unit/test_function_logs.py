@@ -72,3 +72,21 @@ def test_emf_metrics_become_one_labelled_line_not_raw_json(
     metrics.flush_metrics()
     printed = json.loads(capsys.readouterr().out)
     assert printed["OrdersReceived"] == [1.0] or printed["OrdersReceived"] == 1.0
+
+
+def test_a_run_finishing_after_the_stack_stopped_prints_no_raw_metrics(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    metrics = Metrics(namespace="PrintFlowTest", service="function-logs-test")
+    stream = io.StringIO()
+    to_log = MetricsToLog(metrics.provider, stream)
+    to_log.install()
+    to_log.close()  # the stack stopped while a poll run was still going
+    try:
+        metrics.add_metric(name="RenderPolls", unit="Count", value=6)
+        metrics.flush_metrics()
+    finally:
+        to_log.uninstall()
+
+    assert stream.getvalue() == ""
+    assert capsys.readouterr().out == ""

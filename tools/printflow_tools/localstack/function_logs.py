@@ -102,11 +102,17 @@ class MetricsToLog:
         self._provider = provider
         self._stream = stream
         self._original: Any = None
+        self._closed = False
         self._lock = threading.Lock()
 
     def install(self) -> None:
         self._original = self._provider.__dict__.get("flush_metrics")
         self._provider.flush_metrics = self._flush
+        self._closed = False
+
+    def close(self) -> None:
+        """The stack stopped: a run still finishing flushes nothing (not raw JSON either)."""
+        self._closed = True
 
     def uninstall(self) -> None:
         if self._original is None:
@@ -121,6 +127,8 @@ class MetricsToLog:
                 return  # nothing recorded: Lambda would print nothing either
             document = provider.serialize_metric_set()
             provider.clear_metrics()
+        if self._closed:
+            return
         if self._stream is not None and not is_metrics_disabled():
             self._stream.write(metrics_line(document) + "\n")
             self._stream.flush()

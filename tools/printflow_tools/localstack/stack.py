@@ -76,6 +76,7 @@ class LocalStack:
         self._moto: Any = None
         self._invoke_lock = threading.Lock()
         self.invocation_counts: dict[str, int] = {}
+        self._in_flight = 0
         self._saved_env: dict[str, str | None] = {}
         self._metrics_to_log: MetricsToLog | None = None
         # Called with (function, event, result) after each invocation: what happens around
@@ -155,7 +156,13 @@ class LocalStack:
                 part.stop()
         self.dispatcher.uninstall()
         if self._metrics_to_log is not None:
-            self._metrics_to_log.uninstall()
+            # An invocation the triggers did not wait for may still flush its metrics after
+            # the environment is restored: it must not print raw EMF JSON into the log.
+            self._metrics_to_log.close()
+            with self._invoke_lock:
+                idle = self._in_flight == 0
+            if idle:
+                self._metrics_to_log.uninstall()
             self._metrics_to_log = None
         if self._moto is not None:
             self._moto.stop()
@@ -199,8 +206,13 @@ class LocalStack:
         def run(event: Any, context: Any) -> Any:
             with self._invoke_lock:
                 self.invocation_counts[function] = self.invocation_counts.get(function, 0) + 1
-            with running(function):
-                result = handler(event, context)
+                self._in_flight += 1
+            try:
+                with running(function):
+                    result = handler(event, context)
+            finally:
+                with self._invoke_lock:
+                    self._in_flight -= 1
             for hook in self.after_invoke:
                 hook(function, event, result)
             return result

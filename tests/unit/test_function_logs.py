@@ -6,13 +6,16 @@ import asyncio
 import io
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 
 from printflow_tools.localstack.function_logs import (
+    CURRENT_FUNCTION,
     FunctionLogFormatter,
     MetricsToLog,
+    pools_carry_context,
     running,
 )
 
@@ -90,3 +93,18 @@ def test_a_run_finishing_after_the_stack_stopped_prints_no_raw_metrics(
 
     assert stream.getvalue() == ""
     assert capsys.readouterr().out == ""
+
+
+def test_work_handed_to_a_thread_pool_keeps_the_functions_name() -> None:
+    async def poll_run() -> str | None:
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(2) as pool:
+            return await loop.run_in_executor(pool, CURRENT_FUNCTION.get)
+
+    with running("PollerFunction"):
+        without = asyncio.run(poll_run())
+        with pools_carry_context():
+            carried = asyncio.run(poll_run())
+
+    assert without is None  # what a plain pool does: why the stack turns carrying on
+    assert carried == "PollerFunction"

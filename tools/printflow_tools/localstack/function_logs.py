@@ -5,7 +5,9 @@ Every function runs in this one process, several at a time, and they share Power
 appends is therefore whichever invocation started last, not the one writing the line (a
 poll run's lines came out as ``[DownloadFunction]``). The stack records the running function
 in a context variable for the invocation's thread (asyncio tasks inherit it), and the
-formatter prefers that name.
+formatter prefers that name. Work a function hands to a thread pool (the poller's AWS calls,
+the download's part uploads) carries the name too: while a stack runs, pool threads run each
+task in a copy of the submitter's context, as ``asyncio.to_thread`` does.
 
 Powertools prints each invocation's EMF metrics document to stdout as raw JSON. The local
 stack keeps metrics out of the log (it sets ``POWERTOOLS_METRICS_DISABLED``): the functions
@@ -17,10 +19,12 @@ on, each flush becomes one labelled line in the function log instead of raw JSON
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, TextIO
 
@@ -50,6 +54,33 @@ def running(function: str) -> Iterator[None]:
         yield
     finally:
         CURRENT_FUNCTION.reset(token)
+
+
+_original_submit = ThreadPoolExecutor.submit
+_carriers = 0
+_carriers_lock = threading.Lock()
+
+
+def _submit_in_context(
+    self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Future[Any]:
+    return _original_submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def pools_carry_context() -> Iterator[None]:
+    """While open, thread-pool tasks run in a copy of the submitter's context (nestable)."""
+    global _carriers
+    with _carriers_lock:
+        _carriers += 1
+        ThreadPoolExecutor.submit = _submit_in_context  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        with _carriers_lock:
+            _carriers -= 1
+            if _carriers == 0:
+                ThreadPoolExecutor.submit = _original_submit  # type: ignore[method-assign]
 
 
 class FunctionLogFormatter(logging.Formatter):

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
 from printflow_tools.localstack.function_logs import (
     FunctionLogFormatter,
     MetricsToLog,
+    pools_carry_context,
     running,
 )
 from printflow_tools.localstack.gateway import HttpApiGateway
@@ -79,6 +81,7 @@ class LocalStack:
         self._in_flight = 0
         self._saved_env: dict[str, str | None] = {}
         self._metrics_to_log: MetricsToLog | None = None
+        self._pool_context: contextlib.ExitStack | None = None
         # Called with (function, event, result) after each invocation: what happens around
         # the application in real life (a storefront plugin reacting to an order) hooks in here.
         self.after_invoke: list[Callable[[str, Any, Any], None]] = []
@@ -164,6 +167,9 @@ class LocalStack:
             if idle:
                 self._metrics_to_log.uninstall()
             self._metrics_to_log = None
+        if self._pool_context is not None:
+            self._pool_context.close()
+            self._pool_context = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -245,6 +251,8 @@ class LocalStack:
             metrics.provider, None if self.options.quiet_functions else stream
         )
         self._metrics_to_log.install()
+        self._pool_context = contextlib.ExitStack()
+        self._pool_context.enter_context(pools_carry_context())
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.2) -> Any:

@@ -254,3 +254,50 @@ def test_a_bad_signature_is_refused_and_records_nothing(local_stack: LocalEnviro
     with pytest.raises(urllib.error.HTTPError) as missing:
         order_view(local_stack, "demo-shopify", "9000004")
     assert missing.value.code == 404
+
+
+def test_a_shopify_storefront_registered_with_the_canvas_sandbox_gets_its_projects(
+    local_stack: LocalEnvironment,
+) -> None:
+    from printflow.adapters.order_table import OrderTable
+    from printflow.adapters.webhook_secrets import WebhookSecrets
+    from printflow_tools.localstack.storefront_setup import customers_canvas_provider
+
+    # Given a storefront a user registered against the local Customer's Canvas sandbox
+    stack = local_stack.stack
+    assert stack is not None and stack.resources is not None
+    assert local_stack.canvas_integration is not None
+    local_stack.canvas_integration.pipeline = Pipeline.completes(after_polls=0)
+    secrets = stack.client("secretsmanager")
+    register_render_storefront(
+        OrderTable(stack.client("dynamodb"), stack.resources.table()),
+        WebhookSecrets(secrets, "printflow"),
+        secrets,
+        storefront_id="my-canvas-shop",
+        platform="shopify",
+        webhook_secret=DEMO_SECRETS["shopify"],
+        provider=customers_canvas_provider(local_stack.canvas, "printflow/providers/mine/cc"),
+        client_id="cc-client",
+        client_secret="cc-secret",
+    )
+
+    # When it sends a two-item order
+    body = shopify_order("9000003")
+    status, _ = post(
+        local_stack,
+        "/webhooks/shopify/my-canvas-shop",
+        body,
+        signed_headers("shopify", body, DEMO_SECRETS["shopify"]),
+    )
+
+    # Then each line item has a project carrying its personalisation, and the order completes
+    assert status == 202
+    projects = [
+        local_stack.canvas.project(p) for p in local_stack.canvas.projects_of(42, "9000003")
+    ]
+    assert [p.line_item_id for p in projects] == ["13579246801357", "13579246801358"]
+    assert projects[0].personalisation["Headline"] == "Happy 40th, Sam!"
+    assert "_chili_template" not in projects[0].personalisation
+    view = wait_for_status(local_stack, "my-canvas-shop", "9000003")
+    assert view["status"] == "Success", view
+    assert len(view["artifacts"]) == 2

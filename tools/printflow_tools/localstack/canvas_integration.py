@@ -4,10 +4,11 @@ In production, the shop's Customer's Canvas plugin (WooCommerce, Shopify, ...) c
 project per designed line item the moment the order is placed; PrintFlow only finds them.
 On the local stack no plugin runs, so an order sent to a Customer's Canvas storefront would
 wait for projects forever. This stands in for the plugin: when the webhook function accepts
-a new order (202) for such a storefront, it creates the order's projects in the Customer's
-Canvas sandbox, under the storefront's Customer's Canvas storefront id, one per line item,
-each with a pipeline that is done on its second poll (``pipeline`` changes that). An order
-that already has projects (a duplicate delivery, or projects a test seeded) gets none.
+a new order (202) for a storefront registered with the Customer's Canvas sandbox (the demo's
+or one put with ``printflow storefronts put``), it creates the order's projects there, under
+the storefront's ``provider.storefrontId``, one per line item, each with a pipeline that is
+done on its second poll (``pipeline`` changes that). An order that already has projects (a
+duplicate delivery, or projects a test seeded) gets none.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from printflow.domain.order import LineItem
-from printflow.domain.storefront import Platform
+from printflow.domain.storefront import Platform, ProviderName, Storefront
 from printflow.errors import PrintFlowError
 from printflow.intake.normalisers import normalise
 from printflow_tools.sandboxes import CustomersCanvasSandbox, Pipeline
@@ -29,20 +31,31 @@ WEBHOOK_FUNCTION = "WebhookFunction"
 class CanvasStorefrontIntegration:
     """Creates Customer's Canvas projects for orders the webhook accepted (see module doc)."""
 
-    def __init__(self, sandbox: CustomersCanvasSandbox, pipeline: Pipeline | None = None) -> None:
+    def __init__(
+        self,
+        sandbox: CustomersCanvasSandbox,
+        storefronts: Callable[[str], Storefront | None],
+        pipeline: Pipeline | None = None,
+    ) -> None:
         self._sandbox = sandbox
+        self._storefronts = storefronts  # the registered storefront, by PrintFlow id
         # Each project's pipeline: by default still running at the first poll, done at the
         # next (the vendor's 60 s later), as in real life.
         self.pipeline = pipeline or Pipeline.completes(after_polls=1)
-        # PrintFlow storefront id -> Customer's Canvas's own storefront id
-        self._storefronts: dict[str, int] = {}
         self._lock = threading.Lock()
         self.created: list[tuple[str, str, list[int]]] = []
 
-    def connect(self, storefront_id: str, canvas_storefront_id: int) -> None:
-        """``storefront_id``'s orders get projects in Customer's Canvas storefront ``canvas...``."""
-        with self._lock:
-            self._storefronts[storefront_id] = canvas_storefront_id
+    def canvas_storefront_of(self, storefront_id: str) -> int | None:
+        """Customer's Canvas's own id of the storefront, when it renders with this sandbox."""
+        storefront = self._storefronts(storefront_id)
+        provider = storefront.provider if storefront is not None else None
+        if provider is None or provider.name is not ProviderName.CUSTOMERS_CANVAS:
+            return None
+        base_url = str(provider.settings.get("baseUrl", ""))
+        canvas_id = provider.settings.get("storefrontId")
+        if base_url.rstrip("/") != self._sandbox.base_url or not isinstance(canvas_id, int):
+            return None  # a storefront of a real Customer's Canvas: its own plugin runs
+        return canvas_id
 
     def after_invoke(self, function: str, event: Any, result: Any) -> None:
         """The local stack's hook: called after every function invocation."""
@@ -52,8 +65,7 @@ class CanvasStorefrontIntegration:
             return
         params = event.get("pathParameters") or {}
         storefront_id = str(params.get("storefrontId") or "")
-        with self._lock:
-            canvas_storefront = self._storefronts.get(storefront_id)
+        canvas_storefront = self.canvas_storefront_of(storefront_id)
         if canvas_storefront is None:
             return
         try:
@@ -88,8 +100,4 @@ def _body(event: dict[str, Any]) -> bytes:
 
 def _personalisation(item: LineItem) -> dict[str, str]:
     """The shopper's visible choices (properties starting with ``_`` are the shop's own)."""
-    return {
-        name: value
-        for name, value in item.property_map().items()
-        if not name.startswith("_") and value is not None
-    }
+    return {name: value for name, value in item.property_map().items() if not name.startswith("_")}

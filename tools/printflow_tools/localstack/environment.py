@@ -16,7 +16,6 @@ from printflow_tools.localstack.canvas_integration import CanvasStorefrontIntegr
 from printflow_tools.localstack.rest_sink import RestSink
 from printflow_tools.localstack.stack import LocalStack, StackOptions
 from printflow_tools.localstack.storefront_setup import (
-    CC_STOREFRONT_ID,
     chili_provider,
     customers_canvas_provider,
     register_render_storefront,
@@ -75,7 +74,8 @@ class LocalEnvironment:
             **self.options.function_env,
         }
         self.stack = LocalStack(self.options).start()
-        self.canvas_integration = CanvasStorefrontIntegration(self.canvas)
+        table = OrderTable(self.stack.client("dynamodb"), self.stack.resources.table())  # type: ignore[union-attr]
+        self.canvas_integration = CanvasStorefrontIntegration(self.canvas, table.get_storefront)
         self.stack.after_invoke.append(self.canvas_integration.after_invoke)
         ses = self.stack.client("sesv2")
         for identity in (SENDER, OPERATIONS):
@@ -106,8 +106,6 @@ class LocalEnvironment:
         else:
             provider = customers_canvas_provider(self.canvas, secret_name)
             client_id, client_secret = "cc-client", "cc-secret"
-            if self.canvas_integration is not None:
-                self.canvas_integration.connect(storefront.storefront_id, CC_STOREFRONT_ID)
         extra: dict[str, Any] = {}
         if storefront.platform == "bigcommerce":
             extra["secretHeader"] = BIGCOMMERCE_SECRET_HEADER

@@ -304,6 +304,8 @@ def test_a_401_is_not_retried_with_the_same_cached_token() -> None:
     assert len(token_requests) == 2
     assert [r.status for r in polls] == [401]
     assert error.status == 401
+    assert "with the token the token endpoint still issues" in error.message
+    assert "'chili-client'" in error.message
 
 
 def test_download_token_can_be_forgotten_after_a_401() -> None:

@@ -159,16 +159,24 @@ class AccessTokens:
 
         A token endpoint that caches its tokens (CHILI's returns the same one until shortly
         before it expires) may hand back the very token that was refused: then the request
-        is not sent again, since it would be refused again, and the 401 goes to the caller.
+        is not sent again, since it would be refused again, and :class:`ProviderRejected`
+        says why.
         Transport errors (connect, timeout, protocol) become :class:`ProviderUnavailable`.
         A second 401 is returned to the caller (it is the caller's to judge).
         """
-        refused: tuple[str, httpx.Response] | None = None
+        refused: tuple[str, httpx.Response] | None = None  # the refused token, its answer
         for attempt in (1, 2):
             token = await self.token(http)
             if refused is not None and token == refused[0]:
                 self.same_token_after_401 += 1
-                return refused[1]
+                detail = problem_detail(refused[1]) or "no detail"
+                raise ProviderRejected(
+                    f"{what}: HTTP 401 ({detail}) with the token the token endpoint still "
+                    "issues (it returns one cached token until shortly before it expires), "
+                    f"so asking again cannot help: check client {self.credentials.client_id!r}'s "
+                    "access",
+                    status=401,
+                )
             try:
                 response = await http.request(
                     method,

@@ -15,6 +15,7 @@ from printflow_tools.localstack.function_logs import (
     CURRENT_FUNCTION,
     FunctionLogFormatter,
     MetricsToLog,
+    keys_per_invocation,
     pools_carry_context,
     running,
 )
@@ -108,3 +109,29 @@ def test_work_handed_to_a_thread_pool_keeps_the_functions_name() -> None:
 
     assert without is None  # what a plain pool does: why the stack turns carrying on
     assert carried == "PollerFunction"
+
+
+def test_keys_one_invocation_appends_stay_out_of_another_functions_lines() -> None:
+    logger = Logger(service="function-logs-keys", level="INFO")
+    stream = capture(logger)
+    logger.append_keys(region="local")  # appended at cold start, outside any invocation
+
+    with keys_per_invocation(logger.registered_formatter):
+        with running("WebhookFunction"):
+            logger.append_keys(order_key="demo-woo/7311")
+            logger.info("order recorded")
+            with running("PollerFunction"):  # another invocation, meanwhile
+                logger.info("poll run")
+            logger.info("flow started")
+        logger.info("between invocations")
+    logger.append_keys(after="yes")
+    logger.info("uninstalled")
+
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[WebhookFunction] info    order recorded")
+    assert "order_key=demo-woo/7311" in lines[0] and "region=local" in lines[0]
+    assert lines[1].startswith("[PollerFunction] info    poll run")
+    assert "order_key" not in lines[1] and "region=local" in lines[1]
+    assert "order_key=demo-woo/7311" in lines[2]
+    assert "order_key" not in lines[3]
+    assert "after=yes" in lines[4] and "region=local" in lines[4]

@@ -5,7 +5,8 @@ Every function runs in this one process, several at a time, and they share Power
 appends is therefore whichever invocation started last, not the one writing the line (a
 poll run's lines came out as ``[DownloadFunction]``). The stack records the running function
 in a context variable for the invocation's thread (asyncio tasks inherit it), and the
-formatter prefers that name. Work a function hands to a thread pool (the poller's AWS calls,
+formatter prefers that name; the keys functions append (``order_key``, ``job``) are kept per
+invocation the same way. Work a function hands to a thread pool (the poller's AWS calls,
 the download's part uploads) carries the name too: while a stack runs, pool threads run each
 task in a copy of the submitter's context, as ``asyncio.to_thread`` does.
 
@@ -31,6 +32,11 @@ from typing import Any, TextIO
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 CURRENT_FUNCTION: ContextVar[str | None] = ContextVar("printflow_local_function", default=None)
+# The logger keys of the running invocation (None outside one): see PerInvocationKeys.
+_INVOCATION_KEYS: ContextVar[dict[str, Any] | None] = ContextVar(
+    "printflow_local_log_keys", default=None
+)
+_key_formatters: list[Any] = []
 
 _NOISE = (
     "location",
@@ -48,12 +54,54 @@ _NOISE = (
 
 @contextlib.contextmanager
 def running(function: str) -> Iterator[None]:
-    """Label everything logged in this context (and tasks started from it) ``function``."""
+    """Label everything logged in this context (and tasks started from it) ``function``.
+
+    With :func:`keys_per_invocation` installed, the invocation also starts from the logger's
+    keys as they were outside any invocation: keys another invocation appends stay its own.
+    """
     token = CURRENT_FUNCTION.set(function)
+    shared = _key_formatters[-1].shared_log_format if _key_formatters else None
+    keys_token = _INVOCATION_KEYS.set(dict(shared) if shared is not None else None)
     try:
         yield
     finally:
+        _INVOCATION_KEYS.reset(keys_token)
         CURRENT_FUNCTION.reset(token)
+
+
+@contextlib.contextmanager
+def keys_per_invocation(formatter: logging.Formatter) -> Iterator[None]:
+    """Give each invocation its own copy of the Powertools formatter's keys while open.
+
+    In Lambda every function has its process, so ``logger.append_keys(order_key=...)`` in
+    one invocation never shows up in another function's lines; here they share one
+    formatter, whose keys (its ``log_format`` dict) are swapped for a per-context copy.
+    """
+    original_class = type(formatter)
+
+    class PerInvocationKeys(original_class):  # type: ignore[valid-type,misc]
+        @property
+        def log_format(self) -> dict[str, Any]:
+            keys = _INVOCATION_KEYS.get()
+            return keys if keys is not None else self.shared_log_format
+
+        @log_format.setter
+        def log_format(self, value: dict[str, Any]) -> None:
+            if _INVOCATION_KEYS.get() is not None:
+                _INVOCATION_KEYS.set(value)
+            else:
+                self.shared_log_format = value
+
+    state = formatter.__dict__
+    state["shared_log_format"] = state.pop("log_format")
+    formatter.__class__ = PerInvocationKeys
+    _key_formatters.append(formatter)
+    try:
+        yield
+    finally:
+        _key_formatters.remove(formatter)
+        formatter.__class__ = original_class
+        state["log_format"] = state.pop("shared_log_format")
 
 
 _original_submit = ThreadPoolExecutor.submit

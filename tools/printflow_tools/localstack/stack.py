@@ -30,6 +30,7 @@ from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
 from printflow_tools.localstack.function_logs import (
     FunctionLogFormatter,
     MetricsToLog,
+    keys_per_invocation,
     pools_carry_context,
     running,
 )
@@ -253,6 +254,7 @@ class LocalStack:
         self._metrics_to_log.install()
         self._pool_context = contextlib.ExitStack()
         self._pool_context.enter_context(pools_carry_context())
+        self._pool_context.enter_context(keys_per_invocation(logger.registered_formatter))
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.2) -> Any:

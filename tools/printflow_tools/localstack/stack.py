@@ -80,6 +80,7 @@ class LocalStack:
         self._invoke_lock = threading.Lock()
         self.invocation_counts: dict[str, int] = {}
         self._in_flight = 0
+        self.invocation_seconds: dict[str, float] = {}
         self._saved_env: dict[str, str | None] = {}
         self._metrics_to_log: MetricsToLog | None = None
         self._pool_context: contextlib.ExitStack | None = None
@@ -214,12 +215,17 @@ class LocalStack:
             with self._invoke_lock:
                 self.invocation_counts[function] = self.invocation_counts.get(function, 0) + 1
                 self._in_flight += 1
+            started = time.perf_counter()
             try:
                 with running(function):
                     result = handler(event, context)
             finally:
+                # What Lambda would bill as duration (benches price it at the function's memory).
+                elapsed = time.perf_counter() - started
                 with self._invoke_lock:
                     self._in_flight -= 1
+                    seconds = self.invocation_seconds.get(function, 0.0) + elapsed
+                    self.invocation_seconds[function] = seconds
             for hook in self.after_invoke:
                 hook(function, event, result)
             return result

@@ -7,6 +7,7 @@ figures); here only correctness is asserted, never a time.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from types import ModuleType
 
 import pytest
@@ -20,6 +21,8 @@ def fault_run() -> ModuleType:
     spec = importlib.util.spec_from_file_location("fault_run", REPO_ROOT / "bench" / "fault_run.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs: its dataclasses look their module up in sys.modules.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 

@@ -227,7 +227,10 @@ class LocalStack:
                     seconds = self.invocation_seconds.get(function, 0.0) + elapsed
                     self.invocation_seconds[function] = seconds
             for hook in self.after_invoke:
-                hook(function, event, result)
+                try:
+                    hook(function, event, result)
+                except Exception:  # what happens around the app must not change its answer
+                    logging.getLogger(__name__).exception("after-invoke hook failed")
             return result
 
         return run

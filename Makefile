@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help setup demo test test-fast lint format typecheck cfn-lint build validate bench clean local
+.PHONY: help setup demo demo-verbose test test-fast lint format typecheck cfn-lint build validate bench clean local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ setup: $(STAMP) ## create .venv and install PrintFlow with its dev tools
 
 demo: setup ## run the demo: orders through the whole flow on the embedded local stack
 	$(PY) -m printflow_tools.demo
+
+demo-verbose: setup ## the demo, with every function's log lines on the terminal
+	$(PY) -m printflow_tools.demo --verbose
 
 local: setup ## start the local stack (API on :3000, AWS endpoint on :4566) until Ctrl-C
 	$(VENV)/bin/printflow local

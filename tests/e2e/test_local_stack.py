@@ -90,6 +90,27 @@ def test_a_shopify_order_rendered_by_chili_ends_in_s3(local_stack: LocalEnvironm
     assert json.loads(manifest["Body"].read())["orderId"] == "9000001"
 
 
+def test_a_delivery_labelled_as_a_form_keeps_its_raw_body(local_stack: LocalEnvironment) -> None:
+    # Given a signed order posted the way `curl --data-binary` labels it by default
+    body = shopify_order("9000077")
+    headers = {
+        **signed_headers("shopify", body, DEMO_SECRETS["shopify"]),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    status, _ = post(local_stack, "/webhooks/shopify/demo-shopify", body, headers)
+    assert status == 202
+
+    # Then the raw body in S3 is the bytes sent, and reads back with a valid checksum
+    assert local_stack.stack is not None
+    s3 = local_stack.stack.client("s3")
+    bucket = local_stack.stack.resources.bucket()  # type: ignore[union-attr]
+    (stored,) = s3.list_objects_v2(Bucket=bucket, Prefix="webhooks/demo-shopify/9000077/")[
+        "Contents"
+    ]
+    raw = s3.get_object(Bucket=bucket, Key=stored["Key"], ChecksumMode="ENABLED")
+    assert raw["Body"].read() == body
+
+
 def test_a_woocommerce_order_rendered_by_customers_canvas(local_stack: LocalEnvironment) -> None:
     local_stack.canvas.add_order(
         storefront_id=42,
@@ -103,6 +124,27 @@ def test_a_woocommerce_order_rendered_by_customers_canvas(local_stack: LocalEnvi
 
     view = wait_for_status(local_stack, "demo-woo", "7311")
 
+    assert view["status"] == "Success", view
+    (artifact,) = view["artifacts"]
+    assert artifact["provider"] == "customers-canvas"
+
+
+def test_a_woocommerce_order_completes_with_projects_the_local_storefront_plugin_creates(
+    local_stack: LocalEnvironment,
+) -> None:
+    # Given nothing seeded in Customer's Canvas: the local stack plays the shop's plugin
+    integration = local_stack.canvas_integration
+    assert integration is not None
+    integration.pipeline = Pipeline.completes(after_polls=0)  # no 60 s wait in the suite
+    body = payload("woocommerce-order-created.json").replace(b"7311", b"7399")
+
+    status, _ = deliver(local_stack, "woocommerce", "demo-woo", body)
+    again, _ = deliver(local_stack, "woocommerce", "demo-woo", body)  # a retried delivery
+
+    assert (status, again) == (202, 200)
+    (project,) = local_stack.canvas.projects_of(42, "7399")
+    assert local_stack.canvas.project(project).line_item_id == "412"
+    view = wait_for_status(local_stack, "demo-woo", "7399")
     assert view["status"] == "Success", view
     (artifact,) = view["artifacts"]
     assert artifact["provider"] == "customers-canvas"
@@ -212,3 +254,50 @@ def test_a_bad_signature_is_refused_and_records_nothing(local_stack: LocalEnviro
     with pytest.raises(urllib.error.HTTPError) as missing:
         order_view(local_stack, "demo-shopify", "9000004")
     assert missing.value.code == 404
+
+
+def test_a_shopify_storefront_registered_with_the_canvas_sandbox_gets_its_projects(
+    local_stack: LocalEnvironment,
+) -> None:
+    from printflow.adapters.order_table import OrderTable
+    from printflow.adapters.webhook_secrets import WebhookSecrets
+    from printflow_tools.localstack.storefront_setup import customers_canvas_provider
+
+    # Given a storefront a user registered against the local Customer's Canvas sandbox
+    stack = local_stack.stack
+    assert stack is not None and stack.resources is not None
+    assert local_stack.canvas_integration is not None
+    local_stack.canvas_integration.pipeline = Pipeline.completes(after_polls=0)
+    secrets = stack.client("secretsmanager")
+    register_render_storefront(
+        OrderTable(stack.client("dynamodb"), stack.resources.table()),
+        WebhookSecrets(secrets, "printflow"),
+        secrets,
+        storefront_id="my-canvas-shop",
+        platform="shopify",
+        webhook_secret=DEMO_SECRETS["shopify"],
+        provider=customers_canvas_provider(local_stack.canvas, "printflow/providers/mine/cc"),
+        client_id="cc-client",
+        client_secret="cc-secret",
+    )
+
+    # When it sends a two-item order
+    body = shopify_order("9000003")
+    status, _ = post(
+        local_stack,
+        "/webhooks/shopify/my-canvas-shop",
+        body,
+        signed_headers("shopify", body, DEMO_SECRETS["shopify"]),
+    )
+
+    # Then each line item has a project carrying its personalisation, and the order completes
+    assert status == 202
+    projects = [
+        local_stack.canvas.project(p) for p in local_stack.canvas.projects_of(42, "9000003")
+    ]
+    assert [p.line_item_id for p in projects] == ["13579246801357", "13579246801358"]
+    assert projects[0].personalisation["Headline"] == "Happy 40th, Sam!"
+    assert "_chili_template" not in projects[0].personalisation
+    view = wait_for_status(local_stack, "my-canvas-shop", "9000003")
+    assert view["status"] == "Success", view
+    assert len(view["artifacts"]) == 2

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -271,3 +273,37 @@ def test_a_finished_job_is_queued_once_and_leaves_the_index(jobs: RenderJobTable
     assert states(jobs, 3) == Counter({"ready": 3})
     clock.now += 10_000
     assert poller(jobs, done, clock, recorder).run(lambda: 60.0).due == 0
+
+
+def test_the_run_says_at_info_level_why_a_job_is_waiting(jobs: RenderJobTable) -> None:
+    from printflow.observability import logger
+
+    clock = Clock()
+    seed(jobs, 1, clock)
+    provider = ScriptedProvider(
+        lambda work: PollResult(PollState.NOT_READY, detail="no Customer's Canvas project yet")
+    )
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    handler.setFormatter(logger.registered_formatter)
+    python_logger = logging.getLogger(logger.name)
+    level = python_logger.level
+    python_logger.addHandler(handler)
+    python_logger.setLevel(logging.INFO)
+    try:
+        report = poller(jobs, provider, clock).run(lambda: 60.0)
+    finally:
+        python_logger.removeHandler(handler)
+        python_logger.setLevel(level)
+
+    assert report.rescheduled == 1
+    (waiting,) = [json.loads(line) for line in lines if "render job waiting" in line]
+    assert waiting["level"] == "INFO"
+    assert waiting["reason"] == "no Customer's Canvas project yet"
+    assert waiting["order"] == "shop/order-0" and waiting["ref"] == "task-0000"
+    assert waiting["next_poll_in_s"] == 600.0

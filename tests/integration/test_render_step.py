@@ -97,6 +97,31 @@ def test_customers_canvas_projects_become_jobs(world: Any) -> None:
     assert {j["state"] for j in world.jobs(WOO_ORDER)} == {"ready"}
 
 
+def test_a_canvas_409_fails_the_step_at_once_with_the_conflicts_description(
+    world: Any,
+) -> None:
+    # Given a project whose processing-results answers 409 with a GeneralConflictDto
+    world.register_canvas_storefront()
+    (project_id,) = world.canvas.add_order(
+        storefront_id=42,
+        order_id="7311",
+        line_items=[Pipeline.conflicts("the project has no processing pipeline")],
+    )
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
+    world.wait(lambda: world.jobs(WOO_ORDER), what="a project job")
+
+    # When its poll timer fires
+    result = world.fire_poll_timers(until=lambda totals: totals.get("failed", 0) >= 1)
+
+    # Then the step fails with the vendor's description, not a retry
+    assert result["failed"] == 1, result
+    execution = world.wait_finished(WOO_ORDER)
+    assert execution["status"] == "FAILED"
+    order = world.order(WOO_ORDER)
+    assert "GeneralConflict: the project has no processing pipeline" in order["error"]["cause"]
+    assert len(world.canvas.poll_times(project_id)) == 1
+
+
 def test_canvas_projects_not_created_yet_are_discovered_later(world: Any) -> None:
     world.register_canvas_storefront()
     world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")

@@ -44,6 +44,8 @@ def test_put_list_show(
 
     out = capsys.readouterr().out
     assert "acme" in out and "provider=chili" in out
+    # A Shopify storefront shows no BigCommerce setting
+    assert "secretHeader" not in out
     assert "acme-secret-123456789" not in out
     items = boto3.client("dynamodb").scan(TableName=local_aws.table())["Items"]
     assert "acme-secret-123456789" not in json.dumps(items)

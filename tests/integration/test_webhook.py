@@ -367,3 +367,66 @@ def test_aws_calls_per_new_order_and_per_duplicate(local_aws: LocalResources, we
 
     assert new_order_calls == ["PutItem", "PutObject", "StartExecution"]
     assert duplicate_calls == ["PutItem"]
+
+
+# -- Shopify's newer deliveries: the same headers without the X- prefix -------------------
+
+
+def unprefixed(headers: dict[str, str]) -> dict[str, str]:
+    return {name.removeprefix("X-").lower(): value for name, value in headers.items()}
+
+
+def test_a_shopify_delivery_with_unprefixed_headers_is_recorded(
+    local_aws: LocalResources, webhook: Any
+) -> None:
+    headers = unprefixed(signed_headers("shopify", SHOPIFY_BODY, DEMO_SECRETS["shopify"]))
+    assert "shopify-hmac-sha256" in headers and "x-shopify-hmac-sha256" not in headers
+
+    status, answer = webhook(webhook_event("shopify", "demo-shopify", SHOPIFY_BODY, headers))
+
+    assert status == 202, answer
+    delivery = stored_order(local_aws, "demo-shopify", "5678901234567")["order"]["M"]["delivery"]
+    assert delivery["M"]["topic"]["S"] == "orders/create"
+    assert delivery["M"]["eventId"]["S"] == headers["shopify-event-id"]
+
+
+def test_an_unprefixed_shopify_delivery_of_another_topic_is_ignored(
+    local_aws: LocalResources, webhook: Any
+) -> None:
+    before = snapshot(local_aws)
+    headers = unprefixed(
+        signed_headers("shopify", SHOPIFY_BODY, DEMO_SECRETS["shopify"], topic="orders/updated")
+    )
+    status, answer = webhook(webhook_event("shopify", "demo-shopify", SHOPIFY_BODY, headers))
+    assert (status, answer["status"]) == (200, "ignored")
+    assert snapshot(local_aws) == before
+
+
+def test_an_unprefixed_shopify_delivery_with_a_wrong_signature_is_refused(
+    local_aws: LocalResources, webhook: Any
+) -> None:
+    before = snapshot(local_aws)
+    headers = unprefixed(signed_headers("shopify", SHOPIFY_BODY, "forged-secret-0000"))
+    status, answer = webhook(webhook_event("shopify", "demo-shopify", SHOPIFY_BODY, headers))
+    assert status == 401
+    assert "x-shopify-hmac-sha256 does not match" in answer["message"]
+    assert snapshot(local_aws) == before
+
+
+def test_a_delivery_sent_as_a_form_keeps_its_raw_body(
+    local_aws: LocalResources, webhook: Any
+) -> None:
+    # Given a signed Shopify order sent the way `curl --data-binary` labels it
+    headers = {
+        **signed_headers("shopify", SHOPIFY_BODY, DEMO_SECRETS["shopify"]),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    status, _ = webhook(webhook_event("shopify", "demo-shopify", SHOPIFY_BODY, headers))
+    assert status == 202
+
+    # Then the raw body is stored byte for byte, as an opaque object, with the delivered type
+    raw = stored_order(local_aws, "demo-shopify", "5678901234567")["rawBody"]["M"]
+    stored = boto3.client("s3").get_object(Bucket=raw["bucket"]["S"], Key=raw["key"]["S"])
+    assert stored["Body"].read() == SHOPIFY_BODY
+    assert stored["ContentType"] == "application/octet-stream"
+    assert stored["Metadata"]["delivered-content-type"] == "application/x-www-form-urlencoded"

@@ -111,3 +111,33 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert excinfo.value.code == 2
     with pytest.raises(SystemExit):
         main(["flow", "draw", "x.json"])
+
+
+def test_validate_reports_every_error_each_naming_its_step_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a flow with problems in three steps
+    flow = json.loads(json.dumps(SEED))
+    flow[1]["options"]["uri"] = "http://httpbin.org/anything"
+    flow[1]["timeout"] = 0
+    flow[2]["options"]["recipients"] = ["not-an-address"]
+    flow[2]["options"]["subject"] = "Hello {{order.nope}}"
+    flow[3]["successStatus"] = ""
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(flow))
+
+    # When it is validated
+    assert main(["flow", "validate", str(path)]) == 1
+
+    # Then every problem is listed, in the flow's order, each on its own line
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"{path}: step 'consume'.options.uri: must be an https URL"
+    located = [line.removeprefix(f"{path}: ").split(":")[0] for line in lines[:-1]]
+    assert located == [
+        "step 'consume'.options.uri",
+        "step 'consume'.timeout",
+        "step 'email'.options.recipients[0]",
+        "step 'email'.options.subject",
+        "step 'error'.successStatus",
+    ]
+    assert lines[-1] == f"{path}: 5 errors"

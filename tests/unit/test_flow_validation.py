@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from printflow.errors import ValidationError
+from printflow.errors import ValidationError, ValidationErrors
 from printflow.flows import parse_flow, parse_flow_json
 
 SEED: list[dict[str, Any]] = json.loads(
@@ -480,3 +480,69 @@ def test_retry_override_keeps_defaults_for_missing_keys() -> None:
     flow = parse_flow(mutated(set_field("consume", "retry", {"maxAttempts": 0})))
     policy = flow.step("consume").retry_policy
     assert (policy.max_attempts, policy.interval_seconds, policy.backoff_rate) == (0, 2, 2.0)
+
+
+# -- every error at once --------------------------------------------------------------------
+
+
+def errors_of(flow: Any) -> list[str]:
+    with pytest.raises(ValidationErrors) as caught:
+        parse_flow(flow)
+    assert str(caught.value) == caught.value.messages[0]
+    return caught.value.messages
+
+
+def test_every_field_error_of_every_step_is_reported() -> None:
+    flow = seed()
+    step(flow, "generate")["colour"] = "blue"
+    step(flow, "generate")["options"]["fileFormat"] = "not a format!"
+    step(flow, "consume")["options"] = {"uri": "https://x.example", "headers": {"Host": "h"}}
+    step(flow, "consume")["retry"] = {"maxAttempts": 99}
+    step(flow, "email")["type"] = "send-fax"
+    step(flow, "email")["onError"] = ""
+
+    messages = errors_of(flow)
+
+    assert [m.split(":")[0] for m in messages] == [
+        "step 'generate'.colour",
+        "step 'generate'.options.fileFormat",
+        "step 'consume'.options.headers.Host",
+        "step 'consume'.retry.maxAttempts",
+        "step 'email'.type",
+        "step 'email'.onError",
+    ]
+
+
+def test_every_unknown_reference_is_reported() -> None:
+    flow = seed()
+    step(flow, "generate")["onError"] = "oops"
+    step(flow, "email")["onError"] = "gone"
+
+    assert errors_of(flow) == [
+        "step 'generate'.onError: unknown step 'oops'",
+        "step 'email'.onError: unknown step 'gone'",
+    ]
+
+
+def test_unreachable_steps_and_cycles_are_reported_together() -> None:
+    flow = seed()
+    flow.append({**copy.deepcopy(step(flow, "error")), "stepDefinitionId": "orphan"})
+    step(flow, "email")["onSuccess"] = "consume"
+
+    messages = errors_of(flow)
+
+    assert messages[0].startswith("step 'orphan': unreachable from the first step")
+    assert any("creates a cycle (consume -> email -> consume)" in m for m in messages[1:])
+
+
+def test_duplicate_ids_are_reported_with_the_other_steps_errors() -> None:
+    flow = seed()
+    flow.append(copy.deepcopy(step(flow, "email")))
+    step(flow, "error")["timeout"] = -1
+
+    messages = errors_of(flow)
+
+    assert [m.split(":")[0] for m in messages] == [
+        "step 'error'.timeout",
+        "step 'email'.stepDefinitionId",
+    ]

@@ -286,6 +286,28 @@ def test_an_expired_token_is_refreshed_transparently() -> None:
     assert len(unauthorised) == 2
 
 
+def test_a_401_is_not_retried_with_the_same_cached_token() -> None:
+    # Given CHILI refusing a token its endpoint keeps handing out (its tokens are cached)
+    async def scenario(adapter: ChiliAdapter, http: httpx.AsyncClient) -> ProviderRejected:
+        (work,) = await adapter.start(order(CARD))
+        chili.refuse_current_token()
+        with pytest.raises(ProviderRejected) as caught:
+            await adapter.poll(work)
+        return caught.value
+
+    with ChiliSandbox(polls_until_done=1) as chili:
+        error = run_with(chili, scenario)
+        token_requests = [r for r in chili.requests if r.path == "/oauth/token"]
+        polls = [r for r in chili.requests if "/output/tasks/" in r.path]
+
+    # Then the token is asked for again once, comes back the same, and the poll is not repeated
+    assert len(token_requests) == 2
+    assert [r.status for r in polls] == [401]
+    assert error.status == 401
+    assert "with the token the token endpoint still issues" in error.message
+    assert "'chili-client'" in error.message
+
+
 def test_download_token_can_be_forgotten_after_a_401() -> None:
     async def scenario(adapter: ChiliAdapter, http: httpx.AsyncClient) -> list[int]:
         (work,) = await adapter.start(order(CARD))

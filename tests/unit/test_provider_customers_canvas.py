@@ -16,6 +16,7 @@ from printflow.providers import (
     ArtifactAuth,
     PollResult,
     PollState,
+    ProviderConflict,
     ProviderRejected,
     ProviderUnavailable,
     RecoveryAction,
@@ -610,7 +611,6 @@ def test_a_longer_retry_after_wins_over_the_60_s_minimum() -> None:
         httpx.Response(200, json={"status": "Exploded"}),
         httpx.Response(200, text="nope"),
         httpx.Response(200, json={"status": "Completed", "outputFileDetails": "x"}),
-        httpx.Response(409),
         httpx.Response(429, headers={"Retry-After": "5"}),
         httpx.Response(500),
     ],
@@ -665,6 +665,93 @@ def test_file_details_map_to_sources() -> None:
         "li-7",
     )
     assert downgraded.auth is ArtifactAuth.BEARER  # plain http is never fetched anonymously
+
+
+# -- the vendor's models: numeric project status, orderNumber number-or-null, 409 conflicts
+
+
+def test_projects_with_a_numeric_status_and_a_null_order_number_are_found() -> None:
+    # Given ProjectDto items typed as the vendor's storefront API client declares them
+    def handler(request: httpx.Request) -> httpx.Response:
+        items = [
+            {
+                "id": 11,
+                "orderId": "A-1",
+                "storefrontId": STOREFRONT,
+                "status": 1,
+                "orderNumber": None,
+                "orderLineItemId": "li-1",
+                "orderLineItemIndex": 0,
+            },
+            {
+                "id": 12,
+                "orderId": "A-1",
+                "storefrontId": STOREFRONT,
+                "status": 3,
+                "orderNumber": 1042,
+                "orderLineItemId": "li-2",
+                "orderLineItemIndex": 1,
+            },
+        ]
+        return httpx.Response(200, json={"total": 2, "items": items})
+
+    async def scenario(adapter: CustomersCanvasAdapter) -> tuple[RenderWork, ...]:
+        return await adapter.find_projects("A-1")
+
+    works = with_api(handler, scenario)
+
+    assert [(w.reference, w.line_item_id) for w in works] == [("11", "li-1"), ("12", "li-2")]
+
+
+def test_the_sandbox_answers_with_the_vendors_project_types() -> None:
+    clock = ManualClock()
+
+    async def scenario(adapter: CustomersCanvasAdapter, http: httpx.AsyncClient) -> Any:
+        works = await adapter.find_projects("7311")
+        token = await adapter._tokens.token(http)
+        listing = await http.get(
+            f"{adapter.settings.base_url}/api/storefront/v1/projects",
+            params={"orderId": "WC-7"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return works, listing.json()["items"]
+
+    with CustomersCanvasSandbox(clock=clock) as cc:
+        cc.add_order(storefront_id=STOREFRONT, order_id="7311")
+        cc.add_order(storefront_id=STOREFRONT, order_id="WC-7")
+        works, (other,) = run_with(cc, clock, scenario)
+
+    assert len(works) == 1
+    assert isinstance(other["status"], int) and not isinstance(other["status"], bool)
+    assert other["orderNumber"] is None
+
+
+def test_a_409_from_processing_results_is_a_conflict_with_its_cause() -> None:
+    clock = ManualClock()
+
+    async def scenario(adapter: CustomersCanvasAdapter, http: httpx.AsyncClient) -> Any:
+        with pytest.raises(ProviderConflict) as caught:
+            await adapter.poll(project_work(project_id))
+        return caught.value
+
+    with CustomersCanvasSandbox(clock=clock) as cc:
+        (project_id,) = cc.add_order(
+            storefront_id=STOREFRONT,
+            order_id="1",
+            line_items=[Pipeline.conflicts("the project's pipeline was deleted")],
+        )
+        error = run_with(cc, clock, scenario)
+        polls = len(cc.poll_times(project_id))
+
+    # Then it is permanent (the poller fails the step with it), and says why
+    assert isinstance(error, ProviderRejected) and error.status == 409
+    assert "GeneralConflict: the project's pipeline was deleted" in error.message
+    assert polls == 1
+
+
+def test_a_409_that_is_not_a_general_conflict_dto_is_still_a_conflict() -> None:
+    with pytest.raises(ProviderConflict, match="HTTP 409 conflict"):
+        poll_answer(httpx.Response(409))
 
 
 # -- the poll spacing is kept per storefront -----------------------------------------------

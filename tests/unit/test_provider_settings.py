@@ -31,7 +31,7 @@ CHILI: dict[str, Any] = {
 }
 CC: dict[str, Any] = {
     "baseUrl": "https://api.customerscanvashub.com",
-    "tokenUrl": "https://customerscanvashub.com/connect/token",
+    "tokenUrl": "https://api.customerscanvashub.com/connect/token",
     "credentialsSecret": "printflow/providers/cc",
     "storefrontId": 42,
 }
@@ -135,7 +135,40 @@ def test_cc_settings_with_defaults() -> None:
     )
     assert settings.recovery is RecoveryAction.RESUME
     assert settings.max_recovery_attempts == 3
-    assert settings.token_url == "https://customerscanvashub.com/connect/token"
+    # The vendor's API gateway issues the tokens (not the web app's host)
+    assert settings.token_url == "https://api.customerscanvashub.com/connect/token"
+
+
+@pytest.mark.parametrize(
+    ("region", "host"),
+    [
+        ("us", "https://api.customerscanvashub.com"),
+        ("eu", "https://api.eu.customerscanvashub.com"),
+        ("au", "https://api.au.customerscanvashub.com"),
+    ],
+)
+def test_cc_region_chooses_the_api_host_and_its_token_endpoint(region: str, host: str) -> None:
+    settings = parse_provider_settings(cc(region=region, baseUrl=None, tokenUrl=None))
+    assert isinstance(settings, CustomersCanvasSettings)
+    assert settings.base_url == host
+    assert settings.token_url == f"{host}/connect/token"
+    assert settings.region == region
+
+
+def test_cc_explicit_urls_win_over_the_region() -> None:
+    settings = parse_provider_settings(
+        cc(region="eu", baseUrl="https://cc.example.com", tokenUrl="https://id.example.com/t")
+    )
+    assert isinstance(settings, CustomersCanvasSettings)
+    assert (settings.base_url, settings.token_url) == (
+        "https://cc.example.com",
+        "https://id.example.com/t",
+    )
+
+
+@pytest.mark.parametrize("region", ["mars", "EU", 3, ["eu"]])
+def test_cc_unknown_region_is_refused(region: Any) -> None:
+    assert error_of(cc(region=region)).startswith("provider.region: must be one of us, eu, au")
 
 
 def test_cc_settings_with_every_option() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 import time
 import zlib
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 
 import httpx
+import pypdf
 import pytest
 
 from printflow_tools.sandboxes import (
@@ -102,6 +104,42 @@ def test_png_file_has_the_requested_size_and_valid_chunks(size: int) -> None:
     assert len(data) == file.size == max(size, png_file(0, "label").size)
     kinds = [kind for kind, _ in png_chunks(data)]
     assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and b"IDAT" in kinds
+
+
+LINES = [
+    "template poster-a2, output settings print-pdf (pdf)",
+    "  Headline: Happy 40th, Sam!",
+    "  Note: (braces) and a back\\slash, Grüße",
+]
+
+
+@pytest.mark.parametrize("size", [0, 70_000, 1_000_001])
+def test_a_pdf_shows_what_the_render_was_sent_and_reads_back_with_pypdf(size: int) -> None:
+    file = pdf_file(size, "chili task abc", LINES)
+    data = file.read()
+
+    assert len(data) == file.size == max(size, pdf_file(0, "chili task abc", LINES).size)
+    reader = pypdf.PdfReader(io.BytesIO(data), strict=True)
+    (page,) = reader.pages
+    text = page.extract_text()
+    assert "PrintFlow sandbox render" in text and "chili task abc" in text
+    for line in LINES:
+        assert line.strip() in text
+
+
+def test_a_pdf_page_says_how_many_lines_it_could_not_show() -> None:
+    many = [f"variable {i}: value {i}" for i in range(100)]
+    text = pypdf.PdfReader(io.BytesIO(pdf_file(0, "x", many).read())).pages[0].extract_text()
+    assert "variable 44: value 44" in text and "variable 45" not in text
+    assert "... and 55 more lines" in text
+
+
+def test_a_png_carries_the_lines_as_utf8_text_chunks() -> None:
+    data = png_file(20_000, "cc artifact 1", LINES).read()
+
+    kinds = [kind for kind, _ in png_chunks(data)]
+    assert kinds.count(b"iTXt") == len(LINES)
+    assert b"Happy 40th, Sam!" in data and "Grüße".encode() in data
 
 
 def test_a_gibibyte_file_is_described_without_being_built() -> None:
@@ -595,6 +633,10 @@ def test_cc_failed_pipeline_recovers_with_resume(http: httpx.Client) -> None:
         recoveries = cc.recoveries(project_id)
 
     assert not_failed.status_code == 409
+    assert not_failed.json() == {
+        "description": "pipeline is Pending, not Failed",
+        "type": "GeneralConflict",
+    }
     assert [s["status"] for s in statuses] == ["Pending", "Failed"]
     assert statuses[1]["statusDescription"]
     assert statuses[1]["outputFileDetails"] == []
@@ -698,3 +740,90 @@ def test_cc_unknown_project_is_404(http: httpx.Client) -> None:
         assert http.get(f"{base}/999/processing-results", headers=auth).status_code == 404
         assert http.get(f"{base}/abc/processing-results", headers=auth).status_code == 404
         assert http.post(f"{base}/999/restart-processing", headers=auth).status_code == 404
+
+
+def test_chili_returns_the_same_token_until_shortly_before_it_expires(http: httpx.Client) -> None:
+    clock = ManualClock()
+    with ChiliSandbox(token_ttl_s=7200, clock=clock) as chili:
+        first = http.post(chili.token_url, json=CHILI_TOKEN_FIELDS).json()
+        clock.advance(3000)
+        again = http.post(chili.token_url, json=CHILI_TOKEN_FIELDS).json()
+        clock.advance(700)  # 3500 s left: inside the last hour, a new token
+        renewed = http.post(chili.token_url, json=CHILI_TOKEN_FIELDS).json()
+
+    assert again["access_token"] == first["access_token"]
+    assert (first["expires_in"], again["expires_in"]) == (7200, 4200)
+    assert renewed["access_token"] != first["access_token"]
+    assert renewed["expires_in"] == 7200
+
+
+def test_the_cc_token_endpoint_issues_a_fresh_token_every_time(http: httpx.Client) -> None:
+    with CustomersCanvasSandbox() as cc:
+        tokens = {cc_auth(http, cc)["Authorization"] for _ in range(2)}
+    assert len(tokens) == 2
+
+
+# -- the renders show what they were sent ----------------------------------------------------
+
+
+def pdf_text(data: bytes) -> str:
+    return str(pypdf.PdfReader(io.BytesIO(data), strict=True).pages[0].extract_text())
+
+
+def test_a_chili_render_shows_its_template_and_variables(http: httpx.Client) -> None:
+    with ChiliSandbox(polls_until_done=0) as chili:
+        auth = chili_auth(http, chili)
+        variables = [{"Headline": "Happy 40th, Sam!", "Colour": "teal"}]
+        task_id = start_task(http, chili, auth, templateId="poster-a2", variables=variables)
+        done = http.get(f"{chili.environment_url}/output/tasks/{task_id}", headers=auth)
+        download = http.get(done.json()["links"]["download"], headers=auth)
+
+    text = pdf_text(download.content)
+    assert f"CHILI GraFx output task {task_id}" in text
+    assert "environment printflow-sandbox, template poster-a2" in text
+    assert "output settings print-pdf (pdf)" in text
+    assert "Headline: Happy 40th, Sam!" in text and "Colour: teal" in text
+
+
+def test_a_canvas_render_shows_the_order_line_item_and_personalisation(
+    http: httpx.Client,
+) -> None:
+    with CustomersCanvasSandbox() as cc:
+        (project_id,) = cc.add_order(
+            storefront_id=42,
+            order_id="7311",
+            line_items=[Pipeline.completes(after_polls=0)],
+            line_item_ids=["412"],
+            line_item_names=["Birthday mug"],
+            personalisations=[{"Name": "Sam", "Message": "Happy 40th, Sam!"}],
+        )
+        auth = cc_auth(http, cc)
+        project = f"{cc.base_url}/api/storefront/v1/projects/{project_id}"
+        (detail,) = http.get(f"{project}/processing-results", headers=auth).json()[
+            "outputFileDetails"
+        ]
+        file = http.get(
+            f"{cc.base_url}/api/storage/v1/artifacts/{detail['artifactId']}/file",
+            headers=auth,
+        )
+
+    text = pdf_text(file.content)
+    assert f"Customer's Canvas project {project_id}" in text
+    assert "order 7311" in text and "line item 412 (#1): Birthday mug" in text
+    assert "Message: Happy 40th, Sam!" in text and "Name: Sam" in text
+
+
+def test_canvas_artifact_ids_are_not_chili_task_ids(http: httpx.Client) -> None:
+    with ChiliSandbox() as chili, CustomersCanvasSandbox() as cc:
+        task_id = start_task(http, chili, chili_auth(http, chili))
+        (project_id,) = cc.add_order(
+            storefront_id=42, order_id="1", line_items=[Pipeline.completes(after_polls=0)]
+        )
+        auth = cc_auth(http, cc)
+        project = f"{cc.base_url}/api/storefront/v1/projects/{project_id}"
+        (detail,) = http.get(f"{project}/processing-results", headers=auth).json()[
+            "outputFileDetails"
+        ]
+
+    assert chili.behaviour.seed == cc.behaviour.seed
+    assert detail["artifactId"] != task_id

@@ -10,7 +10,7 @@ import pytest
 
 from printflow.domain.storefront import Platform, Storefront
 from printflow.errors import InvalidSignature
-from printflow.intake.signatures import verify_webhook
+from printflow.intake.signatures import canonical_shopify_headers, verify_webhook
 
 SECRET = "s3cret-for-unit-tests-0001"
 OLD_SECRET = "old-secret-still-valid-0002"
@@ -140,3 +140,17 @@ class TestGeneric:
     def test_missing_headers(self) -> None:
         with pytest.raises(InvalidSignature, match="missing"):
             verify(Platform.GENERIC, {})
+
+
+def test_unprefixed_shopify_headers_are_read_under_their_x_shopify_names() -> None:
+    headers = canonical_shopify_headers(
+        {"shopify-hmac-sha256": "a", "shopify-topic": "orders/create", "content-type": "x"}
+    )
+    assert headers["x-shopify-hmac-sha256"] == "a"
+    assert headers["x-shopify-topic"] == "orders/create"
+    assert headers["content-type"] == "x"
+
+
+def test_a_prefixed_shopify_header_wins_over_its_unprefixed_twin() -> None:
+    headers = canonical_shopify_headers({"x-shopify-topic": "orders/create", "shopify-topic": "b"})
+    assert headers["x-shopify-topic"] == "orders/create"

@@ -115,3 +115,37 @@ def test_invalid_store_api_fields_are_named(store_api: Any, message: str) -> Non
 def test_only_bigcommerce_storefronts_have_a_store_api() -> None:
     with pytest.raises(ValidationError, match=r"'shop-1'\.storeApi: only BigCommerce"):
         parse_storefront({**VALID, "storeApi": BIGCOMMERCE["storeApi"]})
+
+
+def test_a_storefront_document_holds_only_its_own_platforms_settings() -> None:
+    # Given a Shopify and a BigCommerce storefront
+    shopify, _ = parse_storefront(VALID)
+    bigcommerce, _ = parse_storefront(
+        {"storefrontId": "bc-1", "platform": "bigcommerce", "secretHeader": "X-Hook-Secret"}
+    )
+    # Then only BigCommerce's document names the header its hook carries
+    assert "secretHeader" not in shopify.to_document()
+    assert shopify.to_document()["shopDomain"] == "shop-1.myshopify.com"
+    assert bigcommerce.to_document()["secretHeader"] == "X-Hook-Secret"
+    assert "shopDomain" not in bigcommerce.to_document()
+    assert parse_storefront(bigcommerce.to_document())[0] == bigcommerce
+
+
+def test_a_stored_document_with_the_default_header_on_another_platform_still_reads() -> None:
+    legacy = {**VALID, "secretHeader": "X-PrintFlow-Webhook-Secret"}
+    assert parse_storefront(legacy)[0] == parse_storefront(VALID)[0]
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({**VALID, "secretHeader": "X-Hook-Secret"}, "secretHeader: only BigCommerce"),
+        (
+            {"storefrontId": "w", "platform": "woocommerce", "shopDomain": "w.example"},
+            "shopDomain: only Shopify",
+        ),
+    ],
+)
+def test_another_platforms_setting_is_refused(doc: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        parse_storefront(doc)

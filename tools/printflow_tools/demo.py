@@ -30,7 +30,6 @@ from typing import Any
 from printflow_tools.localstack.environment import LocalEnvironment
 from printflow_tools.localstack.stack import StackOptions
 from printflow_tools.localstack.template import REPO_ROOT
-from printflow_tools.sandboxes import Pipeline
 from printflow_tools.webhook_events import DEMO_SECRETS, payload, signed_headers
 
 OUTPUT = REPO_ROOT / "demo-output"
@@ -120,15 +119,9 @@ def run(env: LocalEnvironment) -> int:
     stack = env.stack
     assert stack is not None and stack.resources is not None
     api = stack.api_url
-    # Customer's Canvas creates one project per line item when the shop places the order;
-    # its pipeline is still running at our first poll and done at the next (60 s later).
-    env.canvas.add_order(
-        storefront_id=42,
-        order_id="7311",
-        line_item_ids=["412"],
-        line_items=[Pipeline.completes(after_polls=1)],
-    )
-
+    # The local stack plays the shop's Customer's Canvas plugin: when the WooCommerce order is
+    # accepted it creates one project per line item, whose pipeline is still running at our
+    # first poll and done at the next (60 s later).
     say("== Storefronts deliver their webhooks")
     for order in ORDERS:
         body = payload(order.payload_file)
@@ -193,7 +186,6 @@ def summary(env: LocalEnvironment, elapsed: float) -> int:
     bucket = stack.resources.bucket()
     machine = stack.resources.state_machine()
     problems = []
-    shutil.rmtree(OUTPUT, ignore_errors=True)
     say(f"\n== Summary after {elapsed:.0f} s")
     for order in ORDERS:
         view = order.view
@@ -242,9 +234,10 @@ def summary(env: LocalEnvironment, elapsed: float) -> int:
             f"    HTTP {delivery.status}  {doc['schema']}  order {doc['order']['orderId']} "
             f"status {doc['status']!r}, {len(doc['artifacts'])} artifact link(s)"
         )
-    if OUTPUT.exists():
-        shown = OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT
-        say(f"\nThe files are in {shown}/ (open the PDFs).")
+    shown = OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT
+    say(
+        f"\nThe files are in {shown}/ (open the PDFs); the functions' log is {shown}/functions.log."
+    )
     if problems:
         say("\nDEMO FAILED: " + "; ".join(problems))
         return 1
@@ -256,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="show the functions' logs")
     args = parser.parse_args(argv)
-    OUTPUT.mkdir(exist_ok=True)
+    # Start from an empty folder before the log is opened: emptying it later would delete
+    # the function log the README points to.
+    shutil.rmtree(OUTPUT, ignore_errors=True)
+    OUTPUT.mkdir()
     log = (OUTPUT / "functions.log").open("w")
     options = StackOptions(
         api_port=free_port(3000),

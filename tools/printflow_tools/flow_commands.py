@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from printflow.errors import ValidationError
+from printflow.errors import ValidationError, ValidationErrors
 from printflow.flows import compile_flow_text, parse_flow_json, render_mermaid
 from printflow.flows.model import OrderFlow
 
@@ -93,6 +93,12 @@ def _load(path: Path) -> OrderFlow | None:
         return None
     try:
         return parse_flow_json(text)
+    except ValidationErrors as exc:
+        for message in exc.messages:
+            _error(str(path), message)
+        if len(exc.messages) > 1:
+            print(f"{path}: {len(exc.messages)} errors", file=sys.stderr)
+        return None
     except ValidationError as exc:
         _error(str(path), str(exc))
         return None

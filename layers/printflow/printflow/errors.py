@@ -51,6 +51,18 @@ class ValidationError(PrintFlowError):
     """A configuration document (storefront, flow) is invalid; the message names the field."""
 
 
+class ValidationErrors(ValidationError):
+    """Every problem found in one document, in the order they were found.
+
+    ``str()`` is the first message, so code that reports one error still reads as before;
+    ``messages`` holds them all (each naming its location).
+    """
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(messages[0])
+        self.messages = list(messages)
+
+
 class ConfigurationError(PrintFlowError):
     """The deployment is missing a setting or resource; raised at cold start."""
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
+from printflow_tools.localstack.canvas_integration import CanvasStorefrontIntegration
 from printflow_tools.localstack.rest_sink import RestSink
 from printflow_tools.localstack.stack import LocalStack, StackOptions
 from printflow_tools.localstack.storefront_setup import (
@@ -57,6 +58,7 @@ class LocalEnvironment:
     store: BigCommerceSandbox = field(default_factory=BigCommerceSandbox)
     sink: RestSink = field(default_factory=RestSink)
     stack: LocalStack | None = None
+    canvas_integration: CanvasStorefrontIntegration | None = None
 
     def start(self) -> LocalEnvironment:
         self.chili.start()
@@ -69,10 +71,12 @@ class LocalEnvironment:
             "EGRESS_REROUTES": f"{REST_HOST}=http://127.0.0.1:{self.sink.port}",
             "SENDER_EMAIL": SENDER,
             "OPERATIONS_EMAIL": OPERATIONS,
-            "POWERTOOLS_METRICS_DISABLED": "true",
             **self.options.function_env,
         }
         self.stack = LocalStack(self.options).start()
+        table = OrderTable(self.stack.client("dynamodb"), self.stack.resources.table())  # type: ignore[union-attr]
+        self.canvas_integration = CanvasStorefrontIntegration(self.canvas, table.get_storefront)
+        self.stack.after_invoke.append(self.canvas_integration.after_invoke)
         ses = self.stack.client("sesv2")
         for identity in (SENDER, OPERATIONS):
             ses.create_email_identity(EmailIdentity=identity)

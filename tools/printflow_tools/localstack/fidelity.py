@@ -16,6 +16,11 @@
   long poll as soon as a message is available, and the render jobs' poll timers are delayed
   messages, so the patched wait wakes when the next waiting message becomes available.
   (moto does honour ``DelaySeconds`` in real time and refuses more than 900 s, as SQS does.)
+- moto's S3 reads a request body through werkzeug's form parser, so a ``PUT`` sent with
+  ``Content-Type: application/x-www-form-urlencoded`` (or ``multipart/form-data``) is stored
+  as 0 bytes and its checksum fails on the next read. S3 stores the bytes of a PUT whatever
+  its content type; the patched S3 handler reads a PUT's body raw, unparsed. (A browser
+  ``POST`` upload really is a form, and is left to moto.)
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ import functools
 import threading
 from typing import Any
 
+from moto.core.request import Request
 from moto.core.utils import unix_time_millis
 from moto.dynamodb.models import DynamoDBBackend
+from moto.s3.responses import S3Response
 from moto.sqs.models import Queue
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -62,6 +69,7 @@ def make_moto_behave_like_aws() -> None:
 
         setattr(DynamoDBBackend, name, locked)
     StepFunctionResponse.send_task_failure = _send_task_failure_with_cause  # type: ignore[method-assign]
+    S3Response.setup_class = _s3_setup_class_keeping_put_bodies(S3Response.setup_class)  # type: ignore[method-assign]
     Queue.wait_for_messages = _wait_for_messages_until_available  # type: ignore[method-assign]
     _installed = True
 
@@ -94,3 +102,21 @@ def _wait_for_messages_until_available(self: Queue, timeout: int) -> None:
             wake_ms = min([deadline_ms, *upcoming])
             # A few ms past the due time, so the message counts as available on waking.
             self._messages_lock.wait(max(0.001, (wake_ms - now_ms) / 1000 + 0.002))
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _s3_setup_class_keeping_put_bodies(original: Any) -> Any:
+    @functools.wraps(original)
+    def setup_class(self: S3Response, request: Request, *args: Any, **kwargs: Any) -> Any:
+        if request.method == "PUT" and request.mimetype in _FORM_TYPES:
+            # Cache the raw bytes before anything parses them, and give the request an
+            # empty form: werkzeug's parser would consume the stream, and moto would
+            # read form fields of an object's bytes as query parameters.
+            request.get_data(cache=True, parse_form_data=False)
+            empty = request.parameter_storage_class()
+            request.__dict__.update(form=empty, files=request.parameter_storage_class())
+        return original(self, request, *args, **kwargs)
+
+    return setup_class

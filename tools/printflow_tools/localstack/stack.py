@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,13 @@ import boto3
 
 from printflow.adapters import aws
 from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
+from printflow_tools.localstack.function_logs import (
+    FunctionLogFormatter,
+    MetricsToLog,
+    keys_per_invocation,
+    pools_carry_context,
+    running,
+)
 from printflow_tools.localstack.gateway import HttpApiGateway
 from printflow_tools.localstack.handlers import Handler, load_handler
 from printflow_tools.localstack.lambda_dispatch import LambdaContext, LambdaDispatcher
@@ -59,42 +67,6 @@ class StackOptions:
     quiet_functions: bool = False
 
 
-class FunctionLogFormatter(logging.Formatter):
-    """Powertools' JSON log line -> ``[FunctionName] level message key=value``."""
-
-    def __init__(self, powertools: logging.Formatter) -> None:
-        super().__init__()
-        self._powertools = powertools
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = self._powertools.format(record)
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            return line
-        name = doc.pop("function_name", None) or "printflow"
-        level = str(doc.pop("level", "INFO")).lower()
-        message = doc.pop("message", "")
-        for noise in (
-            "location",
-            "timestamp",
-            "service",
-            "cold_start",
-            "function_arn",
-            "function_memory_size",
-            "function_request_id",
-            "xray_trace_id",
-            "sampling_rate",
-            "stack_trace",
-        ):
-            doc.pop(noise, None)
-        extra = " ".join(f"{k}={v}" for k, v in doc.items() if k != "exception")
-        text = f"[{name}] {level:<7} {message}" + (f"  {extra}" if extra else "")
-        if "exception" in doc and level == "error":
-            text += "\n" + str(doc["exception"])
-        return text
-
-
 class LocalStack:
     def __init__(self, options: StackOptions | None = None) -> None:
         self.options = options or StackOptions()
@@ -107,8 +79,14 @@ class LocalStack:
         self._moto: Any = None
         self._invoke_lock = threading.Lock()
         self.invocation_counts: dict[str, int] = {}
+        self._in_flight = 0
         self.invocation_seconds: dict[str, float] = {}
         self._saved_env: dict[str, str | None] = {}
+        self._metrics_to_log: MetricsToLog | None = None
+        self._pool_context: contextlib.ExitStack | None = None
+        # Called with (function, event, result) after each invocation: what happens around
+        # the application in real life (a storefront plugin reacting to an order) hooks in here.
+        self.after_invoke: list[Callable[[str, Any, Any], None]] = []
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -131,8 +109,8 @@ class LocalStack:
             "MOTO_PORT": str(self.options.aws_port),  # moto's engine calls itself here
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             # All functions share this process: metrics (EMF lines on stdout in Lambda) would
-            # only bury the log lines here.
-            "POWERTOOLS_METRICS_DISABLED": "true",
+            # only bury the log lines here (unless asked for: see function_logs).
+            "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
         }
         self._saved_env = {name: os.environ.get(name) for name in overrides}
         os.environ.update(overrides)
@@ -182,6 +160,18 @@ class LocalStack:
             if part is not None:
                 part.stop()
         self.dispatcher.uninstall()
+        if self._metrics_to_log is not None:
+            # An invocation the triggers did not wait for may still flush its metrics after
+            # the environment is restored: it must not print raw EMF JSON into the log.
+            self._metrics_to_log.close()
+            with self._invoke_lock:
+                idle = self._in_flight == 0
+            if idle:
+                self._metrics_to_log.uninstall()
+            self._metrics_to_log = None
+        if self._pool_context is not None:
+            self._pool_context.close()
+            self._pool_context = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -224,15 +214,24 @@ class LocalStack:
         def run(event: Any, context: Any) -> Any:
             with self._invoke_lock:
                 self.invocation_counts[function] = self.invocation_counts.get(function, 0) + 1
+                self._in_flight += 1
             started = time.perf_counter()
             try:
-                return handler(event, context)
+                with running(function):
+                    result = handler(event, context)
             finally:
                 # What Lambda would bill as duration (benches price it at the function's memory).
                 elapsed = time.perf_counter() - started
                 with self._invoke_lock:
+                    self._in_flight -= 1
                     seconds = self.invocation_seconds.get(function, 0.0) + elapsed
                     self.invocation_seconds[function] = seconds
+            for hook in self.after_invoke:
+                try:
+                    hook(function, event, result)
+                except Exception:  # what happens around the app must not change its answer
+                    logging.getLogger(__name__).exception("after-invoke hook failed")
+            return result
 
         return run
 
@@ -247,7 +246,7 @@ class LocalStack:
             pass
 
     def _route_function_logs(self) -> None:
-        from printflow.observability import logger
+        from printflow.observability import logger, metrics
 
         stream = self.options.log_stream or sys.stdout
         handler = logging.StreamHandler(stream)
@@ -258,6 +257,13 @@ class LocalStack:
         if not self.options.quiet_functions:
             python_logger.addHandler(handler)
         python_logger.propagate = False
+        self._metrics_to_log = MetricsToLog(
+            metrics.provider, None if self.options.quiet_functions else stream
+        )
+        self._metrics_to_log.install()
+        self._pool_context = contextlib.ExitStack()
+        self._pool_context.enter_context(pools_carry_context())
+        self._pool_context.enter_context(keys_per_invocation(logger.registered_formatter))
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.2) -> Any:

@@ -3,7 +3,8 @@
 Behaves as ``shared/reference/provider-apis.md`` describes the real API:
 
 - ``POST /oauth/token`` (JSON or form; client id/secret in the body or HTTP Basic;
-  ``audience`` must be CHILI's) issues bearer tokens that every other route checks;
+  ``audience`` must be CHILI's) issues bearer tokens that every other route checks, and, like
+  CHILI's, answers with the same cached token until shortly before it expires;
 - ``POST /grafx/api/v1/environment/{env}/output/{format}`` starts a task (400 problem-details
   on validation errors);
 - ``GET …/output/tasks/{taskId}`` answers 202 or 204 while running (``running_statuses`` are
@@ -42,6 +43,7 @@ from printflow_tools.sandboxes.files import generated_file
 CHILI_AUDIENCE = "https://chiligrafx.com"
 OUTPUT_FORMATS = ("pdf", "png", "jpg", "gif", "mp4")
 API_PREFIX = "/grafx/api/v1/environment/{env}"
+TOKEN_REISSUE_WITHIN_S = 3600.0
 MAX_VARIABLE_ROWS = 10_000
 
 DEFAULT_OUTPUT_SETTINGS: tuple[dict[str, Any], ...] = (
@@ -101,7 +103,15 @@ class ChiliSandbox(SandboxServer):
         super().__init__(behaviour=behaviour, clock=clock)
         self.environment = environment
         self.audience = audience
-        self.tokens = TokenIssuer(client_id, client_secret, token_ttl_s, clock)
+        # CHILI's endpoint returns the same token until about an hour before it expires
+        # (shared/reference/provider-apis.md); short test lifetimes renew in their last half.
+        self.tokens = TokenIssuer(
+            client_id,
+            client_secret,
+            token_ttl_s,
+            clock,
+            reissue_within_s=min(TOKEN_REISSUE_WITHIN_S, token_ttl_s / 2),
+        )
         self.running_statuses = tuple(running_statuses)
         self.polls_until_done = polls_until_done
         self.seconds_until_done = seconds_until_done
@@ -136,6 +146,11 @@ class ChiliSandbox(SandboxServer):
     def expire_tokens(self) -> None:
         """Every token issued so far answers 401 from now on."""
         self.tokens.expire_all()
+
+    def refuse_current_token(self) -> None:
+        """The API refuses the token the endpoint hands out, which it keeps handing out."""
+        scope = "output:static output:animated"
+        self.tokens.refuse(self.tokens.issue(scope)["access_token"])
 
     def expire_task(self, task_id: str) -> None:
         with self._tasks_lock:
@@ -292,6 +307,7 @@ class ChiliSandbox(SandboxServer):
             self.behaviour.file_size,
             f"chili task {task.task_id}",
             self.behaviour.content_type,
+            lines=self._render_lines(task),
         )
         filename = f"{task.task_id}.{task.output_format}"
         return Response(
@@ -303,6 +319,27 @@ class ChiliSandbox(SandboxServer):
             },
             content_length=file.size,
         )
+
+    def _render_lines(self, task: ChiliTask) -> list[str]:
+        """What the task was sent, as the "render" shows it."""
+        source = (
+            f"template {task.template_id}"
+            if task.template_id is not None
+            else f"project {task.project_id}"
+        )
+        lines = [
+            f"CHILI GraFx output task {task.task_id}",
+            f"environment {self.environment}, {source}",
+            f"output settings {task.output_settings_id} ({task.output_format})",
+        ]
+        if task.layouts_to_export:
+            lines.append("layouts: " + ", ".join(str(x) for x in task.layouts_to_export))
+        rows = task.variables or []
+        lines.append(f"variables ({len(rows)} row{'s' if len(rows) != 1 else ''}):")
+        for index, row in enumerate(rows):
+            prefix = f"  [{index}] " if len(rows) > 1 else "  "
+            lines.extend(f"{prefix}{name}: {value}" for name, value in row.items())
+        return lines
 
     def _env_url(self, request: Request) -> str:
         # Links are absolute, built from the Host the client used (like the real API).

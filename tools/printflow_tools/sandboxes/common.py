@@ -13,6 +13,7 @@ import base64
 import binascii
 import contextlib
 import json
+import math
 import random
 import re
 import secrets
@@ -282,6 +283,7 @@ class SandboxServer:
         self._log: list[LoggedRequest] = []
         self._lock = threading.RLock()
         self._rng = random.Random(self.behaviour.seed)
+        self._ids = _id_stream(self.name, self.behaviour.seed)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
@@ -403,9 +405,13 @@ class SandboxServer:
             return self._rng.random() < probability
 
     def random_uuid(self) -> str:
-        """A UUID-shaped id from the seeded RNG, so ids repeat between runs."""
+        """A UUID-shaped id from the seeded RNG, so ids repeat between runs.
+
+        Each kind of sandbox draws from its own stream: with one seed shared by all, a
+        CHILI task id and a Customer's Canvas artifact id would otherwise be the same.
+        """
         with self._lock:
-            value = self._rng.getrandbits(128)
+            value = self._ids.getrandbits(128)
         hex_ = f"{value:032x}"
         return f"{hex_[:8]}-{hex_[8:12]}-4{hex_[13:16]}-a{hex_[17:20]}-{hex_[20:]}"
 
@@ -413,6 +419,7 @@ class SandboxServer:
         with self._lock:
             self.behaviour.seed = seed
             self._rng = random.Random(seed)
+            self._ids = _id_stream(self.name, seed)
 
     def log(self, method: str, path: str, query: str, status: int) -> None:
         entry = LoggedRequest(method, path, query, status, self.clock())
@@ -430,6 +437,10 @@ class SandboxServer:
             self._log.clear()
 
 
+def _id_stream(name: str, seed: int) -> random.Random:
+    return random.Random(f"{name}:{seed}")
+
+
 # -- OAuth2 client credentials -----------------------------------------------------------
 
 
@@ -441,14 +452,30 @@ class IssuedToken:
 
 
 class TokenIssuer:
-    """Issues and checks opaque bearer tokens for one client (both sandboxes use it)."""
+    """Issues and checks opaque bearer tokens for one client (both sandboxes use it).
 
-    def __init__(self, client_id: str, client_secret: str, ttl_s: int, clock: Clock) -> None:
+    ``reissue_within_s`` models an endpoint that caches its tokens (CHILI's): it answers
+    with the same token, and its remaining ``expires_in``, until that token has no more
+    than ``reissue_within_s`` left. ``None`` issues a fresh token on every request.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        ttl_s: int,
+        clock: Clock,
+        *,
+        reissue_within_s: float | None = None,
+    ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.ttl_s = ttl_s
+        self.reissue_within_s = reissue_within_s
         self._clock = clock
         self._tokens: dict[str, IssuedToken] = {}
+        self._cached: dict[str, str] = {}  # scope -> the token the endpoint hands out
+        self._refused: set[str] = set()
         self._lock = threading.Lock()
         self.issued = 0
 
@@ -473,23 +500,41 @@ class TokenIssuer:
             )
 
     def issue(self, scope: str) -> dict[str, Any]:
-        token = secrets.token_urlsafe(24)
+        now = self._clock()
         with self._lock:
-            self._tokens[token] = IssuedToken(self.client_id, scope, self._clock() + self.ttl_s)
-            self.issued += 1
+            token = self._cached.get(scope)
+            issued = self._tokens.get(token) if token else None
+            if (
+                token is None
+                or issued is None
+                or self.reissue_within_s is None
+                or issued.expires_at - now <= self.reissue_within_s
+            ):
+                token = secrets.token_urlsafe(24)
+                issued = IssuedToken(self.client_id, scope, now + self.ttl_s)
+                self._tokens[token] = issued
+                self._cached[scope] = token
+                self.issued += 1
         return {
             "access_token": token,
             "token_type": "Bearer",
-            "expires_in": self.ttl_s,
+            "expires_in": max(math.ceil(issued.expires_at - now), 1),
             "scope": scope,
         }
+
+    def refuse(self, token: str) -> None:
+        """The API answers 401 to ``token`` while the endpoint still hands it out: a token
+        that is valid but not for this environment, which no amount of re-asking fixes."""
+        with self._lock:
+            self._refused.add(token)
 
     def require(self, request: Request) -> None:
         """401 unless the request carries a known, unexpired bearer token."""
         token = request.bearer_token
         with self._lock:
             issued = self._tokens.get(token) if token else None
-        if issued is None or issued.expires_at <= self._clock():
+            refused = token in self._refused
+        if issued is None or refused or issued.expires_at <= self._clock():
             error = "invalid_token" if token else "invalid_request"
             raise HttpError(
                 problem(

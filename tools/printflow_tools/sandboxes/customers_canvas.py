@@ -7,6 +7,9 @@ Routes (as ``shared/reference/provider-apis.md`` describes the real API):
 - ``GET /api/storefront/v1/projects/{id}/processing-results`` (404 for unknown projects);
 - ``POST …/projects/{id}/resume-processing`` and ``…/restart-processing`` → 204 (409 unless
   the pipeline has failed);
+- every 409 carries a ``GeneralConflictDto`` (``{"description", "type": "GeneralConflict"}``)
+  and a project's ``status`` is a number, ``orderNumber`` a number or null, as the vendor's
+  API models (``@aurigma/axios-storefront-api-client``) declare them;
 - ``GET /api/storage/v1/artifacts/{id}/file?attachment=true`` with a bearer token;
 - ``GET /public/artifacts/{id}/{name}``: the ``url`` of an artifact, served without auth only
   when its ``anonymousAccess`` is true (403 otherwise).
@@ -41,6 +44,8 @@ from printflow_tools.sandboxes.files import GeneratedFile, generated_file
 
 ALL_SCOPES = ("Projects_full", "Artifacts_read", "Tenants_read")
 FIRST_PROJECT_ID = 4567
+# A project's status is a numeric code of the tenant's project workflow (ProjectDto.status).
+PROJECT_STATUS_ORDERED = 1
 Recovery = Literal["resume", "restart"]
 
 
@@ -65,6 +70,8 @@ class Pipeline:
     anonymous_access: bool = False
     outputs: tuple[str, ...] = ("pdf",)
     failure_description: str = "Task 'Render print file' failed: image 'photo.jpg' is missing"
+    # When set, processing-results answers 409 with this GeneralConflictDto description.
+    conflict: str | None = None
 
     @classmethod
     def completes(cls, after_polls: int = 1, **options: Any) -> Pipeline:
@@ -83,6 +90,11 @@ class Pipeline:
     def restart_only(cls, **options: Any) -> Pipeline:
         """Fails; a resume fails again at the same task, only a restart recovers it."""
         return cls(failures=1, cleared_by=("restart",), **options)
+
+    @classmethod
+    def conflicts(cls, description: str, **options: Any) -> Pipeline:
+        """processing-results answers 409 (a ``GeneralConflictDto``) on every poll."""
+        return cls(conflict=description, **options)
 
     @classmethod
     def appears_later(cls, seconds: float, **options: Any) -> Pipeline:
@@ -115,6 +127,9 @@ class CanvasProject:
     line_item_index: int
     pipeline: Pipeline
     created_at: float
+    # What the shopper designed, as the storefront plugin recorded it on the project.
+    line_item_name: str | None = None
+    personalisation: dict[str, str] = field(default_factory=dict)
     status: str = "Pending"
     run: int = 1
     run_started_at: float = 0.0
@@ -180,10 +195,21 @@ class CustomersCanvasSandbox(SandboxServer):
         line_items: Sequence[Pipeline] = (Pipeline(),),
         line_item_ids: Sequence[str] | None = None,
         order_number: str | None = None,
+        line_item_names: Sequence[str | None] | None = None,
+        personalisations: Sequence[dict[str, str]] | None = None,
     ) -> list[int]:
-        """Create one project per line item (each with its pipeline scenario); return ids."""
-        if line_item_ids is not None and len(line_item_ids) != len(line_items):
-            raise ValueError("line_item_ids must match line_items")
+        """Create one project per line item (each with its pipeline scenario); return ids.
+
+        ``line_item_names`` and ``personalisations`` (what the shopper entered) end up in the
+        project's rendered files.
+        """
+        for given, what in (
+            (line_item_ids, "line_item_ids"),
+            (line_item_names, "line_item_names"),
+            (personalisations, "personalisations"),
+        ):
+            if given is not None and len(given) != len(line_items):
+                raise ValueError(f"{what} must match line_items")
         now = self.clock()
         ids: list[int] = []
         with self._state:
@@ -197,6 +223,8 @@ class CustomersCanvasSandbox(SandboxServer):
                     line_item_index=index,
                     pipeline=pipeline,
                     created_at=now,
+                    line_item_name=line_item_names[index] if line_item_names else None,
+                    personalisation=dict(personalisations[index]) if personalisations else {},
                     run_started_at=now,
                     failures_left=pipeline.failures,
                 )
@@ -214,6 +242,15 @@ class CustomersCanvasSandbox(SandboxServer):
                 recoveries=list(project.recoveries),
                 artifacts=[dataclasses.replace(a) for a in project.artifacts],
             )
+
+    def projects_of(self, storefront_id: int, order_id: str) -> list[int]:
+        """Ids of the projects seeded for an order (visible or not yet)."""
+        with self._state:
+            return [
+                p.id
+                for p in self._projects.values()
+                if p.storefront_id == storefront_id and p.order_id == str(order_id)
+            ]
 
     def poll_times(self, project_id: int) -> list[float]:
         """Sandbox-clock times of every processing-results request for the project."""
@@ -288,6 +325,8 @@ class CustomersCanvasSandbox(SandboxServer):
         with self._state:
             project = self._project(request, now)
             project.poll_times.append(now)
+            if project.pipeline.conflict is not None:
+                return general_conflict(project.pipeline.conflict)
             self._advance(project, now)
             doc = {
                 "status": project.status,
@@ -359,7 +398,7 @@ class CustomersCanvasSandbox(SandboxServer):
         with self._state:
             project = self._project(request, now)
             if project.status != "Failed":
-                return problem(409, "Conflict", f"pipeline is {project.status}, not Failed")
+                return general_conflict(f"pipeline is {project.status}, not Failed")
             project.recoveries.append((now, action))
             if not project.pipeline.fails_for_good and action in project.pipeline.cleared_by:
                 project.failures_left -= 1
@@ -404,11 +443,14 @@ class CustomersCanvasSandbox(SandboxServer):
                     {"Retry-After": str(self.behaviour.retry_after_s)},
                 )
             artifact.downloads += 1
+        with self._state:
+            lines = _render_lines(self._projects[artifact.project_id], artifact)
         file = _artifact_file(
             artifact.format,
             self.behaviour.file_size,
             artifact.artifact_id,
             self.behaviour.content_type,
+            lines,
         )
         headers = {"Content-Type": file.content_type}
         if attachment:
@@ -417,9 +459,29 @@ class CustomersCanvasSandbox(SandboxServer):
 
 
 def _artifact_file(
-    fmt: str, size: int, artifact_id: str, content_type: str | None = None
+    fmt: str,
+    size: int,
+    artifact_id: str,
+    content_type: str | None = None,
+    lines: Sequence[str] = (),
 ) -> GeneratedFile:
-    return generated_file(fmt, size, f"cc artifact {artifact_id}", content_type)
+    return generated_file(fmt, size, f"cc artifact {artifact_id}", content_type, lines)
+
+
+def _render_lines(project: CanvasProject, artifact: CanvasArtifact) -> list[str]:
+    """What the project's pipeline "rendered": the order, the line item, the design."""
+    item = f"line item {project.line_item_id} (#{project.line_item_index + 1})"
+    if project.line_item_name:
+        item += f": {project.line_item_name}"
+    lines = [
+        f"Customer's Canvas project {project.id}, artifact {artifact.artifact_id}",
+        f"storefront {project.storefront_id}, order {project.order_id} "
+        f"(number {project.order_number})",
+        item,
+        f"personalisation ({len(project.personalisation)}):",
+    ]
+    lines.extend(f"  {name}: {value}" for name, value in project.personalisation.items())
+    return lines
 
 
 def _project_dto(project: CanvasProject) -> dict[str, Any]:
@@ -428,17 +490,23 @@ def _project_dto(project: CanvasProject) -> dict[str, Any]:
         "id": project.id,
         "storefrontId": project.storefront_id,
         "orderId": project.order_id,
-        "orderNumber": project.order_number,
+        # A number, or null when the shop's order number is not one (the vendor's model).
+        "orderNumber": int(project.order_number) if project.order_number.isdigit() else None,
         "orderName": f"#{project.order_number}",
         "orderLineItemId": project.line_item_id,
         "orderLineItemIndex": project.line_item_index,
         "customerId": "customer-1",
         "name": f"Order {project.order_number} item {project.line_item_index + 1}",
-        "status": "Ordered",
+        "status": PROJECT_STATUS_ORDERED,
         "processingStatus": project.status,
         "created": created,
         "lastModified": created,
     }
+
+
+def general_conflict(description: str) -> Response:
+    """409 with the ``GeneralConflictDto`` the vendor's Storefront API declares."""
+    return json_response(409, {"description": description, "type": "GeneralConflict"})
 
 
 def _oauth_error(error: str, description: str) -> Response:

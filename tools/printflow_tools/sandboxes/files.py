@@ -6,8 +6,11 @@ runs of one repeated 64 KiB block. Only the block lives in memory, so a 1 GiB "r
 
 - PDF: a one-page document (catalog, page tree, page, text content, font) followed by an
   unreferenced padding stream; the cross-reference table gives every object's true offset.
-- PNG: signature, ``IHDR``, a ``tEXt`` comment, a 16x16 ``IDAT`` image, private ancillary
-  ``pfPd`` padding chunks (decoders skip unknown ancillary chunks) and ``IEND``.
+  The page shows ``lines``: what the sandbox was sent (template, variables, line item), so
+  whoever opens the file sees the shop's data reached it.
+- PNG: signature, ``IHDR``, a ``tEXt`` comment, one ``iTXt`` (UTF-8) chunk per line, a 16x16
+  ``IDAT`` image, private ancillary ``pfPd`` padding chunks (decoders skip unknown ancillary
+  chunks) and ``IEND``.
 - other formats (jpg, gif, mp4): the content type is right but the bytes are filler.
 
 When ``size`` is smaller than the smallest valid file, the file is that smallest size:
@@ -17,13 +20,15 @@ When ``size`` is smaller than the smallest valid file, the file is that smallest
 from __future__ import annotations
 
 import hashlib
-import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 BLOCK_SIZE = 64 * 1024
+# What a page shows at most: lines of an A4 page at 11 pt, characters of one line.
+MAX_LINES = 46
+MAX_LINE_LENGTH = 90
 # PNG chunk type: ancillary (p), private (f), reserved bit clear (P), safe to copy (d).
 PNG_PADDING_CHUNK = b"pfPd"
 PNG_MAX_PADDING_DATA = 8 * 1024 * 1024
@@ -37,8 +42,6 @@ CONTENT_TYPES = {
     "mp4": "video/mp4",
     "json": "application/json",
 }
-
-_UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9 ._:-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +90,21 @@ def filler_block(label: str) -> bytes:
 
 
 def generated_file(
-    fmt: str, size: int, label: str, content_type: str | None = None
+    fmt: str,
+    size: int,
+    label: str,
+    content_type: str | None = None,
+    lines: Sequence[str] = (),
 ) -> GeneratedFile:
-    """A file of ``fmt`` (pdf, png, anything else as filler) that is ``size`` bytes long."""
+    """A file of ``fmt`` (pdf, png, anything else as filler) that is ``size`` bytes long.
+
+    ``lines`` is the render's content (shown on the PDF page, carried as PNG text chunks).
+    """
     fmt = fmt.lower()
     if fmt == "pdf":
-        file = pdf_file(size, label)
+        file = pdf_file(size, label, lines)
     elif fmt == "png":
-        file = png_file(size, label)
+        file = png_file(size, label, lines)
     else:
         file = GeneratedFile(
             CONTENT_TYPES.get(fmt, "application/octet-stream"),
@@ -108,23 +118,38 @@ def generated_file(
 # -- PDF -----------------------------------------------------------------------------------
 
 
-def _pdf_string(text: str) -> str:
-    return _UNSAFE_LABEL.sub("_", text)[:80]
+def _pdf_string(text: str) -> bytes:
+    """``text`` as a PDF literal string in WinAnsi (the font's encoding), escaped."""
+    cleaned = "".join(c if c.isprintable() else " " for c in text)[:MAX_LINE_LENGTH]
+    raw = cleaned.encode("cp1252", errors="replace")
+    escaped = raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+    return b"(" + escaped + b")"
 
 
-def pdf_file(size: int, label: str) -> GeneratedFile:
+def page_lines(lines: Sequence[str]) -> list[str]:
+    """The lines a page can show: at most :data:`MAX_LINES`, the last saying what was cut."""
+    shown = [line for line in lines][:MAX_LINES]
+    if len(lines) > MAX_LINES:
+        shown[-1] = f"... and {len(lines) - MAX_LINES + 1} more lines"
+    return shown
+
+
+def pdf_file(size: int, label: str, lines: Sequence[str] = ()) -> GeneratedFile:
     """A valid one-page PDF of exactly ``size`` bytes (or the minimum, when larger)."""
     content = (
-        f"BT /F1 24 Tf 72 760 Td (PrintFlow sandbox render) Tj "
-        f"0 -32 Td /F1 12 Tf ({_pdf_string(label)}) Tj ET"
-    ).encode()
+        b"BT /F1 24 Tf 72 770 Td (PrintFlow sandbox render) Tj "
+        b"0 -24 Td /F1 10 Tf " + _pdf_string(label) + b" Tj /F1 11 Tf 14 TL T*"
+    )
+    for line in page_lines(lines):
+        content += b" T* " + _pdf_string(line) + b" Tj"
+    content += b" ET"
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
         b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
         b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]
     prefix = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
@@ -211,11 +236,18 @@ def _png_image(label: str, width: int = 16, height: int = 16) -> bytes:
     return zlib.compress(bytes(rows), 9)
 
 
-def png_file(size: int, label: str) -> GeneratedFile:
+def _png_text(line: str) -> bytes:
+    """An ``iTXt`` chunk (UTF-8, uncompressed) with keyword ``Description``."""
+    text = "".join(c if c.isprintable() else " " for c in line)[:MAX_LINE_LENGTH]
+    return _png_chunk(b"iTXt", b"Description\x00\x00\x00\x00\x00" + text.encode())
+
+
+def png_file(size: int, label: str, lines: Sequence[str] = ()) -> GeneratedFile:
     """A valid 16x16 PNG of exactly ``size`` bytes (or the minimum, when larger)."""
     header = b"\x89PNG\r\n\x1a\n" + _png_chunk(
         b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)
     )
+    header += b"".join(_png_text(line) for line in page_lines(lines))
     comment = b"Comment\x00PrintFlow sandbox render " + label.encode("latin-1", "replace")[:80]
     image = _png_chunk(b"IDAT", _png_image(label))
     end = _png_chunk(b"IEND", b"")

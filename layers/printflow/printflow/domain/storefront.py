@@ -77,13 +77,15 @@ class Storefront:
     store_api: StoreApi | None = None
 
     def to_document(self) -> dict[str, Any]:
+        """The storefront as registered: only the settings its own platform uses."""
         doc: dict[str, Any] = {
             "storefrontId": self.storefront_id,
             "platform": self.platform.value,
             "flow": self.flow,
-            "secretHeader": self.secret_header,
             "description": self.description,
         }
+        if self.platform is Platform.BIGCOMMERCE:
+            doc["secretHeader"] = self.secret_header
         if self.shop_domain:
             doc["shopDomain"] = self.shop_domain
         if self.provider:
@@ -145,10 +147,16 @@ def parse_storefront(doc: Any, *, require_secret: bool = False) -> tuple[Storefr
     shop_domain = doc.get("shopDomain")
     if shop_domain is not None and (not isinstance(shop_domain, str) or not shop_domain):
         raise ValidationError(f"{where}.shopDomain: must be a non-empty string")
+    if shop_domain is not None and platform is not Platform.SHOPIFY:
+        raise ValidationError(f"{where}.shopDomain: only Shopify storefronts use it")
 
     secret_header = doc.get("secretHeader", DEFAULT_BIGCOMMERCE_HEADER)
     if not isinstance(secret_header, str) or not HEADER_NAME.match(secret_header):
         raise ValidationError(f"{where}.secretHeader: a header name of letters, digits and '-'")
+    # Documents stored before platform-specific output carry the default on every platform:
+    # that stays readable, a header another platform would silently ignore does not.
+    if platform is not Platform.BIGCOMMERCE and secret_header != DEFAULT_BIGCOMMERCE_HEADER:
+        raise ValidationError(f"{where}.secretHeader: only BigCommerce storefronts use it")
 
     description = doc.get("description", "")
     if not isinstance(description, str) or len(description) > 500:

@@ -1,7 +1,9 @@
 """Per-type validation of a step's ``options`` (and its ``retry`` extension).
 
 Every check raises :class:`~printflow.errors.ValidationError` with the full location of the
-field (``step 'consume'.options.uri: must be an https URL``). The step Lambdas can call
+field (``step 'consume'.options.uri: must be an https URL``); where one document holds
+several problems, :class:`~printflow.errors.ValidationErrors` carries them all (its message
+is the first one). The step Lambdas can call
 :func:`parse_options` on the ``step.options`` they receive to get the typed options back.
 
 Keys ending in ``.$`` are refused anywhere inside options: the options are embedded in the
@@ -15,10 +17,11 @@ import ipaddress
 import json
 import math
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from printflow.errors import ValidationError
+from printflow.errors import ValidationError, ValidationErrors
 from printflow.flows.model import (
     ConsumeRestApiOptions,
     GenerateProductionFilesOptions,
@@ -90,22 +93,60 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+T = TypeVar("T")
+
+
+class ErrorCollector:
+    """Runs independent checks and keeps every validation error they raise, in order."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def check(self, check: Callable[..., T], *args: Any) -> T | None:
+        """``check(*args)``'s result, or None after recording its error(s)."""
+        try:
+            return check(*args)
+        except ValidationErrors as exc:
+            self.messages.extend(exc.messages)
+        except ValidationError as exc:
+            self.messages.append(str(exc))
+        return None
+
+    def add(self, error: ValidationError) -> None:
+        self.messages.append(str(error))
+
+    def raise_if_any(self) -> None:
+        if self.messages:
+            raise ValidationErrors(self.messages)
+
+
 def parse_options(step_type: StepType, raw: Any, where: str) -> StepOptions:
-    """Validate ``raw`` as the options of ``step_type``; ``where`` locates them in messages."""
+    """Validate ``raw`` as the options of ``step_type``; ``where`` locates them in messages.
+
+    Raises :class:`ValidationErrors` with every problem found (its message is the first).
+    """
     if raw is None:
         raise fail(where, "required (an object)")
     if not isinstance(raw, dict):
         raise fail(where, "must be an object")
     known = _OPTION_KEYS[step_type]
-    refuse_substitution_markers(raw, where)
+    errors = ErrorCollector()
+    errors.check(lambda: refuse_substitution_markers(raw, where))
     for key in raw:
         if key not in known:
-            raise fail(f"{where}.{key}", f"unknown option (allowed: {', '.join(sorted(known))})")
+            errors.add(
+                fail(f"{where}.{key}", f"unknown option (allowed: {', '.join(sorted(known))})")
+            )
+    options: StepOptions | None
     if step_type is StepType.GENERATE_PRODUCTION_FILES:
-        return _generate_options(raw, where)
-    if step_type is StepType.CONSUME_REST_API:
-        return _consume_options(raw, where)
-    return _email_options(raw, where)
+        options = errors.check(lambda: _generate_options(raw, where))
+    elif step_type is StepType.CONSUME_REST_API:
+        options = errors.check(lambda: _consume_options(raw, where))
+    else:
+        options = errors.check(lambda: _email_options(raw, where))
+    errors.raise_if_any()
+    assert options is not None  # no error was recorded, so the parser returned
+    return options
 
 
 def refuse_substitution_markers(value: Any, where: str) -> None:
@@ -160,15 +201,24 @@ def parse_retry(raw: Any, where: str) -> RetryPolicy | None:
 
 
 def _generate_options(raw: dict[str, Any], where: str) -> GenerateProductionFilesOptions:
+    errors = ErrorCollector()
     file_format = raw.get("fileFormat")
     if file_format is not None and (
         not isinstance(file_format, str) or not _FILE_FORMAT.fullmatch(file_format)
     ):
-        raise fail(
-            f"{where}.fileFormat",
-            "must be a short format name (letters, digits, '.', '_', '+', '-'; <= 32 chars)",
+        errors.add(
+            fail(
+                f"{where}.fileFormat",
+                "must be a short format name (letters, digits, '.', '_', '+', '-'; <= 32 chars)",
+            )
         )
     provider = raw.get("provider")
+    errors.check(lambda: _check_provider_options(provider, where))
+    errors.raise_if_any()
+    return GenerateProductionFilesOptions(file_format=file_format, provider=provider)
+
+
+def _check_provider_options(provider: Any, where: str) -> None:
     if provider is not None:
         if not isinstance(provider, dict):
             raise fail(f"{where}.provider", "must be an object")
@@ -179,7 +229,6 @@ def _generate_options(raw: dict[str, Any], where: str) -> GenerateProductionFile
         if len(encoded.encode()) > MAX_PROVIDER_OPTIONS_BYTES:
             raise fail(f"{where}.provider", f"must be at most {MAX_PROVIDER_OPTIONS_BYTES} bytes")
         _refuse_path_keys(provider, f"{where}.provider")
-    return GenerateProductionFilesOptions(file_format=file_format, provider=provider)
 
 
 def _refuse_path_keys(value: Any, where: str) -> None:
@@ -197,18 +246,24 @@ def _refuse_path_keys(value: Any, where: str) -> None:
 
 
 def _consume_options(raw: dict[str, Any], where: str) -> ConsumeRestApiOptions:
+    errors = ErrorCollector()
     uri = raw.get("uri")
     if uri is None:
-        raise fail(f"{where}.uri", "required (an https URL)")
-    _check_https_uri(uri, f"{where}.uri")
-    headers = _headers(raw.get("headers"), f"{where}.headers")
+        errors.add(fail(f"{where}.uri", "required (an https URL)"))
+    else:
+        errors.check(lambda: _check_https_uri(uri, f"{where}.uri"))
+    headers = errors.check(lambda: _headers(raw.get("headers"), f"{where}.headers"))
     secret = raw.get("signingSecret")
     if secret is not None and (not isinstance(secret, str) or not _SECRET_NAME.fullmatch(secret)):
-        raise fail(
-            f"{where}.signingSecret",
-            "must be the name of a Secrets Manager secret ([A-Za-z0-9/_+=.@-], <= 512 chars)",
+        errors.add(
+            fail(
+                f"{where}.signingSecret",
+                "must be the name of a Secrets Manager secret ([A-Za-z0-9/_+=.@-], <= 512 chars)",
+            )
         )
-    return ConsumeRestApiOptions(uri=uri, headers=headers, signing_secret=secret)
+    errors.raise_if_any()
+    assert isinstance(uri, str)
+    return ConsumeRestApiOptions(uri=uri, headers=headers or (), signing_secret=secret)
 
 
 def _check_https_uri(uri: Any, where: str) -> None:
@@ -277,17 +332,30 @@ def _headers(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 
 def _email_options(raw: dict[str, Any], where: str) -> SendEmailOptions:
+    errors = ErrorCollector()
     recipients = raw.get("recipients")
+    errors.check(lambda: _check_recipients(recipients, where))
+    subject = errors.check(lambda: _check_subject(raw.get("subject"), where))
+    message = errors.check(lambda: _check_message(raw.get("message"), where))
+    errors.raise_if_any()
+    assert isinstance(recipients, list) and subject is not None and message is not None
+    return SendEmailOptions(recipients=tuple(recipients), subject=subject, message=message)
+
+
+def _check_recipients(recipients: Any, where: str) -> None:
     if recipients is None:
         raise fail(f"{where}.recipients", "required (a list of email addresses)")
     if not isinstance(recipients, list) or not recipients:
         raise fail(f"{where}.recipients", "must be a non-empty list of email addresses")
     if len(recipients) > MAX_RECIPIENTS:
         raise fail(f"{where}.recipients", f"at most {MAX_RECIPIENTS} recipients")
+    errors = ErrorCollector()
     for index, recipient in enumerate(recipients):
-        _check_recipient(recipient, f"{where}.recipients[{index}]")
+        errors.check(_check_recipient, recipient, f"{where}.recipients[{index}]")
+    errors.raise_if_any()
 
-    subject = raw.get("subject")
+
+def _check_subject(subject: Any, where: str) -> str:
     if not isinstance(subject, str) or not subject.strip():
         raise fail(f"{where}.subject", "required (a non-empty string)")
     if CONTROL_CHARS.search(subject):
@@ -295,8 +363,10 @@ def _email_options(raw: dict[str, Any], where: str) -> SendEmailOptions:
     if len(subject) > MAX_SUBJECT_LENGTH:
         raise fail(f"{where}.subject", f"must be at most {MAX_SUBJECT_LENGTH} characters")
     _check_placeholders(subject, f"{where}.subject")
+    return subject
 
-    message = raw.get("message")
+
+def _check_message(message: Any, where: str) -> str:
     if not isinstance(message, str) or not message.strip():
         raise fail(f"{where}.message", "required (a non-empty string)")
     if _BODY_CONTROL_CHARS.search(message):
@@ -304,7 +374,7 @@ def _email_options(raw: dict[str, Any], where: str) -> SendEmailOptions:
     if len(message) > MAX_MESSAGE_LENGTH:
         raise fail(f"{where}.message", f"must be at most {MAX_MESSAGE_LENGTH} characters")
     _check_placeholders(message, f"{where}.message")
-    return SendEmailOptions(recipients=tuple(recipients), subject=subject, message=message)
+    return message
 
 
 def _check_recipient(recipient: Any, where: str) -> None:

@@ -3,6 +3,9 @@
 Each rule fails with a :class:`~printflow.errors.ValidationError` whose message names the
 step and the field, e.g. ``step 'consume'.options.uri: must be an https URL``; a step whose
 id itself is unusable is named by its 1-based position (``step #2.stepDefinitionId``).
+:func:`parse_flow` reports every problem it finds at once
+(:class:`~printflow.errors.ValidationErrors`, whose message is the first): the checks of the
+flow's graph (references, reachability, cycles) run once every step is valid.
 
 Step ids become part of Step Functions state names, so they are restricted to letters,
 digits, ``-`` and ``_`` (at most 40 characters): the compiler can then add suffixes such as
@@ -19,6 +22,7 @@ from printflow.errors import ValidationError
 from printflow.flows.model import OrderFlow, Step, StepType
 from printflow.flows.options import (
     CONTROL_CHARS,
+    ErrorCollector,
     fail,
     is_int,
     parse_options,
@@ -75,57 +79,93 @@ def parse_flow(document: Any) -> OrderFlow:
     if len(document) > MAX_STEPS:
         raise ValidationError(f"flow: at most {MAX_STEPS} steps")
 
+    errors = ErrorCollector()
     steps: list[Step] = []
     positions: dict[str, int] = {}
     for position, raw in enumerate(document, start=1):
-        step = _parse_step(raw, position)
-        if step.id in positions:
-            raise fail(
-                f"step '{step.id}'.stepDefinitionId",
-                f"duplicate id (step #{positions[step.id]} has it too)",
+        step_id, step = _parse_step(raw, position, errors)
+        if step_id is None:
+            continue
+        if step_id in positions:
+            errors.add(
+                fail(
+                    f"step '{step_id}'.stepDefinitionId",
+                    f"duplicate id (step #{positions[step_id]} has it too)",
+                )
             )
-        positions[step.id] = position
-        steps.append(step)
+            continue
+        positions[step_id] = position
+        if step is not None:
+            steps.append(step)
+    errors.raise_if_any()
 
     flow = OrderFlow(tuple(steps))
-    _check_references(flow, positions)
-    _check_reachable(flow)
-    _check_acyclic(flow)
+    errors.check(lambda: _check_references(flow, positions))
+    errors.raise_if_any()
+    errors.check(lambda: _check_reachable(flow))
+    errors.check(lambda: _check_acyclic(flow))
+    errors.raise_if_any()
     return flow
 
 
-def _parse_step(raw: Any, position: int) -> Step:
+def _parse_step(raw: Any, position: int, errors: ErrorCollector) -> tuple[str | None, Step | None]:
+    """The step's id (None when unusable) and the step (None when any field is invalid);
+    every problem found goes to ``errors``."""
     if not isinstance(raw, dict):
-        raise ValidationError(f"step #{position}: must be an object")
+        errors.add(ValidationError(f"step #{position}: must be an object"))
+        return None, None
     step_id = raw.get("stepDefinitionId")
     if step_id is None:
-        raise fail(f"step #{position}.stepDefinitionId", "required")
+        errors.add(fail(f"step #{position}.stepDefinitionId", "required"))
+        return None, None
     if not isinstance(step_id, str) or not STEP_ID.fullmatch(step_id):
-        raise fail(
-            f"step #{position}.stepDefinitionId",
-            f"{step_id!r} must be 1-40 letters, digits, '-' or '_'",
+        errors.add(
+            fail(
+                f"step #{position}.stepDefinitionId",
+                f"{step_id!r} must be 1-40 letters, digits, '-' or '_'",
+            )
         )
+        return None, None
     where = f"step '{step_id}'"
+    found = len(errors.messages)
     for key in raw:
         if key not in _STEP_FIELDS:
             allowed = ", ".join(sorted(_STEP_FIELDS))
-            raise fail(f"{where}.{key}", f"unknown field (allowed: {allowed})")
+            errors.add(fail(f"{where}.{key}", f"unknown field (allowed: {allowed})"))
 
     raw_type = raw.get("type")
+    step_type: StepType | None = None
     if not isinstance(raw_type, str) or raw_type not in _STEP_TYPES:
         expected = ", ".join(sorted(_STEP_TYPES))
-        raise fail(f"{where}.type", f"unknown type {raw_type!r} (expected {expected})")
-    step_type = StepType(raw_type)
+        errors.add(fail(f"{where}.type", f"unknown type {raw_type!r} (expected {expected})"))
+    else:
+        step_type = StepType(raw_type)
 
-    return Step(
+    success_status = errors.check(
+        lambda: _success_status(raw.get("successStatus"), f"{where}.successStatus")
+    )
+    # A step of an unknown type has no options to judge.
+    options = (
+        None
+        if step_type is None
+        else errors.check(lambda: parse_options(step_type, raw.get("options"), f"{where}.options"))
+    )
+    timeout = errors.check(lambda: _timeout(raw.get("timeout"), f"{where}.timeout"))
+    on_success = errors.check(lambda: _reference(raw.get("onSuccess"), f"{where}.onSuccess"))
+    on_error = errors.check(lambda: _reference(raw.get("onError"), f"{where}.onError"))
+    retry = errors.check(lambda: parse_retry(raw.get("retry"), f"{where}.retry"))
+    if len(errors.messages) > found:
+        return step_id, None
+    assert step_type is not None and success_status is not None and options is not None
+    return step_id, Step(
         id=step_id,
         type=step_type,
-        success_status=_success_status(raw.get("successStatus"), f"{where}.successStatus"),
-        options=parse_options(step_type, raw.get("options"), f"{where}.options"),
-        timeout=_timeout(raw.get("timeout"), f"{where}.timeout"),
-        on_success=_reference(raw.get("onSuccess"), f"{where}.onSuccess"),
-        on_error=_reference(raw.get("onError"), f"{where}.onError"),
-        retry=parse_retry(raw.get("retry"), f"{where}.retry"),
+        success_status=success_status,
+        options=options,
+        timeout=timeout,
+        on_success=on_success,
+        on_error=on_error,
+        retry=retry,
     )
 
 
@@ -161,10 +201,12 @@ def _reference(value: Any, where: str) -> str | None:
 
 
 def _check_references(flow: OrderFlow, positions: dict[str, int]) -> None:
+    errors = ErrorCollector()
     for step in flow.steps:
         for field, target in _edges(step):
             if target not in positions:
-                raise fail(f"step '{step.id}'.{field}", f"unknown step {target!r}")
+                errors.add(fail(f"step '{step.id}'.{field}", f"unknown step {target!r}"))
+    errors.raise_if_any()
 
 
 def _check_reachable(flow: OrderFlow) -> None:
@@ -175,26 +217,31 @@ def _check_reachable(flow: OrderFlow) -> None:
             if target not in reached:
                 reached.add(target)
                 pending.append(flow.step(target))
+    errors = ErrorCollector()
     for step in flow.steps:
         if step.id not in reached:
-            raise ValidationError(
-                f"step '{step.id}': unreachable from the first step '{flow.first.id}' "
-                "(no onSuccess/onError leads to it)"
+            errors.add(
+                ValidationError(
+                    f"step '{step.id}': unreachable from the first step '{flow.first.id}' "
+                    "(no onSuccess/onError leads to it)"
+                )
             )
+    errors.raise_if_any()
 
 
 def _check_acyclic(flow: OrderFlow) -> None:
     """Depth-first search; a back edge closes a cycle, reported with its path."""
     done: set[str] = set()
     path: list[str] = []
+    errors = ErrorCollector()
 
     def visit(step: Step) -> None:
         path.append(step.id)
         for field, target in _edges(step):
             if target in path:
                 cycle = " -> ".join([*path[path.index(target) :], target])
-                raise fail(f"step '{step.id}'.{field}", f"creates a cycle ({cycle})")
-            if target not in done:
+                errors.add(fail(f"step '{step.id}'.{field}", f"creates a cycle ({cycle})"))
+            elif target not in done:
                 visit(flow.step(target))
         path.pop()
         done.add(step.id)
@@ -202,6 +249,7 @@ def _check_acyclic(flow: OrderFlow) -> None:
     for step in flow.steps:
         if step.id not in done:
             visit(step)
+    errors.raise_if_any()
 
 
 def _edges(step: Step) -> list[tuple[str, str]]:

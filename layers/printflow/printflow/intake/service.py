@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ from printflow.errors import (
 )
 from printflow.intake.directory import StorefrontDirectory
 from printflow.intake.normalisers import normalise
-from printflow.intake.signatures import verify_webhook
+from printflow.intake.signatures import canonical_shopify_headers, verify_webhook
 from printflow.observability import logger, metrics
 from printflow.settings import IntakeSettings
 
@@ -88,6 +88,8 @@ class IntakeService:
 
     def receive(self, request: WebhookRequest) -> IntakeOutcome:
         storefront, secrets = self._check_request(request)
+        if storefront.platform is Platform.SHOPIFY:
+            request = replace(request, headers=canonical_shopify_headers(request.headers))
         if _is_woocommerce_ping(storefront, request.body):
             return IntakeOutcome(200, {"status": "ping", "recorded": False})
 

@@ -44,6 +44,23 @@ def _b64_header(headers: Mapping[str, str], name: str) -> bytes:
         raise InvalidSignature(f"{name} header is not base64") from None
 
 
+SHOPIFY_UNPREFIXED = "shopify-"
+
+
+def canonical_shopify_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Shopify's headers under their ``x-shopify-*`` names, whichever form was delivered.
+
+    Shopify's newer event deliveries send ``shopify-hmac-sha256``, ``shopify-topic``, ...
+    without the ``X-`` prefix (shopify.dev documents both). Names are lower-case here; a
+    prefixed header that is present wins over its unprefixed twin.
+    """
+    canonical = dict(headers)
+    for name, value in headers.items():
+        if name.startswith(SHOPIFY_UNPREFIXED):
+            canonical.setdefault("x-" + name, value)
+    return canonical
+
+
 def verify_shopify(headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> None:
     """``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the raw body with the app secret."""
     presented = _b64_header(headers, "x-shopify-hmac-sha256")

@@ -210,6 +210,11 @@ class ProviderRejected(ProviderError):
     """Permanent: the provider refused the request (bad settings, credentials, input)."""
 
 
+class ProviderConflict(ProviderRejected):
+    """Permanent: the provider answered 409, its resource is in a state that refuses the
+    request (Customer's Canvas: a ``GeneralConflictDto``). Asking again changes nothing."""
+
+
 class RecoveryRefused(ProviderError):
     """A recovery is not possible: attempts used up, not supported, or the work is not failed."""
 

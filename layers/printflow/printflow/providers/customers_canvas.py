@@ -8,7 +8,9 @@ each project's pipeline a little later, so "none yet" is normal for a while:
   RUNNING with ``discovered`` (the per-project works that replace it).
 - ``poll`` of a project reads ``processing-results``: Pending/InProgress = RUNNING,
   Completed = DONE with one :class:`ArtifactSource` per output file, Failed = FAILED with the
-  ``statusDescription``. 404 (project or pipeline not there yet) = NOT_READY.
+  ``statusDescription``. 404 (project or pipeline not there yet) = NOT_READY. 409 (a
+  ``GeneralConflictDto``) is :class:`ProviderConflict`: the step fails with its description
+  as the cause, since asking again would get the same answer.
 - the vendor asks for at least 60 s between polls of a project: every RUNNING/NOT_READY
   result carries ``retry_after_s >= 60`` for the poller's schedule, and the adapter itself
   refuses (:class:`TooSoon`, nothing sent) a second poll of the same work within 60 s in
@@ -37,11 +39,13 @@ import httpx
 from printflow.domain.order import Order
 from printflow.domain.storefront import ProviderName
 from printflow.errors import ValidationError
+from printflow.observability import logger
 from printflow.providers.base import (
     ArtifactAuth,
     ArtifactSource,
     PollResult,
     PollState,
+    ProviderConflict,
     ProviderRejected,
     ProviderUnavailable,
     RecoveryAction,
@@ -66,7 +70,23 @@ from printflow.providers.oauth import (
     forget_bearer,
 )
 
-CC_TOKEN_URL = "https://customerscanvashub.com/connect/token"  # noqa: S105
+# The API gateway of each hosting region; a tenant's tokens come from its own region's
+# gateway at ``/connect/token`` (customerscanvas.com/docs/hub/dev-center/api/ and the vendor's
+# API clients' READMEs). ``https://customerscanvashub.com`` is the web app, not the gateway.
+CC_REGION_HOSTS = {
+    "us": "https://api.customerscanvashub.com",
+    "eu": "https://api.eu.customerscanvashub.com",
+    "au": "https://api.au.customerscanvashub.com",
+}
+CC_DEFAULT_REGION = "us"
+
+
+def cc_token_url(region: str) -> str:
+    """The token endpoint of ``region``'s API gateway."""
+    return f"{CC_REGION_HOSTS[region]}/connect/token"
+
+
+CC_TOKEN_URL = cc_token_url(CC_DEFAULT_REGION)
 # Vendor guidance: poll processing results no more often than every 60 s, and wait at
 # least a minute between recovery attempts.
 MIN_POLL_INTERVAL_S = 60.0
@@ -100,6 +120,7 @@ class CustomersCanvasSettings:
     max_recovery_attempts: int = 3
     token_url: str = CC_TOKEN_URL
     scope: str | None = None
+    region: str = CC_DEFAULT_REGION
 
     @property
     def token_endpoint(self) -> TokenEndpoint:
@@ -300,6 +321,8 @@ class CustomersCanvasAdapter:
                 detail="project or its pipeline not found (yet)",
                 retry_after_s=self._retry_after(response),
             )
+        if status_code == 409:
+            raise ProviderConflict(f"{what}: {conflict_cause(response)}", status=409)
         if status_code != 200:
             raise unexpected(response, what)
         doc = json_object(response, what)
@@ -419,8 +442,9 @@ class CustomersCanvasAdapter:
     async def recover(self, work: RenderWork) -> RenderWork:
         """Resume (or restart) a failed pipeline; return the work with the attempt counted.
 
-        409 (the pipeline is no longer Failed, e.g. the answer to an earlier attempt was
-        lost) counts as done: the next poll says where it stands.
+        409 (a ``GeneralConflictDto``: the pipeline is no longer Failed, e.g. the answer to an
+        earlier attempt was lost) counts as an attempt and is logged with its description:
+        the next poll says where the pipeline stands.
         """
         plan = self.recovery_plan(work)
         if not plan.allowed or plan.action is None:
@@ -440,7 +464,15 @@ class CustomersCanvasAdapter:
             what=what,
             params=self._params(),
         )
-        if response.status_code in (200, 202, 204, 409):
+        if response.status_code in (200, 202, 204):
+            return work.recovered(self._clock())
+        if response.status_code == 409:
+            # Counted like an attempt (bounded by maxRecoveryAttempts), never retried as is:
+            # the next poll says where the pipeline stands.
+            logger.warning(
+                "customer's canvas refused a recovery",
+                extra={"project": work.reference, "cause": conflict_cause(response)},
+            )
             return work.recovered(self._clock())
         if response.status_code == 404:
             detail = problem_detail(response) or "project not found"
@@ -454,3 +486,19 @@ class CustomersCanvasAdapter:
 
     def forget_token(self, headers: Mapping[str, str]) -> None:
         forget_bearer(self._tokens, headers)
+
+
+def conflict_cause(response: httpx.Response) -> str:
+    """A 409's cause: the ``GeneralConflictDto`` (``{description, type}``) the vendor's API
+    models declare, or any problem-details text, or just the status."""
+    try:
+        doc = response.json()
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    if isinstance(doc, dict):
+        description, kind = doc.get("description"), doc.get("type")
+        if isinstance(description, str) and description.strip():
+            label = kind if isinstance(kind, str) and kind else "conflict"
+            return f"HTTP 409 {label}: {description.strip()[:500]}"
+    detail = problem_detail(response)
+    return f"HTTP 409 conflict: {detail}" if detail else "HTTP 409 conflict"

@@ -4,7 +4,8 @@ Both providers (CHILI GraFx, Customer's Canvas) authenticate with the client-cre
 grant. :class:`AccessTokens` keeps one client's token until shortly before it expires, lets
 concurrent polls share one token fetch, and retries a call once with a fresh token when the
 provider answers 401 (a token can be refused before its ``expires_in``: key rotation, clock
-skew, a provider restart).
+skew, a provider restart) and the endpoint hands out a different token; an endpoint that
+caches (CHILI's) may return the refused token itself, and the request is then not repeated.
 
 Why not Authlib (evaluated: 1.9.9, ``authlib.integrations.httpx_client``):
 
@@ -121,6 +122,8 @@ class AccessTokens:
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self.fetches = 0
+        # 401s not retried because the endpoint returned the refused token again.
+        self.same_token_after_401 = 0
 
     async def token(self, http: httpx.AsyncClient) -> str:
         """A valid access token, fetched only when the cached one is due for refresh."""
@@ -152,13 +155,28 @@ class AccessTokens:
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send an authorised request; on 401 forget the token and try once more.
+        """Send an authorised request; on 401 get a fresh token and try once more.
 
+        A token endpoint that caches its tokens (CHILI's returns the same one until shortly
+        before it expires) may hand back the very token that was refused: then the request
+        is not sent again, since it would be refused again, and :class:`ProviderRejected`
+        says why.
         Transport errors (connect, timeout, protocol) become :class:`ProviderUnavailable`.
         A second 401 is returned to the caller (it is the caller's to judge).
         """
+        refused: tuple[str, httpx.Response] | None = None  # the refused token, its answer
         for attempt in (1, 2):
             token = await self.token(http)
+            if refused is not None and token == refused[0]:
+                self.same_token_after_401 += 1
+                detail = problem_detail(refused[1]) or "no detail"
+                raise ProviderRejected(
+                    f"{what}: HTTP 401 ({detail}) with the token the token endpoint still "
+                    "issues (it returns one cached token until shortly before it expires), "
+                    f"so asking again cannot help: check client {self.credentials.client_id!r}'s "
+                    "access",
+                    status=401,
+                )
             try:
                 response = await http.request(
                     method,
@@ -170,6 +188,7 @@ class AccessTokens:
                 raise ProviderUnavailable(f"{what}: {type(exc).__name__}") from exc
             if response.status_code != 401 or attempt == 2:
                 return response
+            refused = (token, response)
             self.forget(token)
         raise AssertionError("unreachable")  # pragma: no cover
 

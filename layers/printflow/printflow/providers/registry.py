@@ -40,11 +40,13 @@ from printflow.providers.chili import (
     ChiliSettings,
 )
 from printflow.providers.customers_canvas import (
-    CC_TOKEN_URL,
+    CC_DEFAULT_REGION,
+    CC_REGION_HOSTS,
     MIN_POLL_INTERVAL_S,
     CustomersCanvasAdapter,
     CustomersCanvasSettings,
     PollSpacing,
+    cc_token_url,
 )
 from printflow.providers.oauth import (
     AccessTokens,
@@ -75,6 +77,7 @@ _CHILI_FIELDS = {
 }
 _CC_FIELDS = {
     "name",
+    "region",
     "baseUrl",
     "tokenUrl",
     "scope",
@@ -182,8 +185,12 @@ def _customers_canvas(
     doc: dict[str, Any], policy: UrlPolicy, where: str
 ) -> CustomersCanvasSettings:
     _unknown(doc, _CC_FIELDS, where)
-    base_url = check_url(doc.get("baseUrl"), f"{where}.baseUrl", policy)
-    token_url = check_url(doc.get("tokenUrl", CC_TOKEN_URL), f"{where}.tokenUrl", policy)
+    region = doc.get("region", CC_DEFAULT_REGION)
+    if not isinstance(region, str) or region not in CC_REGION_HOSTS:
+        raise ValidationError(f"{where}.region: must be one of {', '.join(CC_REGION_HOSTS)}")
+    # The region chooses the API gateway and its token endpoint; explicit URLs still win.
+    base_url = check_url(doc.get("baseUrl", CC_REGION_HOSTS[region]), f"{where}.baseUrl", policy)
+    token_url = check_url(doc.get("tokenUrl", cc_token_url(region)), f"{where}.tokenUrl", policy)
     if "storefrontId" not in doc:
         raise ValidationError(
             f"{where}.storefrontId: required, Customer's Canvas's own storefront id (an integer)"
@@ -215,6 +222,7 @@ def _customers_canvas(
         recovery=recovery,
         max_recovery_attempts=attempts,
         scope=scope,
+        region=region,
     )
 
 

@@ -65,6 +65,8 @@ from printflow.render.decisions import (
 from printflow.render.jobs import job_for_work
 
 T = TypeVar("T")
+# "render job waiting" lines per run (each says why a job is not done yet).
+WAITING_LOG_LIMIT = 20
 
 
 class Handled(StrEnum):
@@ -344,6 +346,7 @@ class Poller:
             report.recovered += 1
         if decision.keeps_polling:
             report.rescheduled += 1
+            self._log_waiting(job, report)
         if not await self._aws(self._jobs.save, job, owner=self.owner):
             report.lost_leases += 1  # whoever took the job over sets its timer
             return
@@ -365,6 +368,28 @@ class Poller:
             logger.exception("poll timer not set: the scheduled run will rescue the job")
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _log_waiting(self, job: RenderJob, report: PollReport) -> None:
+        """Say why a job is not done yet; otherwise a run reports only ``rescheduled: N``.
+
+        Capped per run so a large backlog does not flood the log.
+        """
+        if report.rescheduled > WAITING_LOG_LIMIT:
+            return
+        last = job.history[-1] if job.history else {}
+        reason = last.get("detail") or last.get("status") or job.last_status or "not polled yet"
+        logger.info(
+            "render job waiting",
+            extra={
+                "job": job.job_id,
+                "order": str(job.order_key),
+                "provider": job.provider,
+                "ref": job.ref,
+                "status": job.last_status,
+                "reason": reason,
+                "next_poll_in_s": round(max(0.0, (job.due_at or 0.0) - self._clock()), 1),
+            },
+        )
 
     def _due_keys(self, now: float) -> list[tuple[str, str]]:
         keys: list[tuple[str, str]] = []

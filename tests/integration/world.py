@@ -18,9 +18,12 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from printflow.adapters.dynamo_types import deserialize_item
+from printflow.adapters.order_flows import execution_input
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.order import OrderKey
+from printflow.flows import compile_flow_text, parse_flow
+from printflow.flows.compiler import apply_substitutions
 from printflow_tools.localstack.handlers import Handler, load_handler
 from printflow_tools.localstack.lambda_dispatch import LambdaContext, LambdaDispatcher
 from printflow_tools.localstack.resources import LocalResources
@@ -31,6 +34,7 @@ from printflow_tools.localstack.storefront_setup import (
     register_render_storefront,
     store_api,
 )
+from printflow_tools.localstack.template import load_template
 from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
 from printflow_tools.sandboxes.bigcommerce import demo_order
 from printflow_tools.webhook_events import (
@@ -69,7 +73,7 @@ class World:
     # -- storefronts and orders -------------------------------------------------------------
 
     def register_chili_storefront(
-        self, storefront_id: str = "demo-shopify", **provider: Any
+        self, storefront_id: str = "demo-shopify", *, flow: str = "default", **provider: Any
     ) -> None:
         register_render_storefront(
             OrderTable(boto3.client("dynamodb"), self.resources.table()),
@@ -84,6 +88,7 @@ class World:
             },
             client_id="chili-client",
             client_secret="chili-secret",
+            flow=flow,
         )
 
     def register_canvas_storefront(self, storefront_id: str = "demo-woo", **provider: Any) -> None:
@@ -141,6 +146,28 @@ class World:
         response = self.handlers["WebhookFunction"](event, context("WebhookFunction"))
         assert response["statusCode"] in (200, 202), response
         return dict(json.loads(response["body"]))
+
+    def start_flow(self, flow: list[dict[str, Any]], key: OrderKey, name: str) -> str:
+        """Run ``flow`` for a recorded order on a state machine of its own (the template's
+        resources substituted), as a stack deploying that flow would; returns the ARN."""
+        sfn = boto3.client("stepfunctions")
+        props = load_template()["Resources"]["OrderFlowStateMachine"]["Properties"]
+        substitutions = self.resources.resolver.resolve(props["DefinitionSubstitutions"])
+        definition = apply_substitutions(
+            compile_flow_text(parse_flow(flow)), {k: str(v) for k, v in substitutions.items()}
+        )
+        machine = sfn.create_state_machine(
+            name=f"flow-{name}",
+            definition=definition,
+            roleArn="arn:aws:iam::123456789012:role/order-flow",
+        )["stateMachineArn"]
+        return str(
+            sfn.start_execution(
+                stateMachineArn=machine,
+                name=key.execution_name,
+                input=json.dumps(execution_input(key)),
+            )["executionArn"]
+        )
 
     # -- the platform's other triggers --------------------------------------------------------
 
@@ -249,6 +276,19 @@ class World:
                 lambda: (e := self.execution(key))["status"] != "RUNNING" and e,
                 timeout_s,
                 f"execution of {key} to finish",
+            )
+        )
+
+    def wait_execution(self, arn: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        """The execution ``arn`` (e.g. from :meth:`start_flow`) once it is no longer running."""
+        sfn = boto3.client("stepfunctions")
+        return dict(
+            self.wait(
+                lambda: (
+                    (e := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and e
+                ),
+                timeout_s,
+                f"execution {arn} to finish",
             )
         )
 

@@ -17,6 +17,7 @@ from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.storefront import Storefront
 from printflow.providers.base import UrlPolicy
 from printflow.storefronts import register_storefront
+from printflow_tools.flow_files import load_flows
 from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
 
 CC_STOREFRONT_ID = 42  # Customer's Canvas's own id of the demo storefront
@@ -106,4 +107,5 @@ def register_render_storefront(
         table,
         secrets,
         provider_urls=UrlPolicy.loopback(),  # the sandboxes listen on 127.0.0.1 over http
+        flows=load_flows(),  # the repository's flows, as `storefronts put` checks them
     )

@@ -100,6 +100,9 @@ class CustomersCanvasSettings:
     max_recovery_attempts: int = 3
     token_url: str = CC_TOKEN_URL
     scope: str | None = None
+    # The formats the storefront's processing pipeline outputs, when the operator declares
+    # them (``provider.outputFormats``): a flow's fileFormat is then checked against them.
+    output_formats: tuple[str, ...] | None = None
 
     @property
     def token_endpoint(self) -> TokenEndpoint:

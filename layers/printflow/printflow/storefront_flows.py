@@ -3,8 +3,8 @@
 A flow is validated on its own (:mod:`printflow.flows.validation`) and a storefront on its
 own (:mod:`printflow.domain.storefront`); some mistakes only show in the pair: a render step
 asking for a file format the storefront's provider cannot produce, a write-back step for a
-storefront without a store API. :func:`check_flow_fits_storefront` runs the check of each
-step type (one entry per type in :data:`STEP_FIT_CHECKS`) and raises
+storefront without a store API or with a status its platform does not have.
+:func:`check_flow_fits_storefront` runs the check of each step type (one entry per type in :data:`STEP_FIT_CHECKS`) and raises
 :class:`~printflow.errors.ValidationError` naming the storefront and the step.
 
 It runs when a storefront is registered against a flow (``printflow storefronts put``) and
@@ -18,10 +18,17 @@ from collections.abc import Callable, Iterable
 
 from printflow.domain.storefront import Storefront
 from printflow.errors import ValidationError
-from printflow.flows.model import GenerateProductionFilesOptions, OrderFlow, Step, StepType
+from printflow.flows.model import (
+    GenerateProductionFilesOptions,
+    OrderFlow,
+    Step,
+    StepType,
+    UpdateStorefrontOrderOptions,
+)
 from printflow.providers.base import UrlPolicy
 from printflow.providers.registry import parse_provider_settings
 from printflow.render.formats import check_file_format
+from printflow.steps.write_back import check_write_back_fits
 
 StepFitCheck = Callable[[Step, Storefront, UrlPolicy], None]
 
@@ -35,6 +42,12 @@ def _render_fits(step: Step, storefront: Storefront, policy: UrlPolicy) -> None:
     check_file_format(step.id, options.file_format, storefront.provider, config)
 
 
+def _write_back_fits(step: Step, storefront: Storefront, policy: UrlPolicy) -> None:
+    options = step.options
+    assert isinstance(options, UpdateStorefrontOrderOptions)
+    check_write_back_fits(storefront, options, policy, f"step {step.id!r}")
+
+
 def _nothing_to_check(step: Step, storefront: Storefront, policy: UrlPolicy) -> None:
     """The step's options do not depend on the storefront."""
 
@@ -43,6 +56,7 @@ STEP_FIT_CHECKS: dict[StepType, StepFitCheck] = {
     StepType.GENERATE_PRODUCTION_FILES: _render_fits,
     StepType.CONSUME_REST_API: _nothing_to_check,
     StepType.SEND_EMAIL: _nothing_to_check,
+    StepType.UPDATE_STOREFRONT_ORDER: _write_back_fits,
 }
 
 

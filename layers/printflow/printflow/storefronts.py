@@ -13,6 +13,7 @@ from printflow.errors import ValidationError
 from printflow.flows.model import OrderFlow
 from printflow.providers.base import UrlPolicy, check_url
 from printflow.providers.registry import parse_provider_settings
+from printflow.store_apis.registry import load_store_credentials
 from printflow.storefront_flows import check_flow_fits_storefront
 
 
@@ -30,6 +31,7 @@ def register_storefront(
     A new storefront must bring its ``webhookSecret``; an update may omit it to keep the
     current one. Provider settings are checked as the render functions will read them
     (``provider_urls``: https only unless a policy allows plain http for named hosts).
+    A ``storeApi``'s credentials secret must exist and hold the platform's fields.
     ``flows`` (flow name -> flow) lets the storefront's flow be checked against it
     (:func:`printflow.storefront_flows.check_flow_fits_storefront`: e.g. a render step's
     fileFormat its provider cannot produce). Nothing is written when validation fails.
@@ -46,6 +48,13 @@ def register_storefront(
             storefront.store_api.base_url,
             f"storefront {storefront.storefront_id!r}.storeApi.baseUrl",
             provider_urls or UrlPolicy(),
+        )
+        # The credentials must be there, in the platform's shape, before any order needs them.
+        load_store_credentials(
+            secrets.client,
+            storefront.platform,
+            storefront.store_api,
+            f"storefront {storefront.storefront_id!r}",
         )
     if known_flows is not None and storefront.flow not in known_flows:
         allowed = ", ".join(sorted(known_flows)) or "(none)"

@@ -4,8 +4,9 @@ A flow is validated on its own (:mod:`printflow.flows.validation`) and a storefr
 own (:mod:`printflow.domain.storefront`); some mistakes only show in the pair: a render step
 asking for a file format the storefront's provider cannot produce, a write-back step for a
 storefront without a store API or with a status its platform does not have.
-:func:`check_flow_fits_storefront` runs the check of each step type (one entry per type in :data:`STEP_FIT_CHECKS`) and raises
-:class:`~printflow.errors.ValidationError` naming the storefront and the step.
+:func:`check_flow_fits_storefront` runs the check of each step type (one entry per type in
+:data:`STEP_FIT_CHECKS`) and raises :class:`~printflow.errors.ValidationError` naming the
+storefront and the step.
 
 It runs when a storefront is registered against a flow (``printflow storefronts put``) and
 when a flow is checked against the storefronts that run it (``printflow flow check``); the

@@ -32,10 +32,18 @@ from printflow_tools.localstack.storefront_setup import (
     chili_provider,
     customers_canvas_provider,
     register_render_storefront,
+    shopify_store_api,
     store_api,
+    woocommerce_store_api,
 )
 from printflow_tools.localstack.template import load_template
-from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.sandboxes import (
+    BigCommerceSandbox,
+    ChiliSandbox,
+    CustomersCanvasSandbox,
+    ShopifySandbox,
+    WooCommerceSandbox,
+)
 from printflow_tools.sandboxes.bigcommerce import demo_order
 from printflow_tools.webhook_events import (
     BIGCOMMERCE_SECRET_HEADER,
@@ -67,14 +75,27 @@ class World:
     chili: ChiliSandbox
     canvas: CustomersCanvasSandbox
     store: BigCommerceSandbox
+    shop: ShopifySandbox
+    site: WooCommerceSandbox
     handlers: dict[str, Handler] = field(default_factory=dict)
     retrying: list[str] = field(default_factory=list)  # receipt handles of failed messages
 
     # -- storefronts and orders -------------------------------------------------------------
 
     def register_chili_storefront(
-        self, storefront_id: str = "demo-shopify", *, flow: str = "default", **provider: Any
+        self,
+        storefront_id: str = "demo-shopify",
+        *,
+        flow: str = "default",
+        store_api: bool = False,
+        **provider: Any,
     ) -> None:
+        """A Shopify storefront rendered by CHILI; ``store_api``: its shop is the sandbox."""
+        extra: dict[str, Any] = {}
+        if store_api:
+            extra["storeApi"] = shopify_store_api(
+                self.shop, storefront_id, boto3.client("secretsmanager")
+            )
         register_render_storefront(
             OrderTable(boto3.client("dynamodb"), self.resources.table()),
             WebhookSecrets(boto3.client("secretsmanager"), "printflow"),
@@ -89,9 +110,24 @@ class World:
             client_id="chili-client",
             client_secret="chili-secret",
             flow=flow,
+            **extra,
         )
 
-    def register_canvas_storefront(self, storefront_id: str = "demo-woo", **provider: Any) -> None:
+    def register_canvas_storefront(
+        self,
+        storefront_id: str = "demo-woo",
+        *,
+        flow: str = "default",
+        store_api: bool = False,
+        **provider: Any,
+    ) -> None:
+        """A WooCommerce storefront rendered by Customer's Canvas; ``store_api``: the site
+        sandbox is its store."""
+        extra: dict[str, Any] = {}
+        if store_api:
+            extra["storeApi"] = woocommerce_store_api(
+                self.site, storefront_id, boto3.client("secretsmanager")
+            )
         register_render_storefront(
             OrderTable(boto3.client("dynamodb"), self.resources.table()),
             WebhookSecrets(boto3.client("secretsmanager"), "printflow"),
@@ -107,10 +143,16 @@ class World:
             },
             client_id="cc-client",
             client_secret="cc-secret",
+            flow=flow,
+            **extra,
         )
 
     def register_bigcommerce_storefront(
-        self, storefront_id: str = "demo-bigcommerce", *, with_store_api: bool = True
+        self,
+        storefront_id: str = "demo-bigcommerce",
+        *,
+        with_store_api: bool = True,
+        flow: str = "default",
     ) -> None:
         """BigCommerce orders rendered by CHILI, which needs the line items from the store."""
         secretsmanager = boto3.client("secretsmanager")
@@ -127,6 +169,7 @@ class World:
             provider=chili_provider(self.chili, f"printflow/providers/{storefront_id}/chili"),
             client_id="chili-client",
             client_secret="chili-secret",
+            flow=flow,
             **extra,
         )
 
@@ -306,6 +349,8 @@ def build_world(resources: LocalResources, stack: ExitStack) -> World:
     canvas = stack.enter_context(CustomersCanvasSandbox())
     store = stack.enter_context(BigCommerceSandbox())
     store.add_order(*demo_order())
+    shop = stack.enter_context(ShopifySandbox())
+    site = stack.enter_context(WooCommerceSandbox())
     dispatcher = stack.enter_context(LambdaDispatcher())
     env = {
         "EGRESS_ALLOWLIST": "127.0.0.1",
@@ -314,7 +359,7 @@ def build_world(resources: LocalResources, stack: ExitStack) -> World:
         "OPERATIONS_EMAIL": OPERATIONS,
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
-    world = World(resources, dispatcher, sink, chili, canvas, store)
+    world = World(resources, dispatcher, sink, chili, canvas, store, shop, site)
     for logical_id, spec in resources.functions.items():
         handler = load_handler(spec, env)
         world.handlers[logical_id] = handler

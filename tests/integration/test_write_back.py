@@ -1,0 +1,193 @@
+"""update-storefront-order on moto's Step Functions with the real handlers (issue 12 §1).
+
+The flow is ``flows/write-back.json`` (the default flow with a ``tell-shop`` step after the
+render); the shops are the loopback store sandboxes, reached through the SSRF guard.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from printflow.adapters.dynamo_types import deserialize_item
+from printflow.domain.order import OrderKey
+from printflow_tools.localstack.storefront_setup import _put_secret
+from printflow_tools.sandboxes import Pipeline
+from printflow_tools.sandboxes.bigcommerce import demo_order
+
+from .world import context
+
+WRITE_BACK_FLOW: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parents[2] / "flows" / "write-back.json").read_text()
+)
+SHOPIFY_ORDER = OrderKey("demo-shopify", "5678901234567")
+WOO_ORDER = OrderKey("demo-woo", "7311")
+TAG = "printflow-files-ready"
+
+
+def flow_with(**options: Any) -> list[dict[str, Any]]:
+    flow = json.loads(json.dumps(WRITE_BACK_FLOW))
+    flow[1]["options"] = options
+    return flow
+
+
+def run(world: Any, key: OrderKey, flow: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    arn = world.start_flow(flow, key, name)
+    world.wait(lambda: world.jobs(key), what="render jobs")
+    for _ in range(3):
+        world.run_poller()
+        world.deliver_downloads()
+    return world.wait_execution(arn)
+
+
+def note_records(world: Any, key: OrderKey) -> list[dict[str, Any]]:
+    items = boto3.client("dynamodb").query(
+        TableName=world.resources.table(),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :effect)",
+        ExpressionAttributeValues={
+            ":pk": {"S": f"ORDER#{key.storefront_id}#{key.order_id}"},
+            ":effect": {"S": "EFFECT#note#"},
+        },
+        ConsistentRead=True,
+    )["Items"]
+    return [deserialize_item(i) for i in items]
+
+
+def shop_order(world: Any) -> None:
+    world.shop.add_order(SHOPIFY_ORDER.order_id, tags=["vip"])
+    world.register_chili_storefront(flow="write-back", store_api=True)
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+
+
+def test_the_tag_and_the_links_arrive_at_the_shop(world: Any) -> None:
+    shop_order(world)
+
+    execution = run(world, SHOPIFY_ORDER, WRITE_BACK_FLOW, "write-back")
+
+    assert execution["status"] == "SUCCEEDED", execution
+    order = world.shop.order(SHOPIFY_ORDER.order_id)
+    assert order.tags == ["vip", TAG]  # added, the shop's own kept
+    note = order.metafields[("printflow", "note-tell-shop")]
+    assert note["type"] == "multi_line_text_field"
+    artifacts = world.order(SHOPIFY_ORDER)["artifacts"]
+    assert note["value"].startswith("PrintFlow made the print files of order #1042:\n")
+    assert len(artifacts) == 2
+    for artifact in artifacts:  # one "name: presigned link" line per file in S3
+        assert f"{artifact['filename']}: http" in note["value"]
+        assert artifact["key"] in note["value"]
+    (record,) = note_records(world, SHOPIFY_ORDER)
+    assert record["state"] == "done" and record["step"] == "tell-shop"
+    history = [h.get("step") for h in world.order(SHOPIFY_ORDER)["statusHistory"]]
+    assert history == [None, "generate", "tell-shop", "consume", "email"]
+
+
+def test_a_repeated_step_adds_nothing_twice(world: Any) -> None:
+    """WooCommerce notes are appended: the record keeps the second call from adding one."""
+    world.site.add_order(WOO_ORDER.order_id)
+    world.register_canvas_storefront(flow="write-back", store_api=True)
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
+    event = {
+        "input": {"order": {"storefrontId": "demo-woo", "orderId": "7311"}},
+        "step": {
+            "id": "tell-shop",
+            "type": "update-storefront-order",
+            "successStatus": "In progress",
+            "options": {"tags": [TAG], "status": "completed", "note": "Files of {{order.name}}"},
+        },
+        "execution": "arn:aws:states:us-east-1:123456789012:execution:flow:demo-woo-7311",
+    }
+    handler = world.handlers["UpdateStorefrontOrderFunction"]
+
+    first = handler(event, context("UpdateStorefrontOrderFunction"))
+    again = handler(event, context("UpdateStorefrontOrderFunction"))
+
+    assert first["note"] == "written" and again["note"] == "already written"
+    site_order = world.site.order(WOO_ORDER.order_id)
+    (note,) = site_order.notes  # one note, not two
+    assert note["note"] == "Files of #7311\n\nTags: printflow-files-ready"
+    assert note["customer_note"] is False
+    assert site_order.status == "completed"
+    # another execution of the same step is a new delivery: it writes its own note
+    handler({**event, "execution": event["execution"] + "-2"}, context("x"))
+    assert len(world.site.order(WOO_ORDER.order_id).notes) == 2
+
+
+def test_refused_credentials_take_the_error_path_naming_the_step(world: Any) -> None:
+    shop_order(world)
+    secrets = boto3.client("secretsmanager")
+    _put_secret(secrets, "printflow/store-apis/demo-shopify", {"accessToken": "revoked"})
+
+    execution = run(world, SHOPIFY_ORDER, WRITE_BACK_FLOW, "write-back-refused")
+
+    assert execution["status"] == "FAILED"
+    order = world.order(SHOPIFY_ORDER)
+    assert order["error"]["step"] == "tell-shop"
+    assert (
+        "step 'tell-shop': tagsAdd: HTTP 401, the shop refused the access token"
+        in (order["error"]["cause"])
+    )
+    assert world.shop.order(SHOPIFY_ORDER.order_id).tags == ["vip"]
+    assert note_records(world, SHOPIFY_ORDER) == []
+
+
+def test_a_throttled_shop_is_waited_out(world: Any) -> None:
+    shop_order(world)
+    real = world.handlers["UpdateStorefrontOrderFunction"]
+
+    def on_an_empty_bucket(event: Any, lambda_context: Any) -> Any:
+        world.shop.drain(world.shop.bucket_size)  # another app spent the shop's budget
+        return real(event, lambda_context)
+
+    world.dispatcher.register("UpdateStorefrontOrderFunction", on_an_empty_bucket)
+
+    execution = run(world, SHOPIFY_ORDER, WRITE_BACK_FLOW, "write-back-throttled")
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert world.shop.order(SHOPIFY_ORDER.order_id).tags == ["vip", TAG]
+    posts = [r for r in world.shop.requests if r.method == "POST"]
+    assert len(posts) >= 3  # a THROTTLED answer (200, nothing done), tagsAdd, metafieldsSet
+    assert ("printflow", "note-tell-shop") in world.shop.order(SHOPIFY_ORDER.order_id).metafields
+
+
+def test_a_bigcommerce_order_gets_its_status_and_an_appended_staff_note(world: Any) -> None:
+    world.register_bigcommerce_storefront(flow="write-back")
+    order, products = demo_order()
+    world.store.add_order({**order, "staff_notes": "Gift wrap, please."}, products)
+    event = {
+        "input": {"order": {"storefrontId": "demo-bigcommerce", "orderId": "250"}},
+        "step": {
+            "id": "tell-shop",
+            "type": "update-storefront-order",
+            "successStatus": "In progress",
+            "options": {"tags": [TAG], "status": "Awaiting Shipment", "note": "Files ready."},
+        },
+        "execution": "arn:aws:states:us-east-1:123456789012:execution:flow:bc-250",
+    }
+    world.post("bigcommerce", "demo-bigcommerce", "bigcommerce-order-created.json")
+
+    result = world.handlers["UpdateStorefrontOrderFunction"](event, context("x"))
+
+    assert result == {"platform": "bigcommerce", "tags": 1, "status": "9", "note": "written"}
+    order = world.store.order(250)
+    assert order["status_id"] == 9 and order["status"] == "Awaiting Shipment"
+    assert order["staff_notes"] == "Gift wrap, please.\n\nFiles ready.\n\nTags: " + TAG
+
+
+def test_a_canvas_order_on_woocommerce_goes_all_the_way(world: Any) -> None:
+    world.site.add_order(WOO_ORDER.order_id)
+    world.register_canvas_storefront(flow="write-back", store_api=True)
+    world.canvas.add_order(
+        storefront_id=42,
+        order_id="7311",
+        line_item_ids=["412"],
+        line_items=[Pipeline.completes(after_polls=0, anonymous_access=True)],
+    )
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
+
+    execution = run(world, WOO_ORDER, flow_with(status="completed"), "woo-status")
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert world.site.order(WOO_ORDER.order_id).status == "completed"

@@ -89,11 +89,15 @@ class StepEffects:
 
     def release(self, key: OrderKey, kind: str, delivery_id: str) -> None:
         """Drop a claim whose effect certainly did not happen (the shop refused it), so the
-        step's retry may try again at once."""
-        self._client.delete_item(
-            TableName=self._table,
-            Key=serialize_item(effect_key(key, kind, delivery_id)),
-            ConditionExpression="#state = :claimed",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=serialize_item({":claimed": "claimed"}),
-        )
+        step's retry may try again at once. A record marked done meanwhile is kept."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=serialize_item(effect_key(key, kind, delivery_id)),
+                ConditionExpression="#state = :claimed",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=serialize_item({":claimed": "claimed"}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise

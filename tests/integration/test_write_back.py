@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from printflow.adapters.dynamo_types import deserialize_item
 from printflow.domain.order import OrderKey
+from printflow.errors import StepFailed, StepRetryable
 from printflow_tools.localstack.storefront_setup import _put_secret
 from printflow_tools.sandboxes import Pipeline
 from printflow_tools.sandboxes.bigcommerce import demo_order
@@ -35,12 +37,16 @@ def flow_with(**options: Any) -> list[dict[str, Any]]:
 
 
 def run(world: Any, key: OrderKey, flow: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """Start ``flow`` and play the poller and the download queue until the execution ends."""
     arn = world.start_flow(flow, key, name)
-    world.wait(lambda: world.jobs(key), what="render jobs")
-    for _ in range(3):
+    world.wait(lambda: world.jobs(key), timeout_s=60, what="render jobs")
+    sfn = boto3.client("stepfunctions")
+    for _ in range(10):
         world.run_poller()
         world.deliver_downloads()
-    return world.wait_execution(arn)
+        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            break
+    return world.wait_execution(arn, timeout_s=90)
 
 
 def note_records(world: Any, key: OrderKey) -> list[dict[str, Any]]:
@@ -191,3 +197,56 @@ def test_a_canvas_order_on_woocommerce_goes_all_the_way(world: Any) -> None:
 
     assert execution["status"] == "SUCCEEDED", execution
     assert world.site.order(WOO_ORDER.order_id).status == "completed"
+
+
+def step_event(storefront_id: str, order_id: str, **options: Any) -> dict[str, Any]:
+    return {
+        "input": {"order": {"storefrontId": storefront_id, "orderId": order_id}},
+        "step": {
+            "id": "tell-shop",
+            "type": "update-storefront-order",
+            "successStatus": "In progress",
+            "options": options,
+        },
+        "execution": f"arn:aws:states:us-east-1:123456789012:execution:flow:{storefront_id}",
+    }
+
+
+def test_a_storefront_without_a_store_api_fails_the_step_at_run_time(world: Any) -> None:
+    world.register_chili_storefront()  # the default flow: registered without a storeApi
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    handler = world.handlers["UpdateStorefrontOrderFunction"]
+
+    with pytest.raises(StepFailed) as failed:
+        handler(step_event("demo-shopify", SHOPIFY_ORDER.order_id, tags=[TAG]), context("x"))
+
+    assert str(failed.value).startswith(
+        "step 'tell-shop': storefront 'demo-shopify' has no storeApi to write back to"
+    )
+
+
+def test_a_refused_note_fails_the_step_and_leaves_no_record(world: Any) -> None:
+    world.register_canvas_storefront(flow="write-back", store_api=True)
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")  # not in the site
+    handler = world.handlers["UpdateStorefrontOrderFunction"]
+
+    with pytest.raises(StepFailed, match=r"step 'tell-shop': POST .*/notes: HTTP 404: Invalid ID"):
+        handler(step_event("demo-woo", WOO_ORDER.order_id, note="files"), context("x"))
+
+    assert note_records(world, WOO_ORDER) == []  # released: a rerun may write it
+
+
+def test_a_rate_limited_site_past_the_step_s_time_retries_the_step(world: Any) -> None:
+    world.site.add_order(WOO_ORDER.order_id)
+    world.register_canvas_storefront(flow="write-back", store_api=True)
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
+    world.site.behaviour.throttle_rate = 1.0
+    world.site.behaviour.retry_after_s = 60
+    handler = world.handlers["UpdateStorefrontOrderFunction"]
+
+    with pytest.raises(
+        StepRetryable, match=r"PUT /wp-json/wc/v3/orders/7311: HTTP 429 \(it asks to wait 60 s\)"
+    ):
+        handler(step_event("demo-woo", WOO_ORDER.order_id, status="completed"), context("x"))
+
+    assert world.site.order(WOO_ORDER.order_id).status == "processing"

@@ -72,11 +72,8 @@ class Pacer:
     def wait(self, seconds: float, why: str) -> None:
         seconds = max(seconds, 0.0)
         if seconds > self.max_wait_s or self.waited_s + seconds > self.budget_s:
-            raise StoreApiError(
-                f"{why}; the store asks to wait {seconds:.1f} s",
-                transient=True,
-                retry_after_s=seconds,
-            )
+            # The caller says how long the store asks to wait (retry_after_s).
+            raise StoreApiError(why, transient=True, retry_after_s=seconds)
         self._sleep(seconds)
         self.waited_s += seconds
 

@@ -16,7 +16,7 @@ WOO_ORDER = OrderKey("demo-woo", "7311")
 
 def render_done(world: Any, key: OrderKey) -> None:
     world.wait(lambda: world.jobs(key), what="render jobs")
-    world.run_poller()
+    world.polled_until_settled(key)
     world.wait(lambda: all(j["state"] == "ready" for j in world.jobs(key)), what="ready jobs")
 
 

@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from printflow.adapters.dynamo_types import deserialize_item
+from printflow.adapters.order_flows import execution_arn
 from printflow.domain.order import OrderKey
 from printflow.errors import StepFailed, StepRetryable
 from printflow_tools.localstack.storefront_setup import _put_secret
@@ -36,13 +37,21 @@ def flow_with(**options: Any) -> list[dict[str, Any]]:
     return flow
 
 
-def run(world: Any, key: OrderKey, flow: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    """Start ``flow`` and play the poller and the download queue until the execution ends."""
-    arn = world.start_flow(flow, key, name)
+def run(
+    world: Any, key: OrderKey, flow: list[dict[str, Any]] | None = None, name: str = ""
+) -> dict[str, Any]:
+    """Play the poll timers and the download queue until the order's execution ends: the one
+    the webhook started on the deployed write-back flow, or ``flow`` started on a machine of
+    its own (for a storefront on a flow name the stack does not deploy)."""
+    if flow is None:
+        machine = world.resources.state_machine("WriteBackFlowStateMachine")
+        arn = execution_arn(machine, key)
+    else:
+        arn = world.start_flow(flow, key, name)
     world.wait(lambda: world.jobs(key), timeout_s=60, what="render jobs")
     sfn = boto3.client("stepfunctions")
-    for _ in range(10):
-        world.run_poller()
+    for _ in range(5):
+        world.polled_until_settled(key)
         world.deliver_downloads()
         if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
             break
@@ -71,7 +80,7 @@ def shop_order(world: Any) -> None:
 def test_the_tag_and_the_links_arrive_at_the_shop(world: Any) -> None:
     shop_order(world)
 
-    execution = run(world, SHOPIFY_ORDER, WRITE_BACK_FLOW, "write-back")
+    execution = run(world, SHOPIFY_ORDER)
 
     assert execution["status"] == "SUCCEEDED", execution
     order = world.shop.order(SHOPIFY_ORDER.order_id)
@@ -93,7 +102,7 @@ def test_the_tag_and_the_links_arrive_at_the_shop(world: Any) -> None:
 def test_a_repeated_step_adds_nothing_twice(world: Any) -> None:
     """WooCommerce notes are appended: the record keeps the second call from adding one."""
     world.site.add_order(WOO_ORDER.order_id)
-    world.register_canvas_storefront(flow="write-back", store_api=True)
+    world.register_canvas_storefront(flow="direct", store_api=True)
     world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
     event = {
         "input": {"order": {"storefrontId": "demo-woo", "orderId": "7311"}},
@@ -126,7 +135,7 @@ def test_refused_credentials_take_the_error_path_naming_the_step(world: Any) -> 
     secrets = boto3.client("secretsmanager")
     _put_secret(secrets, "printflow/store-apis/demo-shopify", {"accessToken": "revoked"})
 
-    execution = run(world, SHOPIFY_ORDER, WRITE_BACK_FLOW, "write-back-refused")
+    execution = run(world, SHOPIFY_ORDER)
 
     assert execution["status"] == "FAILED"
     order = world.order(SHOPIFY_ORDER)
@@ -141,15 +150,10 @@ def test_refused_credentials_take_the_error_path_naming_the_step(world: Any) -> 
 
 def test_a_throttled_shop_is_waited_out(world: Any) -> None:
     shop_order(world)
-    real = world.handlers["UpdateStorefrontOrderFunction"]
+    # Another app spends the shop's whole budget just before PrintFlow's first request.
+    world.shop.drain_before_next_request(world.shop.bucket_size)
 
-    def on_an_empty_bucket(event: Any, lambda_context: Any) -> Any:
-        world.shop.drain(world.shop.bucket_size)  # another app spent the shop's budget
-        return real(event, lambda_context)
-
-    world.dispatcher.register("UpdateStorefrontOrderFunction", on_an_empty_bucket)
-
-    execution = run(world, SHOPIFY_ORDER, WRITE_BACK_FLOW, "write-back-throttled")
+    execution = run(world, SHOPIFY_ORDER)
 
     assert execution["status"] == "SUCCEEDED", execution
     assert world.shop.order(SHOPIFY_ORDER.order_id).tags == ["vip", TAG]
@@ -159,7 +163,7 @@ def test_a_throttled_shop_is_waited_out(world: Any) -> None:
 
 
 def test_a_bigcommerce_order_gets_its_status_and_an_appended_staff_note(world: Any) -> None:
-    world.register_bigcommerce_storefront(flow="write-back")
+    world.register_bigcommerce_storefront(flow="direct")
     order, products = demo_order()
     world.store.add_order({**order, "staff_notes": "Gift wrap, please."}, products)
     event = {
@@ -184,7 +188,7 @@ def test_a_bigcommerce_order_gets_its_status_and_an_appended_staff_note(world: A
 
 def test_a_canvas_order_on_woocommerce_goes_all_the_way(world: Any) -> None:
     world.site.add_order(WOO_ORDER.order_id)
-    world.register_canvas_storefront(flow="write-back", store_api=True)
+    world.register_canvas_storefront(flow="woo-status", store_api=True)
     world.canvas.add_order(
         storefront_id=42,
         order_id="7311",
@@ -226,7 +230,7 @@ def test_a_storefront_without_a_store_api_fails_the_step_at_run_time(world: Any)
 
 
 def test_a_refused_note_fails_the_step_and_leaves_no_record(world: Any) -> None:
-    world.register_canvas_storefront(flow="write-back", store_api=True)
+    world.register_canvas_storefront(flow="direct", store_api=True)
     world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")  # not in the site
     handler = world.handlers["UpdateStorefrontOrderFunction"]
 
@@ -238,7 +242,7 @@ def test_a_refused_note_fails_the_step_and_leaves_no_record(world: Any) -> None:
 
 def test_a_rate_limited_site_past_the_step_s_time_retries_the_step(world: Any) -> None:
     world.site.add_order(WOO_ORDER.order_id)
-    world.register_canvas_storefront(flow="write-back", store_api=True)
+    world.register_canvas_storefront(flow="direct", store_api=True)
     world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
     world.site.behaviour.throttle_rate = 1.0
     world.site.behaviour.retry_after_s = 60

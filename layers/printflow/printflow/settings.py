@@ -102,6 +102,10 @@ class RenderSettings:
     egress_reroutes: str = ""
     poll_concurrency: int = 100
     provider_timeout_s: float = 10.0
+    # The poll queue that carries every render job's poll timer ("" : no timers, tests).
+    poll_queue_url: str = ""
+    # Seconds a job may stay due before the scheduled run rescues it (its timer was lost).
+    rescue_after_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RenderSettings:
@@ -115,6 +119,8 @@ class RenderSettings:
             egress_reroutes=env.get("EGRESS_REROUTES", ""),
             poll_concurrency=_int(env, "POLL_CONCURRENCY", 100),
             provider_timeout_s=float(_int(env, "PROVIDER_TIMEOUT_SECONDS", 10)),
+            poll_queue_url=env.get("POLL_QUEUE_URL", "").strip(),
+            rescue_after_s=float(_int(env, "RESCUE_AFTER_SECONDS", 300)),
         )
 
     def require_queue(self) -> str:

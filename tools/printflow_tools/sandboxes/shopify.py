@@ -79,6 +79,7 @@ class ShopifySandbox(SandboxServer):
         self._orders: dict[str, ShopOrder] = {}
         self._bucket_lock = threading.Lock()
         self._metafield_ids = itertools.count(1)
+        self._pending_drain = 0.0
         self.route("POST", "/admin/api/{version}/graphql.json", self._graphql)
 
     # -- state ----------------------------------------------------------------------------
@@ -97,6 +98,12 @@ class ShopifySandbox(SandboxServer):
         with self._bucket_lock:
             self._refill()
             self._available = max(self._available - points, 0.0)
+
+    def drain_before_next_request(self, points: float) -> None:
+        """Spend ``points`` just before the next API request is answered: another app's
+        burst that lands while PrintFlow is on its way (a test knob, independent of timing)."""
+        with self._bucket_lock:
+            self._pending_drain += points
 
     # -- the API --------------------------------------------------------------------------
 
@@ -124,6 +131,8 @@ class ShopifySandbox(SandboxServer):
         cost = QUERY_COST if operation == "order" else MUTATION_COST
         with self._bucket_lock:
             self._refill()
+            self._available = max(self._available - self._pending_drain, 0.0)
+            self._pending_drain = 0.0
             if self._available < cost:
                 return json_response(200, self._throttled(cost))
             self._available -= cost

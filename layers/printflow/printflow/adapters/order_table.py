@@ -33,6 +33,24 @@ SWEEP_SHARD_PREFIX = "SWEEP#"
 # The render steps of an order whose start finished: a retry then only moves its jobs to the
 # new task token (see printflow.render.start).
 START_DONE_ATTRIBUTE = "renderStartsDone"
+# The successStatus a started render step sets once its files are stored: the download
+# function writes it when it completes the step's task token (one write, with the artifacts).
+PENDING_STATUS_ATTRIBUTE = "renderPendingStatus"
+# The last step run (execution + step) whose status was written: a repeated write of the same
+# run (a Lambda retried after it had written, a redelivered download) appends no second entry.
+STATUS_RUN_ATTRIBUTE = "statusRun"
+
+
+@dataclass(frozen=True, slots=True)
+class StepStatus:
+    """One step's ``successStatus`` write: the status, the step and, on an error path, the
+    error the step was reached with (``{step, error, cause, at}``)."""
+
+    step_id: str
+    status: str
+    at: str
+    run_id: str
+    error: dict[str, str] | None = None
 
 
 def order_pk(key: OrderKey) -> str:
@@ -156,8 +174,9 @@ class OrderTable:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def mark_render_started(self, key: OrderKey, step_id: str) -> None:
-        """Note that ``step_id`` started all its render work (every job is recorded).
+    def mark_render_started(self, key: OrderKey, step_id: str, success_status: str = "") -> None:
+        """Note that ``step_id`` started all its render work (every job is recorded), and the
+        status the step sets when its files are stored.
 
         A list, not a string set: the order item stays plain JSON for every reader. A step
         noted twice (a retry racing the first attempt) is harmless.
@@ -167,24 +186,108 @@ class OrderTable:
             Key=serialize_item(order_key_attributes(key)),
             UpdateExpression=(
                 f"SET {START_DONE_ATTRIBUTE} = "
-                f"list_append(if_not_exists({START_DONE_ATTRIBUTE}, :none), :step)"
+                f"list_append(if_not_exists({START_DONE_ATTRIBUTE}, :none), :step), "
+                f"{PENDING_STATUS_ATTRIBUTE} = :pending"
             ),
-            ExpressionAttributeValues=serialize_item({":none": [], ":step": [step_id]}),
+            ExpressionAttributeValues=serialize_item(
+                {
+                    ":none": [],
+                    ":step": [step_id],
+                    ":pending": {"step": step_id, "status": success_status},
+                }
+            ),
         )
 
+    def record_step_status(self, key: OrderKey, status: StepStatus) -> bool:
+        """Set the order's status to a step's ``successStatus``: status, current step, a
+        history entry and, on an error path, the error it was reached with. One write.
+
+        ``False`` when this run's status was written before (nothing changes). The state
+        machine has no status states: this is each step's own last act (see
+        :mod:`printflow.flows.compiler`).
+        """
+        expression = (
+            "SET #status = :status, currentStep = :step, updatedAt = :at, "
+            f"{STATUS_RUN_ATTRIBUTE} = :run, "
+            "statusHistory = list_append(if_not_exists(statusHistory, :empty), :entry)"
+        )
+        values: dict[str, Any] = {
+            ":status": status.status,
+            ":step": status.step_id,
+            ":at": status.at,
+            ":run": status.run_id,
+            ":empty": [],
+            ":entry": [{"status": status.status, "at": status.at, "step": status.step_id}],
+        }
+        if status.error is not None:
+            expression += ", #error = :error"
+            values[":error"] = status.error
+        return self._update_once(key, expression, values, status.run_id)
+
     def set_artifacts(
-        self, key: OrderKey, artifacts: list[dict[str, Any]], manifest_key: str, at: str
+        self,
+        key: OrderKey,
+        artifacts: list[dict[str, Any]],
+        manifest_key: str,
+        at: str,
+        status: StepStatus | None = None,
     ) -> None:
-        """Record the order's stored artifacts (what the status API and REST documents show)."""
+        """Record the order's stored artifacts (what the status API and REST documents show),
+        with the render step's ``status`` in the same write when given."""
+        expression = "SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at"
+        values: dict[str, Any] = {":artifacts": artifacts, ":manifest": manifest_key, ":at": at}
+        if status is not None:
+            expression += (
+                ", #status = :status, currentStep = :step, "
+                f"{STATUS_RUN_ATTRIBUTE} = :run, "
+                "statusHistory = list_append(if_not_exists(statusHistory, :empty), :entry)"
+            )
+            values.update(
+                {
+                    ":status": status.status,
+                    ":step": status.step_id,
+                    ":run": status.run_id,
+                    ":empty": [],
+                    ":entry": [{"status": status.status, "at": status.at, "step": status.step_id}],
+                }
+            )
+            if self._update_once(key, expression, values, status.run_id):
+                return
+            expression = "SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at"
+            values = {":artifacts": artifacts, ":manifest": manifest_key, ":at": at}
         self._client.update_item(
             TableName=self.table_name,
             Key=serialize_item(order_key_attributes(key)),
-            UpdateExpression="SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at",
+            UpdateExpression=expression,
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=serialize_item(
-                {":artifacts": artifacts, ":manifest": manifest_key, ":at": at}
-            ),
+            ExpressionAttributeValues=serialize_item(values),
         )
+
+    def _update_once(
+        self, key: OrderKey, expression: str, values: dict[str, Any], run_id: str
+    ) -> bool:
+        """Apply ``expression`` unless this run was recorded already; ``False`` if it was."""
+        names = {"#status": "status"}
+        if "#error" in expression:
+            names["#error"] = "error"
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize_item(order_key_attributes(key)),
+                UpdateExpression=expression,
+                ConditionExpression=(
+                    "attribute_exists(pk) AND "
+                    f"(attribute_not_exists({STATUS_RUN_ATTRIBUTE}) "
+                    f"OR {STATUS_RUN_ATTRIBUTE} <> :run)"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize_item(values),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def claim_event(self, key: OrderKey, event: str, token_id: str) -> bool:
         """True once per (event, flow step attempt): a redelivery publishes nothing twice."""

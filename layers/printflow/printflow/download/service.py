@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from printflow.adapters.domain_events import ARTIFACTS_READY
-from printflow.adapters.order_table import OrderTable
+from printflow.adapters.order_table import PENDING_STATUS_ATTRIBUTE, OrderTable, StepStatus
 from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.order import OrderKey, order_from_document
 from printflow.domain.render_job import JobState, RenderJob
@@ -37,6 +37,7 @@ from printflow.download.keys import artifact_key, manifest_key, unique_filenames
 from printflow.download.streaming import ArtifactStreamer, StoredArtifact
 from printflow.observability import logger
 from printflow.providers.base import ArtifactSource
+from printflow.steps.completion import iso_now
 
 DOWNLOAD_FAILED = "Download.Failed"
 # Step Functions' task output limit is 256 KiB: above this many artifacts the output names
@@ -254,7 +255,11 @@ class DownloadService:
         key = manifest_key(job.order_key.storefront_id, job.order_key.order_id)
         completed_at = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
         self._manifests.put_json(key, manifest(item, artifacts, self.bucket, completed_at))
-        self._orders.set_artifacts(job.order_key, artifacts, key, completed_at)
+        # The render step's successStatus, written with the artifacts: the flow has no status
+        # state after the step (one transition per step).
+        self._orders.set_artifacts(
+            job.order_key, artifacts, key, completed_at, render_step_status(item, job)
+        )
         output: dict[str, Any] = {
             "manifestKey": key,
             "bucket": self.bucket,
@@ -277,6 +282,20 @@ class DownloadService:
                 },
             )
         return True
+
+
+def render_step_status(item: dict[str, Any], job: RenderJob) -> StepStatus | None:
+    """The status the job's render step sets once its files are stored (``None``: the
+    order carries none for this step, e.g. it was started before statuses moved here)."""
+    pending = item.get(PENDING_STATUS_ATTRIBUTE)
+    if not isinstance(pending, dict) or pending.get("step") != job.step_id:
+        return None
+    status = pending.get("status")
+    if not isinstance(status, str) or not status:
+        return None
+    return StepStatus(
+        step_id=job.step_id, status=status, at=iso_now(), run_id=f"render:{job.task_token[-32:]}"
+    )
 
 
 def _artifact_record(

@@ -132,7 +132,9 @@ class RenderStarter:
         if request.step_id in (item.get(START_DONE_ATTRIBUTE) or ()):
             return RenderStarted(len(earlier), provider_name, resumed=True)
 
-        order = self._complete(order_from_document(item["order"]), storefront)
+        # A large completed order keeps its document beside the raw body.
+        bucket = (item.get("rawBody") or {}).get("bucket")
+        order = self._complete(order_from_document(item["order"]), storefront, bucket)
         recorded = frozenset(j.line_item_id for j in earlier if j.line_item_id)
         new_jobs = 0
 
@@ -166,12 +168,12 @@ class RenderStarter:
         self._orders.mark_render_started(request.order, request.step_id, request.success_status)
         return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
 
-    def _complete(self, order: Order, storefront: Storefront) -> Order:
+    def _complete(self, order: Order, storefront: Storefront, bucket: str | None) -> Order:
         """The full order: a thin one (BigCommerce) is read from its store first."""
         if self._completer is None:
             return order
         try:
-            return self._completer.complete(order, storefront)
+            return self._completer.complete(order, storefront, document_bucket=bucket)
         except OrderNotCompletable as exc:
             raise StepFailed(str(exc)) from exc
         except StoreUnavailable as exc:

@@ -12,7 +12,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from printflow.errors import StepFailed
 from printflow.observability import logger, metrics, tracer
-from printflow.render.start import DEFAULT_RENDER_TIMEOUT_S, RenderRequest, RenderStarter
+from printflow.render.start import (
+    DEFAULT_RENDER_TIMEOUT_S,
+    RenderRequest,
+    RenderStarter,
+    render_options,
+)
 from printflow.render.wiring import build_render_starter
 from printflow.settings import RenderSettings
 from printflow.steps.context import parse_step_event
@@ -41,6 +46,7 @@ def render_request(event: dict[str, Any], context: LambdaContext) -> RenderReque
         token,
         int(timeout),
         remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
+        file_format=render_options(invocation).file_format,
         success_status=invocation.success_status,
     )
 

@@ -48,6 +48,7 @@ FUNCTIONS = {
     "generate-production-files": "GenerateProductionFiles",
     "consume-rest-api": "ConsumeRestApi",
     "send-email": "SendEmail",
+    "update-storefront-order": "UpdateStorefrontOrder",
 }
 WAIT_LIMIT_SECONDS = 20
 

@@ -19,9 +19,12 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from printflow.adapters.dynamo_types import deserialize_item
+from printflow.adapters.order_flows import execution_input
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.order import OrderKey
+from printflow.flows import compile_flow_text, parse_flow
+from printflow.flows.compiler import apply_substitutions
 from printflow_tools.localstack.handlers import Handler, load_handler
 from printflow_tools.localstack.lambda_dispatch import LambdaContext, LambdaDispatcher
 from printflow_tools.localstack.resources import LocalResources
@@ -30,9 +33,18 @@ from printflow_tools.localstack.storefront_setup import (
     chili_provider,
     customers_canvas_provider,
     register_render_storefront,
+    shopify_store_api,
     store_api,
+    woocommerce_store_api,
 )
-from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.localstack.template import load_template
+from printflow_tools.sandboxes import (
+    BigCommerceSandbox,
+    ChiliSandbox,
+    CustomersCanvasSandbox,
+    ShopifySandbox,
+    WooCommerceSandbox,
+)
 from printflow_tools.sandboxes.bigcommerce import demo_order
 from printflow_tools.webhook_events import (
     BIGCOMMERCE_SECRET_HEADER,
@@ -64,14 +76,27 @@ class World:
     chili: ChiliSandbox
     canvas: CustomersCanvasSandbox
     store: BigCommerceSandbox
+    shop: ShopifySandbox
+    site: WooCommerceSandbox
     handlers: dict[str, Handler] = field(default_factory=dict)
     retrying: list[str] = field(default_factory=list)  # receipt handles of failed messages
 
     # -- storefronts and orders -------------------------------------------------------------
 
     def register_chili_storefront(
-        self, storefront_id: str = "demo-shopify", **provider: Any
+        self,
+        storefront_id: str = "demo-shopify",
+        *,
+        flow: str = "default",
+        store_api: bool = False,
+        **provider: Any,
     ) -> None:
+        """A Shopify storefront rendered by CHILI; ``store_api``: its shop is the sandbox."""
+        extra: dict[str, Any] = {}
+        if store_api:
+            extra["storeApi"] = shopify_store_api(
+                self.shop, storefront_id, boto3.client("secretsmanager")
+            )
         register_render_storefront(
             OrderTable(boto3.client("dynamodb"), self.resources.table()),
             WebhookSecrets(boto3.client("secretsmanager"), "printflow"),
@@ -85,9 +110,25 @@ class World:
             },
             client_id="chili-client",
             client_secret="chili-secret",
+            flow=flow,
+            **extra,
         )
 
-    def register_canvas_storefront(self, storefront_id: str = "demo-woo", **provider: Any) -> None:
+    def register_canvas_storefront(
+        self,
+        storefront_id: str = "demo-woo",
+        *,
+        flow: str = "default",
+        store_api: bool = False,
+        **provider: Any,
+    ) -> None:
+        """A WooCommerce storefront rendered by Customer's Canvas; ``store_api``: the site
+        sandbox is its store."""
+        extra: dict[str, Any] = {}
+        if store_api:
+            extra["storeApi"] = woocommerce_store_api(
+                self.site, storefront_id, boto3.client("secretsmanager")
+            )
         register_render_storefront(
             OrderTable(boto3.client("dynamodb"), self.resources.table()),
             WebhookSecrets(boto3.client("secretsmanager"), "printflow"),
@@ -103,10 +144,16 @@ class World:
             },
             client_id="cc-client",
             client_secret="cc-secret",
+            flow=flow,
+            **extra,
         )
 
     def register_bigcommerce_storefront(
-        self, storefront_id: str = "demo-bigcommerce", *, with_store_api: bool = True
+        self,
+        storefront_id: str = "demo-bigcommerce",
+        *,
+        with_store_api: bool = True,
+        flow: str = "default",
     ) -> None:
         """BigCommerce orders rendered by CHILI, which needs the line items from the store."""
         secretsmanager = boto3.client("secretsmanager")
@@ -123,6 +170,7 @@ class World:
             provider=chili_provider(self.chili, f"printflow/providers/{storefront_id}/chili"),
             client_id="chili-client",
             client_secret="chili-secret",
+            flow=flow,
             **extra,
         )
 
@@ -142,6 +190,28 @@ class World:
         response = self.handlers["WebhookFunction"](event, context("WebhookFunction"))
         assert response["statusCode"] in (200, 202), response
         return dict(json.loads(response["body"]))
+
+    def start_flow(self, flow: list[dict[str, Any]], key: OrderKey, name: str) -> str:
+        """Run ``flow`` for a recorded order on a state machine of its own (the template's
+        resources substituted), as a stack deploying that flow would; returns the ARN."""
+        sfn = boto3.client("stepfunctions")
+        props = load_template()["Resources"]["OrderFlowStateMachine"]["Properties"]
+        substitutions = self.resources.resolver.resolve(props["DefinitionSubstitutions"])
+        definition = apply_substitutions(
+            compile_flow_text(parse_flow(flow)), {k: str(v) for k, v in substitutions.items()}
+        )
+        machine = sfn.create_state_machine(
+            name=f"flow-{name}",
+            definition=definition,
+            roleArn="arn:aws:iam::123456789012:role/order-flow",
+        )["stateMachineArn"]
+        return str(
+            sfn.start_execution(
+                stateMachineArn=machine,
+                name=key.execution_name,
+                input=json.dumps(execution_input(key)),
+            )["executionArn"]
+        )
 
     # -- the platform's other triggers --------------------------------------------------------
 
@@ -308,6 +378,19 @@ class World:
             )
         )
 
+    def wait_execution(self, arn: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        """The execution ``arn`` (e.g. from :meth:`start_flow`) once it is no longer running."""
+        sfn = boto3.client("stepfunctions")
+        return dict(
+            self.wait(
+                lambda: (
+                    (e := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and e
+                ),
+                timeout_s,
+                f"execution {arn} to finish",
+            )
+        )
+
     def emails(self) -> list[Any]:
         return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
 
@@ -322,6 +405,8 @@ def build_world(resources: LocalResources, stack: ExitStack) -> World:
     canvas = stack.enter_context(CustomersCanvasSandbox())
     store = stack.enter_context(BigCommerceSandbox())
     store.add_order(*demo_order())
+    shop = stack.enter_context(ShopifySandbox())
+    site = stack.enter_context(WooCommerceSandbox())
     dispatcher = stack.enter_context(LambdaDispatcher())
     env = {
         "EGRESS_ALLOWLIST": "127.0.0.1",
@@ -330,7 +415,7 @@ def build_world(resources: LocalResources, stack: ExitStack) -> World:
         "OPERATIONS_EMAIL": OPERATIONS,
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
-    world = World(resources, dispatcher, sink, chili, canvas, store)
+    world = World(resources, dispatcher, sink, chili, canvas, store, shop, site)
     for logical_id, spec in resources.functions.items():
         handler = load_handler(spec, env)
         world.handlers[logical_id] = handler

@@ -267,11 +267,42 @@ def test_state_names_of_40_character_ids_fit() -> None:
     assert max(len(name) for name in states) <= 80
 
 
+def with_write_back(flow: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``flow`` with an update-storefront-order step ``tell`` after its first step."""
+    flow = copy.deepcopy(flow)
+    tell = {
+        "stepDefinitionId": "tell",
+        "type": "update-storefront-order",
+        "successStatus": "In progress",
+        "options": {"tags": ["printflow"], "note": "{{artifacts.links}}"},
+        "onSuccess": flow[0]["onSuccess"],
+        "onError": "error",
+    }
+    flow[0]["onSuccess"] = "tell"
+    return [flow[0], tell, *flow[1:]]
+
+
 def test_substitutions_are_the_templates_names() -> None:
-    text = compile_flow_text(parse_flow(SEED))
+    text = compile_flow_text(parse_flow(with_write_back(SEED)))
     used = set(re.findall(r"\$\{(\w+)\}", text))
 
     assert used == set(DEFINITION_SUBSTITUTIONS)
+
+
+def test_a_write_back_step_is_a_plain_lambda_task_with_its_own_function() -> None:
+    states = compiled(with_write_back(SEED))["States"]
+    task = states["tell"]
+
+    assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert task["Parameters"]["FunctionName"] == "${UpdateStorefrontOrderFunctionArn}"
+    assert task["Parameters"]["Payload"]["step"]["options"] == {
+        "tags": ["printflow"],
+        "note": "{{artifacts.links}}",
+    }
+    assert "taskToken.$" not in task["Parameters"]["Payload"]
+    assert task["Catch"][0]["Next"] == "error"
+    assert states["generate"]["Next"] == "tell"
+    assert task["Next"] == "consume"
 
 
 def test_apply_substitutions() -> None:

@@ -197,7 +197,8 @@ def test_unknown_types(step_type: Any) -> None:
     flow = mutated(set_field("consume", "type", step_type))
     assert error_of(flow) == (
         f"step 'consume'.type: unknown type {step_type!r} "
-        "(expected consume-rest-api, generate-production-files, send-email)"
+        "(expected consume-rest-api, generate-production-files, send-email, "
+        "update-storefront-order)"
     )
 
 

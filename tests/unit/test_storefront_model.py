@@ -112,11 +112,6 @@ def test_invalid_store_api_fields_are_named(store_api: Any, message: str) -> Non
     assert message in str(error.value)
 
 
-def test_only_bigcommerce_storefronts_have_a_store_api() -> None:
-    with pytest.raises(ValidationError, match=r"'shop-1'\.storeApi: only BigCommerce"):
-        parse_storefront({**VALID, "storeApi": BIGCOMMERCE["storeApi"]})
-
-
 def test_a_storefront_document_holds_only_its_own_platforms_settings() -> None:
     # Given a Shopify and a BigCommerce storefront
     shopify, _ = parse_storefront(VALID)
@@ -149,3 +144,36 @@ def test_a_stored_document_with_the_default_header_on_another_platform_still_rea
 def test_another_platforms_setting_is_refused(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         parse_storefront(doc)
+
+
+# shopDomain is a Shopify setting: other platforms refuse it.
+WITHOUT_SHOP_DOMAIN = {k: v for k, v in VALID.items() if k != "shopDomain"}
+
+
+def test_generic_storefronts_have_no_store_api() -> None:
+    generic = {**WITHOUT_SHOP_DOMAIN, "platform": "generic"}
+    with pytest.raises(ValidationError, match=r"'shop-1'\.storeApi: generic storefronts have no"):
+        parse_storefront({**generic, "storeApi": {"credentialsSecret": "s"}})
+
+
+def test_a_shopify_store_api_defaults_to_the_shop_domain_and_a_pinned_version() -> None:
+    doc = {**VALID, "shopDomain": "acme.myshopify.com", "storeApi": {"credentialsSecret": "s"}}
+    storefront, _ = parse_storefront(doc)
+    assert storefront.store_api is not None
+    assert storefront.store_api.base_url == "https://acme.myshopify.com"
+    assert storefront.store_api.api_version == "2025-10"
+    assert parse_storefront(storefront.to_document())[0] == storefront
+    with pytest.raises(ValidationError, match=r"storeApi\.apiVersion"):
+        parse_storefront({**doc, "storeApi": {"credentialsSecret": "s", "apiVersion": "latest"}})
+    with pytest.raises(ValidationError, match=r"storeApi: unknown field\(s\) storeHash"):
+        parse_storefront({**doc, "storeApi": BIGCOMMERCE["storeApi"]})
+
+
+def test_a_woocommerce_store_api_needs_the_site_url() -> None:
+    woo = {**WITHOUT_SHOP_DOMAIN, "platform": "woocommerce"}
+    with pytest.raises(ValidationError, match=r"storeApi\.baseUrl: required"):
+        parse_storefront({**woo, "storeApi": {"credentialsSecret": "s"}})
+    doc = {**woo, "storeApi": {"credentialsSecret": "s", "baseUrl": "https://shop.example.com/"}}
+    storefront, _ = parse_storefront(doc)
+    assert storefront.store_api is not None
+    assert storefront.store_api.base_url == "https://shop.example.com"

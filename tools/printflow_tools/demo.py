@@ -1,11 +1,13 @@
-"""``make demo``: three orders through the whole flow on the local stack, in under two minutes.
+"""``make demo``: four orders through the whole flow on the local stack, in under two minutes.
 
 1. starts the local stack (moto, the HTTP API, the poller schedule, the download queue), the
    CHILI GraFx, Customer's Canvas and BigCommerce store sandboxes and a REST receiver;
 2. posts a signed Shopify ``orders/create`` (a CHILI-rendered storefront), a signed
    WooCommerce ``order.created`` (a Customer's Canvas storefront) and a BigCommerce
    ``store/order/created`` (an id only: the order is read from the store, then CHILI renders
-   it) to the webhook, plus a duplicate delivery and a forged one;
+   it) to the webhook, the Shopify order again to a storefront on the write-back flow (the
+   shop sandbox gets a tag and a note with the file links), plus a duplicate delivery and a
+   forged one;
 3. follows the orders live: status changes, provider polls, downloads;
 4. prints each order's history, execution result, artifacts (S3 key, size, SHA-256), the
    emails sent and the REST documents received, and copies the files to ``demo-output/``.
@@ -73,9 +75,17 @@ ORDERS = [
         "250",
         "bigcommerce-order-created.json",
     ),
+    DemoOrder(
+        "Shopify order #1042 on the write-back flow (CHILI GraFx, then tagged in the shop)",
+        "shopify",
+        "demo-shop-tags",
+        "5678901234567",
+        "shopify-orders-create.json",
+    ),
 ]
-# Shopify: 2 line items, WooCommerce: 1, BigCommerce: 2 -> one file each.
-EXPECTED_FILES = 5
+# Shopify: 2 line items (twice), WooCommerce: 1, BigCommerce: 2 -> one file each.
+EXPECTED_FILES = 7
+WRITE_BACK_TAG = "printflow-files-ready"  # flows/write-back.json
 
 
 def free_port(preferred: int) -> int:
@@ -122,6 +132,9 @@ def run(env: LocalEnvironment) -> int:
     # The local stack plays the shop's Customer's Canvas plugin: when the WooCommerce order is
     # accepted it creates one project per line item, whose pipeline is still running at our
     # first poll and done at the next (60 s later).
+    # The shop behind demo-shop-tags has the order, with a tag of its own.
+    env.shop.add_order("5678901234567", tags=["gift"])
+
     say("== Storefronts deliver their webhooks")
     for order in ORDERS:
         body = payload(order.payload_file)
@@ -184,12 +197,14 @@ def summary(env: LocalEnvironment, elapsed: float) -> int:
     assert stack is not None and stack.resources is not None
     sfn, s3 = stack.client("stepfunctions"), stack.client("s3")
     bucket = stack.resources.bucket()
-    machine = stack.resources.state_machine()
+    machines = list(stack.resources.state_machines.values())
     problems = []
     say(f"\n== Summary after {elapsed:.0f} s")
     for order in ORDERS:
         view = order.view
-        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        executions = [
+            e for m in machines for e in sfn.list_executions(stateMachineArn=m)["executions"]
+        ]
         name = next(
             (
                 e["executionArn"]
@@ -215,6 +230,8 @@ def summary(env: LocalEnvironment, elapsed: float) -> int:
             target = OUTPUT / artifact["key"].removeprefix("orders/")
             target.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(bucket, artifact["key"], str(target))
+        if order.storefront_id == "demo-shop-tags":
+            problems += shop_write_back(env, order)
         if view.get("status") != "Success" or execution["status"] != "SUCCEEDED":
             problems.append(
                 f"{order.label} ended {view.get('status')!r} "
@@ -243,6 +260,20 @@ def summary(env: LocalEnvironment, elapsed: float) -> int:
         return 1
     say("\nEvery order went from webhook to verified files in S3. Demo passed.")
     return 0
+
+
+def shop_write_back(env: LocalEnvironment, order: DemoOrder) -> list[str]:
+    """Print what the write-back step told the shop sandbox; a problem when the tag is missing."""
+    held = env.shop.order(order.order_id)
+    say(f"    in the shop: tags {held.tags}")
+    for (namespace, key), metafield in held.metafields.items():
+        lines = metafield["value"].splitlines()
+        say(f"    in the shop: metafield {namespace}.{key}: {lines[0] if lines else ''}")
+        for line in lines[1:]:
+            say(f"        {line.split('?', 1)[0]}?...")  # the presigned link, shortened
+    if WRITE_BACK_TAG not in held.tags:
+        return [f"{order.label}: the shop has no {WRITE_BACK_TAG!r} tag"]
+    return []
 
 
 def main(argv: list[str] | None = None) -> int:

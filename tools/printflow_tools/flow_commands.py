@@ -1,4 +1,4 @@
-"""``printflow flow validate|compile|graph FILE``: order flows from the command line.
+"""``printflow flow validate|compile|check|graph FILE``: order flows from the command line.
 
 Every command exits 0 on success and 1 with a single ``FILE: <problem>`` line on stderr when
 the file cannot be read or the flow is invalid (the problem names the step and field).
@@ -11,9 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from printflow.errors import ValidationError, ValidationErrors
 from printflow.flows import compile_flow_text, parse_flow_json, render_mermaid
 from printflow.flows.model import OrderFlow
+from printflow.storefront_flows import flows_of, misfits
+from printflow_tools.storefront_commands import _clients, _connection_options
 
 REGENERATE_DEFAULT = "printflow flow compile flows/default.json -o statemachine/order-flow.asl.json"
 
@@ -38,6 +42,16 @@ def register(subparsers: Any) -> None:
         help="do not write; exit 1 if OUT differs from a fresh compile (for CI)",
     )
     compile_.set_defaults(handler=compile_command)
+
+    check = commands.add_parser(
+        "check", help="check a flow against the registered storefronts that run it"
+    )
+    check.add_argument("file", type=Path, metavar="FILE")
+    check.add_argument(
+        "--name", help="the flow's name in the stack (default: the file name without .json)"
+    )
+    _connection_options(check)
+    check.set_defaults(handler=check_command)
 
     graph = commands.add_parser("graph", help="print the flow as a Mermaid flowchart")
     graph.add_argument("file", type=Path, metavar="FILE")
@@ -74,6 +88,28 @@ def compile_command(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         print(f"{out}: written ({len(flow.steps)} steps)", file=sys.stderr)
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """Every storefront on the flow must fit it (e.g. its provider makes the fileFormat)."""
+    flow = _load(args.file)
+    if flow is None:
+        return 1
+    name = args.name or args.file.stem
+    try:
+        table, _ = _clients(args)
+        storefronts = flows_of(table.list_storefronts(), name)
+    except ValidationError as exc:
+        return _error("check", str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        return _error("check", f"AWS error: {exc}")
+    problems = misfits(flow, storefronts)
+    for problem in problems:
+        print(f"{args.file}: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{args.file}: fits the {len(storefronts)} storefront(s) on flow {name!r}")
     return 0
 
 

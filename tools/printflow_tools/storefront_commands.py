@@ -22,6 +22,7 @@ from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.errors import ValidationError
 from printflow.providers.base import UrlPolicy
 from printflow.storefronts import register_storefront
+from printflow_tools.flow_files import load_flows
 
 
 def register(subparsers: Any) -> None:
@@ -35,6 +36,13 @@ def register(subparsers: Any) -> None:
         "--known-flows",
         default="default",
         help="comma-separated flows deployed in the stack (default: %(default)s)",
+    )
+    put.add_argument(
+        "--flows-dir",
+        type=Path,
+        default=Path("flows"),
+        help="flow files ({name}.json) the storefront's flow is checked against, when there "
+        "(default: %(default)s)",
     )
     put.add_argument(
         "--allow-http-host",
@@ -99,6 +107,7 @@ def _put(args: argparse.Namespace) -> int:
         return _fail(f"{args.file} is not valid JSON: {exc}")
     known_flows = {f.strip() for f in args.known_flows.split(",") if f.strip()}
     try:
+        flows = load_flows(args.flows_dir) if args.flows_dir.is_dir() else None
         table, secrets = _clients(args)
         storefront = register_storefront(
             doc,
@@ -106,6 +115,7 @@ def _put(args: argparse.Namespace) -> int:
             secrets,
             known_flows=known_flows,
             provider_urls=UrlPolicy(allow_insecure_hosts=frozenset(args.allow_http_host)),
+            flows=flows,
         )
     except ValidationError as exc:
         return _fail(str(exc))

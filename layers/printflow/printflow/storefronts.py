@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,8 +10,11 @@ from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.storefront import Storefront, parse_storefront
 from printflow.errors import ValidationError
+from printflow.flows.model import OrderFlow
 from printflow.providers.base import UrlPolicy, check_url
 from printflow.providers.registry import parse_provider_settings
+from printflow.store_apis.registry import load_store_credentials
+from printflow.storefront_flows import check_flow_fits_storefront
 
 
 def register_storefront(
@@ -20,13 +24,17 @@ def register_storefront(
     *,
     known_flows: set[str] | None = None,
     provider_urls: UrlPolicy | None = None,
+    flows: Mapping[str, OrderFlow] | None = None,
 ) -> Storefront:
     """Validate ``doc`` and store it; the secret goes to Secrets Manager, never the table.
 
     A new storefront must bring its ``webhookSecret``; an update may omit it to keep the
     current one. Provider settings are checked as the render functions will read them
     (``provider_urls``: https only unless a policy allows plain http for named hosts).
-    Nothing is written when validation fails.
+    A ``storeApi``'s credentials secret must exist and hold the platform's fields.
+    ``flows`` (flow name -> flow) lets the storefront's flow be checked against it
+    (:func:`printflow.storefront_flows.check_flow_fits_storefront`: e.g. a render step's
+    fileFormat its provider cannot produce). Nothing is written when validation fails.
     """
     storefront, secret = parse_storefront(doc)
     if storefront.provider is not None:
@@ -41,12 +49,21 @@ def register_storefront(
             f"storefront {storefront.storefront_id!r}.storeApi.baseUrl",
             provider_urls or UrlPolicy(),
         )
+        # The credentials must be there, in the platform's shape, before any order needs them.
+        load_store_credentials(
+            secrets.client,
+            storefront.platform,
+            storefront.store_api,
+            f"storefront {storefront.storefront_id!r}",
+        )
     if known_flows is not None and storefront.flow not in known_flows:
         allowed = ", ".join(sorted(known_flows)) or "(none)"
         raise ValidationError(
             f"storefront {storefront.storefront_id!r}.flow: unknown flow {storefront.flow!r}; "
             f"deployed flows: {allowed}"
         )
+    if flows is not None and storefront.flow in flows:
+        check_flow_fits_storefront(flows[storefront.flow], storefront, provider_urls)
     existing = table.get_storefront(storefront.storefront_id)
     if existing is None and secret is None:
         raise ValidationError(

@@ -19,9 +19,15 @@ from printflow_tools.localstack.storefront_setup import (
     chili_provider,
     customers_canvas_provider,
     register_render_storefront,
+    shopify_store_api,
     store_api,
 )
-from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.sandboxes import (
+    BigCommerceSandbox,
+    ChiliSandbox,
+    CustomersCanvasSandbox,
+    ShopifySandbox,
+)
 from printflow_tools.sandboxes.bigcommerce import demo_order
 from printflow_tools.webhook_events import BIGCOMMERCE_SECRET_HEADER, DEMO_SECRETS
 
@@ -35,6 +41,7 @@ class DemoStorefront:
     storefront_id: str
     platform: str
     provider: str  # "chili" or "customers-canvas"
+    flow: str = "default"
 
     @property
     def secret(self) -> str:
@@ -47,6 +54,8 @@ DEMO_STOREFRONTS = (
     # BigCommerce sends an order id only: CHILI can render it once it is read from the store.
     DemoStorefront("demo-bigcommerce", "bigcommerce", "chili"),
     DemoStorefront("demo-generic", "generic", "chili"),
+    # The write-back flow: the shop sandbox gets a tag and a note with the file links.
+    DemoStorefront("demo-shop-tags", "shopify", "chili", flow="write-back"),
 )
 
 
@@ -56,6 +65,7 @@ class LocalEnvironment:
     chili: ChiliSandbox = field(default_factory=lambda: ChiliSandbox(polls_until_done=2))
     canvas: CustomersCanvasSandbox = field(default_factory=CustomersCanvasSandbox)
     store: BigCommerceSandbox = field(default_factory=BigCommerceSandbox)
+    shop: ShopifySandbox = field(default_factory=ShopifySandbox)
     sink: RestSink = field(default_factory=RestSink)
     stack: LocalStack | None = None
     canvas_integration: CanvasStorefrontIntegration | None = None
@@ -64,6 +74,7 @@ class LocalEnvironment:
         self.chili.start()
         self.canvas.start()
         self.store.start()
+        self.shop.start()
         self.store.add_order(*demo_order())  # behind events/payloads/bigcommerce-order-created
         self.sink.start()
         self.options.function_env = {
@@ -87,7 +98,7 @@ class LocalEnvironment:
     def stop(self) -> None:
         if self.stack is not None:
             self.stack.stop()
-        for part in (self.sink, self.store, self.canvas, self.chili):
+        for part in (self.sink, self.shop, self.store, self.canvas, self.chili):
             part.stop()
 
     def __enter__(self) -> LocalEnvironment:
@@ -110,6 +121,10 @@ class LocalEnvironment:
         if storefront.platform == "bigcommerce":
             extra["secretHeader"] = BIGCOMMERCE_SECRET_HEADER
             extra["storeApi"] = store_api(self.store, storefront.storefront_id, secretsmanager)
+        if storefront.flow == "write-back" and storefront.platform == "shopify":
+            extra["storeApi"] = shopify_store_api(
+                self.shop, storefront.storefront_id, secretsmanager
+            )
         register_render_storefront(
             OrderTable(stack.client("dynamodb"), stack.resources.table()),  # type: ignore[union-attr]
             WebhookSecrets(secretsmanager, "printflow"),
@@ -121,6 +136,7 @@ class LocalEnvironment:
             client_id=client_id,
             client_secret=client_secret,
             description=f"demo {storefront.platform} storefront rendered by {storefront.provider}",
+            flow=storefront.flow,
             **extra,
         )
 
@@ -148,12 +164,14 @@ class LocalEnvironment:
             f"  Canvas sandbox    {self.canvas.base_url}",
             f"  BigCommerce store {self.store.base_url}  (Orders API of store "
             f"{self.store.store_hash})",
+            f"  Shopify shop      {self.shop.base_url}  (Admin GraphQL API: write-back)",
             f"  REST sink         {self.sink.base_url}  (receives {REST_HOST})",
             "  demo storefronts:",
         ]
         for storefront in DEMO_STOREFRONTS:
             lines.append(
                 f"     {storefront.storefront_id:<18} {storefront.platform:<12} "
-                f"-> {storefront.provider:<17} webhook secret: {storefront.secret}"
+                f"-> {storefront.provider:<17} flow {storefront.flow:<11} "
+                f"webhook secret: {storefront.secret}"
             )
         return "\n".join(lines)

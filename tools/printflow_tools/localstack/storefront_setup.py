@@ -17,7 +17,14 @@ from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.storefront import Storefront
 from printflow.providers.base import UrlPolicy
 from printflow.storefronts import register_storefront
-from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.flow_files import load_flows
+from printflow_tools.sandboxes import (
+    BigCommerceSandbox,
+    ChiliSandbox,
+    CustomersCanvasSandbox,
+    ShopifySandbox,
+    WooCommerceSandbox,
+)
 
 CC_STOREFRONT_ID = 42  # Customer's Canvas's own id of the demo storefront
 
@@ -39,6 +46,28 @@ def store_api(
         "credentialsSecret": secret_name,
         "baseUrl": sandbox.base_url,
     }
+
+
+def shopify_store_api(
+    sandbox: ShopifySandbox, storefront_id: str, secretsmanager: Any
+) -> dict[str, str]:
+    """A Shopify storefront's ``storeApi`` pointing at the shop sandbox; its token stored."""
+    secret_name = f"printflow/store-apis/{storefront_id}"
+    _put_secret(secretsmanager, secret_name, {"accessToken": sandbox.access_token})
+    return {"credentialsSecret": secret_name, "baseUrl": sandbox.base_url, "apiVersion": "2025-10"}
+
+
+def woocommerce_store_api(
+    sandbox: WooCommerceSandbox, storefront_id: str, secretsmanager: Any
+) -> dict[str, str]:
+    """A WooCommerce storefront's ``storeApi`` pointing at the site sandbox; its key stored."""
+    secret_name = f"printflow/store-apis/{storefront_id}"
+    _put_secret(
+        secretsmanager,
+        secret_name,
+        {"consumerKey": sandbox.consumer_key, "consumerSecret": sandbox.consumer_secret},
+    )
+    return {"credentialsSecret": secret_name, "baseUrl": sandbox.base_url}
 
 
 def _put_secret(secretsmanager: Any, name: str, doc: dict[str, str]) -> None:
@@ -106,4 +135,5 @@ def register_render_storefront(
         table,
         secrets,
         provider_urls=UrlPolicy.loopback(),  # the sandboxes listen on 127.0.0.1 over http
+        flows=load_flows(),  # the repository's flows, as `storefronts put` checks them
     )

@@ -7,6 +7,7 @@ Behaves as the real API does for what PrintFlow reads:
 - ``GET /stores/{hash}/v2/orders/{id}``: the order, or 404 ``[{"status": 404, ...}]``;
 - ``GET /stores/{hash}/v2/orders/{id}/products?page=N&limit=M``: a page of line items with
   ``product_options``; a page past the end answers ``204 No Content``;
+- ``PUT /stores/{hash}/v2/orders/{id}``: ``status_id`` and ``staff_notes`` (write-back);
 - injected failures (``Behaviour``) answer 429 with ``X-Rate-Limit-Time-Reset-Ms`` or 5xx.
 
 Orders are added with :meth:`BigCommerceSandbox.add_order`; :func:`demo_order` builds the
@@ -33,6 +34,23 @@ DEMO_STORE_HASH = "abc123xyz"  # the demo payload's producer is "stores/abc123xy
 DEMO_ACCESS_TOKEN = "demo-bigcommerce-api-token"  # noqa: S105 (the sandbox's own, public)
 MAX_PAGE_SIZE = 250
 PREFIX = "/stores/{store_hash}/v2/orders/{order_id}"
+STATUS_NAMES = {
+    0: "Incomplete",
+    1: "Pending",
+    2: "Shipped",
+    3: "Partially Shipped",
+    4: "Refunded",
+    5: "Cancelled",
+    6: "Declined",
+    7: "Awaiting Payment",
+    8: "Awaiting Pickup",
+    9: "Awaiting Shipment",
+    10: "Completed",
+    11: "Awaiting Fulfillment",
+    12: "Manual Verification Required",
+    13: "Disputed",
+    14: "Partially Refunded",
+}
 
 
 def demo_order(order_id: int = 250) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -41,6 +59,7 @@ def demo_order(order_id: int = 250) -> tuple[dict[str, Any], list[dict[str, Any]
         "id": order_id,
         "status": "Awaiting Fulfillment",
         "status_id": 11,
+        "staff_notes": "",
         "date_created": "Fri, 21 Nov 2025 15:22:11 +0000",
         "currency_code": "EUR",
         "total_inc_tax": "64.9000",
@@ -102,6 +121,7 @@ class BigCommerceSandbox(SandboxServer):
         self._orders: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
         self.route("GET", PREFIX, self._get_order)
         self.route("GET", PREFIX + "/products", self._get_products)
+        self.route("PUT", PREFIX, self._update_order)
 
     def add_order(self, order: dict[str, Any], products: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -125,6 +145,37 @@ class BigCommerceSandbox(SandboxServer):
         if not chosen:
             return Response(204)
         return json_response(200, chosen)
+
+    def _update_order(self, request: Request) -> Response:
+        """``PUT /v2/orders/{id}``: ``status_id`` (0-14) and ``staff_notes`` (replaced: the
+        V2 API keeps one text, a client appends by reading it first)."""
+        self._find(request)
+        doc = request.json()
+        if not isinstance(doc, dict) or not doc:
+            raise HttpError(_error(400, "The request body is empty or not an object."))
+        status_id = doc.get("status_id")
+        if "status_id" in doc and (
+            not isinstance(status_id, int)
+            or isinstance(status_id, bool)
+            or status_id not in STATUS_NAMES
+        ):
+            raise HttpError(_error(400, "The field 'status_id' is invalid."))
+        notes = doc.get("staff_notes")
+        if "staff_notes" in doc and not isinstance(notes, str):
+            raise HttpError(_error(400, "The field 'staff_notes' is invalid."))
+        with self._lock:
+            order = self._orders[request.params["order_id"]][0]
+            if isinstance(status_id, int):
+                order["status_id"] = status_id
+                order["status"] = STATUS_NAMES[status_id]
+            if "staff_notes" in doc:
+                order["staff_notes"] = notes
+            return json_response(200, copy.deepcopy(order))
+
+    def order(self, order_id: int | str) -> dict[str, Any]:
+        """A copy of the order document as the store holds it."""
+        with self._lock:
+            return copy.deepcopy(self._orders[str(order_id)][0])
 
     def _find(self, request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if request.headers.get("X-Auth-Token") != self.access_token:

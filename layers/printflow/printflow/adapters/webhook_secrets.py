@@ -39,6 +39,11 @@ class WebhookSecrets:
         self.max_age_s = max_age_s
         self._provider: Any = None
 
+    @property
+    def client(self) -> Any:
+        """The Secrets Manager client, for checking a storefront's other secrets exist."""
+        return self._client
+
     def accepted(self, storefront_id: str) -> list[str]:
         """Secrets that may sign this storefront's webhooks; empty when none is stored."""
         # Imported here: the Parameters utility costs ~0.15 s to import, and only the first

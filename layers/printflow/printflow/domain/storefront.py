@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -33,26 +34,43 @@ BIGCOMMERCE_API = "https://api.bigcommerce.com"
 STORE_HASH = re.compile(r"^[a-z0-9]{1,32}$")
 # Secrets Manager names: 1-512 of letters, digits and /_+=.@-
 SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+# Shopify's Admin API versions are dated: 2025-10, 2026-01, ...
+SHOPIFY_API_VERSION = re.compile(r"^20[0-9]{2}-(01|04|07|10)$")
+DEFAULT_SHOPIFY_API_VERSION = "2025-10"
+# The storeApi fields each platform takes; a platform missing here has no store API.
+STORE_API_FIELDS: dict[Platform, frozenset[str]] = {
+    Platform.BIGCOMMERCE: frozenset({"storeHash", "credentialsSecret", "baseUrl"}),
+    Platform.SHOPIFY: frozenset({"credentialsSecret", "baseUrl", "apiVersion"}),
+    Platform.WOOCOMMERCE: frozenset({"credentialsSecret", "baseUrl"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class StoreApi:
-    """Where a thin webhook's full order is fetched from (BigCommerce's V2 Orders API).
+    """How PrintFlow reaches a storefront's own store API (read orders, write back to them).
 
-    ``credentials_secret`` names a Secrets Manager secret ``{"accessToken": "..."}`` (an API
-    account token with read-only Orders scope); the token itself is never stored here.
+    ``credentials_secret`` names a Secrets Manager secret holding the platform's credentials
+    (BigCommerce and Shopify ``{"accessToken": "..."}``, WooCommerce ``{"consumerKey": "...",
+    "consumerSecret": "..."}``); the credentials themselves are never stored here. Which
+    fields a platform takes is :data:`STORE_API_FIELDS`:
+
+    - BigCommerce: ``storeHash`` (required), ``baseUrl`` (default ``api.bigcommerce.com``);
+    - Shopify: ``baseUrl`` (default ``https://{shopDomain}``), ``apiVersion`` (dated, pinned);
+    - WooCommerce: ``baseUrl`` (required: the site, e.g. ``https://shop.example.com``).
     """
 
     store_hash: str
     credentials_secret: str
     base_url: str = BIGCOMMERCE_API
+    api_version: str | None = None
 
     def to_document(self) -> dict[str, str]:
-        return {
-            "storeHash": self.store_hash,
-            "credentialsSecret": self.credentials_secret,
-            "baseUrl": self.base_url,
-        }
+        doc = {"credentialsSecret": self.credentials_secret, "baseUrl": self.base_url}
+        if self.store_hash:
+            doc = {"storeHash": self.store_hash, **doc}
+        if self.api_version:
+            doc["apiVersion"] = self.api_version
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +181,7 @@ def parse_storefront(doc: Any, *, require_secret: bool = False) -> tuple[Storefr
         raise ValidationError(f"{where}.description: a string of at most 500 characters")
 
     provider = _parse_provider(doc.get("provider"), where)
-    store_api = _parse_store_api(doc.get("storeApi"), platform, where)
+    store_api = _parse_store_api(doc.get("storeApi"), platform, where, shop_domain)
     return (
         Storefront(
             storefront_id=storefront_id,
@@ -179,34 +197,67 @@ def parse_storefront(doc: Any, *, require_secret: bool = False) -> tuple[Storefr
     )
 
 
-def _parse_store_api(doc: Any, platform: Platform, where: str) -> StoreApi | None:
+def _parse_store_api(
+    doc: Any, platform: Platform, where: str, shop_domain: str | None = None
+) -> StoreApi | None:
     if doc is None:
         return None
     where = f"{where}.storeApi"
-    if platform is not Platform.BIGCOMMERCE:
-        raise ValidationError(f"{where}: only BigCommerce storefronts fetch orders from it")
+    known = STORE_API_FIELDS.get(platform)
+    if known is None:
+        raise ValidationError(f"{where}: {platform.value} storefronts have no store API")
     if not isinstance(doc, dict):
-        raise ValidationError(f"{where}: expected an object with storeHash and credentialsSecret")
-    unknown = sorted(set(doc) - {"storeHash", "credentialsSecret", "baseUrl"})
+        raise ValidationError(f"{where}: expected an object with credentialsSecret")
+    unknown = sorted(set(doc) - known)
     if unknown:
         raise ValidationError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    store_hash = doc.get("storeHash")
-    if not isinstance(store_hash, str) or not STORE_HASH.match(store_hash):
-        raise ValidationError(
-            f"{where}.storeHash: required, the store hash of api.bigcommerce.com/stores/{{hash}} "
-            "(lowercase letters and digits)"
-        )
     secret = doc.get("credentialsSecret")
     if not isinstance(secret, str) or not SECRET_NAME.match(secret):
         raise ValidationError(
             f"{where}.credentialsSecret: required, a Secrets Manager secret name "
             "(letters, digits and /_+=.@-)"
         )
-    base_url = doc.get("baseUrl", BIGCOMMERCE_API)
+    store_hash, api_version, default_base = _STORE_API_PARTS[platform](doc, where, shop_domain)
+    base_url = doc.get("baseUrl", default_base)
     if not isinstance(base_url, str) or not base_url:
         # Judged fully (https, no credentials...) by printflow.storefronts at registration.
-        raise ValidationError(f"{where}.baseUrl: an https URL")
-    return StoreApi(store_hash, secret, base_url.rstrip("/"))
+        hint = " (or the storefront's shopDomain)" if platform is Platform.SHOPIFY else ""
+        raise ValidationError(f"{where}.baseUrl: required, an https URL{hint}")
+    return StoreApi(store_hash, secret, base_url.rstrip("/"), api_version)
+
+
+# What each platform's storeApi adds: (store hash, API version, default base URL).
+_StoreApiParts = tuple[str, str | None, str | None]
+
+
+def _bigcommerce_parts(doc: dict[str, Any], where: str, shop_domain: str | None) -> _StoreApiParts:
+    store_hash = doc.get("storeHash")
+    if not isinstance(store_hash, str) or not STORE_HASH.match(store_hash):
+        raise ValidationError(
+            f"{where}.storeHash: required, the store hash of "
+            "api.bigcommerce.com/stores/{hash} (lowercase letters and digits)"
+        )
+    return store_hash, None, BIGCOMMERCE_API
+
+
+def _shopify_parts(doc: dict[str, Any], where: str, shop_domain: str | None) -> _StoreApiParts:
+    api_version = doc.get("apiVersion", DEFAULT_SHOPIFY_API_VERSION)
+    if not isinstance(api_version, str) or not SHOPIFY_API_VERSION.match(api_version):
+        raise ValidationError(
+            f"{where}.apiVersion: a dated Admin API version such as {DEFAULT_SHOPIFY_API_VERSION!r}"
+        )
+    return "", api_version, f"https://{shop_domain}" if shop_domain else None
+
+
+def _woocommerce_parts(doc: dict[str, Any], where: str, shop_domain: str | None) -> _StoreApiParts:
+    return "", None, None  # the site's URL has no default
+
+
+_STORE_API_PARTS: dict[Platform, Callable[[dict[str, Any], str, str | None], _StoreApiParts]] = {
+    Platform.BIGCOMMERCE: _bigcommerce_parts,
+    Platform.SHOPIFY: _shopify_parts,
+    Platform.WOOCOMMERCE: _woocommerce_parts,
+}
 
 
 def _parse_provider(doc: Any, where: str) -> ProviderSettings | None:

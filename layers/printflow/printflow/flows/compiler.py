@@ -50,6 +50,7 @@ FUNCTION_ARN_SUBSTITUTIONS: Mapping[StepType, str] = {
     StepType.GENERATE_PRODUCTION_FILES: "GenerateProductionFilesFunctionArn",
     StepType.CONSUME_REST_API: "ConsumeRestApiFunctionArn",
     StepType.SEND_EMAIL: "SendEmailFunctionArn",
+    StepType.UPDATE_STOREFRONT_ORDER: "UpdateStorefrontOrderFunctionArn",
 }
 DEFINITION_SUBSTITUTIONS: tuple[str, ...] = (
     ORDER_TABLE_SUBSTITUTION,

@@ -11,7 +11,8 @@ flow is also a PrintFlow flow:
   ``{{config.operationsEmail}}``;
 - consume-rest-api ``headers`` and ``signingSecret`` (the *name* of a Secrets Manager secret
   used to sign the request body, never the secret itself);
-- generate-production-files ``provider``: opaque provider options passed to the render step.
+- generate-production-files ``provider``: opaque provider options passed to the render step;
+- the ``update-storefront-order`` step type (tags, status, note written back to the shop).
 
 Instances are built by :func:`printflow.flows.validation.parse_flow`, which guarantees the
 invariants; ``to_document`` gives the seed-format JSON back.
@@ -29,6 +30,7 @@ class StepType(StrEnum):
     GENERATE_PRODUCTION_FILES = "generate-production-files"
     CONSUME_REST_API = "consume-rest-api"
     SEND_EMAIL = "send-email"
+    UPDATE_STOREFRONT_ORDER = "update-storefront-order"
 
 
 # A render step waits for its task token; without a timeout it could wait a year.
@@ -104,7 +106,34 @@ class SendEmailOptions:
 
 RENDER_RETRY = RetryPolicy(max_attempts=10)
 
-StepOptions = GenerateProductionFilesOptions | ConsumeRestApiOptions | SendEmailOptions
+
+@dataclass(frozen=True, slots=True)
+class UpdateStorefrontOrderOptions:
+    """Tell the shop: ``tags`` added (never replacing the shop's own), an optional platform
+    ``status``, an optional ``note`` template (the email placeholders plus
+    ``{{artifacts.links}}``). At least one of the three."""
+
+    tags: tuple[str, ...] = ()
+    status: str | None = None
+    note: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        if self.tags:
+            doc["tags"] = list(self.tags)
+        if self.status is not None:
+            doc["status"] = self.status
+        if self.note is not None:
+            doc["note"] = self.note
+        return doc
+
+
+StepOptions = (
+    GenerateProductionFilesOptions
+    | ConsumeRestApiOptions
+    | SendEmailOptions
+    | UpdateStorefrontOrderOptions
+)
 
 
 @dataclass(frozen=True, slots=True)

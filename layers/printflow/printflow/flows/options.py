@@ -29,8 +29,10 @@ from printflow.flows.model import (
     SendEmailOptions,
     StepOptions,
     StepType,
+    UpdateStorefrontOrderOptions,
 )
 from printflow.flows.placeholders import (
+    NOTE_PLACEHOLDERS,
     PLACEHOLDER_PATTERN,
     PLACEHOLDERS,
     RECIPIENT_PLACEHOLDERS,
@@ -73,7 +75,13 @@ _OPTION_KEYS: dict[StepType, frozenset[str]] = {
     StepType.GENERATE_PRODUCTION_FILES: frozenset({"fileFormat", "provider"}),
     StepType.CONSUME_REST_API: frozenset({"uri", "headers", "signingSecret"}),
     StepType.SEND_EMAIL: frozenset({"recipients", "subject", "message"}),
+    StepType.UPDATE_STOREFRONT_ORDER: frozenset({"tags", "status", "note"}),
 }
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 40  # Shopify's limit per tag
+MAX_NOTE_LENGTH = 5000
+# A status as the platforms name them: "completed", "on-hold", "Awaiting Shipment", "10".
+_STATUS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _-]{0,39}$")
 
 _RETRY_LIMITS: dict[str, tuple[int, int]] = {
     "maxAttempts": (0, 10),
@@ -137,13 +145,7 @@ def parse_options(step_type: StepType, raw: Any, where: str) -> StepOptions:
             errors.add(
                 fail(f"{where}.{key}", f"unknown option (allowed: {', '.join(sorted(known))})")
             )
-    options: StepOptions | None
-    if step_type is StepType.GENERATE_PRODUCTION_FILES:
-        options = errors.check(lambda: _generate_options(raw, where))
-    elif step_type is StepType.CONSUME_REST_API:
-        options = errors.check(lambda: _consume_options(raw, where))
-    else:
-        options = errors.check(lambda: _email_options(raw, where))
+    options = errors.check(lambda: _OPTION_PARSERS[step_type](raw, where))
     errors.raise_if_any()
     assert options is not None  # no error was recorded, so the parser returned
     return options
@@ -394,10 +396,62 @@ def _check_recipient(recipient: Any, where: str) -> None:
         raise fail(where, f"invalid email address {recipient!r}")
 
 
-def _check_placeholders(text: str, where: str) -> None:
+def _check_placeholders(text: str, where: str, allowed: frozenset[str] = PLACEHOLDERS) -> None:
     for name in placeholder_names(text):
-        if name not in PLACEHOLDERS:
-            known = ", ".join(sorted(PLACEHOLDERS))
+        if name not in allowed:
+            known = ", ".join(sorted(allowed))
             raise fail(where, f"unknown placeholder '{{{{{name}}}}}' (known: {known})")
     if has_unterminated_placeholder(text):
         raise fail(where, "unbalanced '{{' or '}}' (placeholders look like {{order.name}})")
+
+
+# -- update-storefront-order ------------------------------------------------------------------
+
+
+def _update_storefront_options(raw: dict[str, Any], where: str) -> UpdateStorefrontOrderOptions:
+    tags = _tags(raw.get("tags"), f"{where}.tags")
+    status = raw.get("status")
+    if status is not None and (not isinstance(status, str) or not _STATUS.fullmatch(status)):
+        raise fail(
+            f"{where}.status",
+            "a status as the platform names it (letters, digits, ' ', '_', '-'; <= 40 chars)",
+        )
+    note = raw.get("note")
+    if note is not None:
+        if not isinstance(note, str) or not note.strip():
+            raise fail(f"{where}.note", "a non-empty template")
+        if _BODY_CONTROL_CHARS.search(note):
+            raise fail(f"{where}.note", "must not contain control characters (except newlines)")
+        if len(note) > MAX_NOTE_LENGTH:
+            raise fail(f"{where}.note", f"must be at most {MAX_NOTE_LENGTH} characters")
+        _check_placeholders(note, f"{where}.note", NOTE_PLACEHOLDERS)
+    if not tags and status is None and note is None:
+        raise fail(where, "give at least one of tags, status, note")
+    return UpdateStorefrontOrderOptions(tags=tags, status=status, note=note)
+
+
+def _tags(raw: Any, where: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_TAGS:
+        raise fail(where, f"a list of 1-{MAX_TAGS} tags")
+    tags: dict[str, str] = {}
+    for index, tag in enumerate(raw):
+        at = f"{where}[{index}]"
+        if not isinstance(tag, str) or not tag.strip():
+            raise fail(at, "a non-empty string")
+        if len(tag) > MAX_TAG_LENGTH:
+            raise fail(at, f"at most {MAX_TAG_LENGTH} characters")
+        # Shopify keeps tags as one comma-separated list: a comma would split the tag.
+        if "," in tag or CONTROL_CHARS.search(tag) or "{{" in tag or "}}" in tag:
+            raise fail(at, "no commas, control characters or placeholders")
+        tags.setdefault(tag.strip().casefold(), tag.strip())
+    return tuple(tags.values())
+
+
+_OPTION_PARSERS: dict[StepType, Callable[[dict[str, Any], str], StepOptions]] = {
+    StepType.GENERATE_PRODUCTION_FILES: _generate_options,
+    StepType.CONSUME_REST_API: _consume_options,
+    StepType.SEND_EMAIL: _email_options,
+    StepType.UPDATE_STOREFRONT_ORDER: _update_storefront_options,
+}

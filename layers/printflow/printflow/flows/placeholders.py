@@ -24,6 +24,10 @@ PLACEHOLDERS: frozenset[str] = frozenset(
     }
 )
 
+# A write-back note may also list the order's files: one "name: link" line per artifact.
+ARTIFACT_LINKS = "artifacts.links"
+NOTE_PLACEHOLDERS: frozenset[str] = PLACEHOLDERS | {ARTIFACT_LINKS}
+
 # Placeholders that may stand alone as an email recipient.
 RECIPIENT_PLACEHOLDERS: frozenset[str] = frozenset({"order.email", "config.operationsEmail"})
 

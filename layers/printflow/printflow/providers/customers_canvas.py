@@ -121,6 +121,9 @@ class CustomersCanvasSettings:
     token_url: str = CC_TOKEN_URL
     scope: str | None = None
     region: str = CC_DEFAULT_REGION
+    # The formats the storefront's processing pipeline outputs, when the operator declares
+    # them (``provider.outputFormats``): a flow's fileFormat is then checked against them.
+    output_formats: tuple[str, ...] | None = None
 
     @property
     def token_endpoint(self) -> TokenEndpoint:

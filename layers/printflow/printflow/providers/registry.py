@@ -86,7 +86,10 @@ _CC_FIELDS = {
     "tenantId",
     "recovery",
     "maxRecoveryAttempts",
+    "outputFormats",
 }
+_FORMAT_NAME = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,31}$")
+MAX_OUTPUT_FORMATS = 20
 
 
 def parse_provider_settings(
@@ -214,6 +217,7 @@ def _customers_canvas(
     if scope is not None and (not isinstance(scope, str) or not scope.strip()):
         raise ValidationError(f"{where}.scope: a space-separated list of scopes")
     return CustomersCanvasSettings(
+        output_formats=_output_formats(doc.get("outputFormats"), f"{where}.outputFormats"),
         base_url=base_url,
         token_url=token_url,
         credentials_secret=_secret_name(doc, where),
@@ -224,6 +228,21 @@ def _customers_canvas(
         scope=scope,
         region=region,
     )
+
+
+def _output_formats(value: Any, where: str) -> tuple[str, ...] | None:
+    """The declared outputs of a Customer's Canvas pipeline: lower-case format names."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= MAX_OUTPUT_FORMATS
+        or not all(isinstance(v, str) and _FORMAT_NAME.match(v) for v in value)
+    ):
+        raise ValidationError(
+            f'{where}: a list of 1-{MAX_OUTPUT_FORMATS} lower-case format names (e.g. ["pdf"])'
+        )
+    return tuple(dict.fromkeys(value))
 
 
 class ProviderRegistry:

@@ -27,12 +27,16 @@ from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.order import Order, OrderKey, order_from_document
 from printflow.domain.storefront import Storefront
 from printflow.errors import StepFailed, StepRetryable, ValidationError
+from printflow.flows.model import GenerateProductionFilesOptions, StepType
+from printflow.flows.options import parse_options
 from printflow.intake.completion import OrderCompleter, OrderNotCompletable, StoreUnavailable
 from printflow.observability import logger
 from printflow.providers.base import ProviderRejected, ProviderUnavailable, RenderWork
 from printflow.providers.registry import ProviderRegistry, start_render
+from printflow.render.formats import settings_for_step
 from printflow.render.jobs import job_for_work
 from printflow.render.policies import policy_for
+from printflow.steps.context import StepInvocation
 
 if TYPE_CHECKING:
     from printflow.render.poller import PollTimers
@@ -50,6 +54,21 @@ class RenderRequest:
     remaining_s: Callable[[], float] | None = None
     # Set on the order by the download function when it completes the token.
     success_status: str = ""
+    # The step's ``fileFormat`` option; None: the storefront's provider settings decide.
+    file_format: str | None = None
+
+
+def render_options(invocation: StepInvocation) -> GenerateProductionFilesOptions:
+    """The step's options, checked with the flow's own rules (the event may not come from a
+    validated flow); a bad option fails the step with the validator's message."""
+    try:
+        options = parse_options(
+            StepType.GENERATE_PRODUCTION_FILES, dict(invocation.options), "options"
+        )
+    except ValidationError as exc:
+        raise StepFailed(f"step {invocation.step_id!r}: {exc}") from exc
+    assert isinstance(options, GenerateProductionFilesOptions)
+    return options
 
 
 class _TimeRunningOut(Exception):
@@ -96,6 +115,16 @@ class RenderStarter:
                 f"storefront {request.order.storefront_id!r} has no render provider configured"
             )
         provider_name = storefront.provider.name.value
+        # The last line against a format the provider cannot make: refused before any work.
+        try:
+            provider = settings_for_step(
+                request.step_id,
+                request.file_format,
+                storefront.provider,
+                self._registry.settings_for(storefront.provider),
+            )
+        except ValidationError as exc:
+            raise StepFailed(str(exc)) from exc
 
         earlier = [j for j in self._jobs.jobs_of(request.order) if j.step_id == request.step_id]
         for job in earlier:
@@ -121,7 +150,7 @@ class RenderStarter:
             asyncio.run(
                 start_render(
                     self._registry,
-                    storefront.provider,
+                    provider,
                     order,
                     skip_line_items=recorded,
                     started=record,

@@ -11,14 +11,17 @@ from printflow.adapters.artifact_bucket import ArtifactBucket
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.ses_email import SesMailer
 from printflow.adapters.signing_secrets import SigningSecrets
+from printflow.adapters.step_effects import StepEffects
 from printflow.adapters.task_tokens import TaskTokens
 from printflow.errors import ConfigurationError
 from printflow.net.safe_http import guarded_client
 from printflow.net.ssrf import EgressGuard, Resolver
+from printflow.providers.base import UrlPolicy
 from printflow.steps.completion import StepCompletion
 from printflow.steps.email import EmailStep
 from printflow.steps.rest import Presigner, RestStep
 from printflow.steps.settings import StepSettings
+from printflow.steps.write_back import WriteBackStep
 
 
 def build_rest_step(
@@ -74,4 +77,41 @@ def build_step_completion(
     return StepCompletion(
         OrderTable(dynamodb or aws.client("dynamodb"), settings.core.order_table),
         TaskTokens(stepfunctions or aws.client("stepfunctions")),
+    )
+
+
+def write_back_url_policy(settings: StepSettings) -> UrlPolicy:
+    """Store API URLs may use http only for hosts the egress allowlist names (local stack)."""
+    hosts = {entry.rsplit(":", 1)[0].strip("[]") for entry in settings.egress.allow_hosts}
+    return UrlPolicy(allow_insecure_hosts=frozenset(hosts))
+
+
+def build_write_back_step(
+    settings: StepSettings,
+    *,
+    dynamodb: Any = None,
+    secretsmanager: Any = None,
+    resolver: Resolver | None = None,
+    presign: Presigner | None = None,
+    s3: Any = None,
+) -> WriteBackStep:
+    """Every store request passes the egress guard (``resolver`` is for tests)."""
+    if presign is None and settings.artifact_bucket:
+        presign = ArtifactBucket(s3 or aws.client("s3"), settings.artifact_bucket).presign
+    guard = EgressGuard(settings.egress, resolver)
+
+    def http(budget_s: float) -> httpx.Client:
+        per_wait = budget_s / 3
+        return guarded_client(guard, timeout=httpx.Timeout(per_wait, connect=min(5.0, per_wait)))
+
+    client = dynamodb or aws.client("dynamodb")
+    return WriteBackStep(
+        OrderTable(client, settings.core.order_table),
+        StepEffects(client, settings.core.order_table),
+        secretsmanager or aws.client("secretsmanager"),
+        http,
+        url_policy=write_back_url_policy(settings),
+        presign=presign,
+        operations_email=settings.operations_email,
+        max_timeout_s=settings.rest_timeout_s,
     )

@@ -16,30 +16,20 @@ and network errors can; 401/403 (a wrong token) and 404 (no such order) cannot.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from printflow.domain.storefront import StoreApi
-from printflow.errors import PrintFlowError
+from printflow.errors import ValidationError
 from printflow.providers.base import retry_after_s
+from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange
 
 PAGE_SIZE = 250  # the API's maximum
 MAX_PAGES = 4  # 1,000 line items: the most an Order holds (intake.normalisers.MAX_LINE_ITEMS)
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
-
-
-class StoreApiError(PrintFlowError):
-    """The store API did not give the order. ``transient``: a later retry may."""
-
-    def __init__(
-        self, message: str, *, transient: bool, retry_after_s: float | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
-        self.retry_after_s = retry_after_s
 
 
 class BigCommerceOrders:
@@ -128,3 +118,113 @@ def _transient(what: str, response: httpx.Response) -> StoreApiError:
     if wait is None and reset_ms.isdigit():
         wait = int(reset_ms) / 1000
     return StoreApiError(f"{what}: HTTP {response.status_code}", transient=True, retry_after_s=wait)
+
+
+# -- write-back (the update-storefront-order step) ---------------------------------------------
+
+# V2 order status ids by name (GET /v2/order_statuses); a flow may give the name or the id.
+ORDER_STATUS_IDS: dict[str, int] = {
+    "incomplete": 0,
+    "pending": 1,
+    "shipped": 2,
+    "partially shipped": 3,
+    "refunded": 4,
+    "cancelled": 5,
+    "declined": 6,
+    "awaiting payment": 7,
+    "awaiting pickup": 8,
+    "awaiting shipment": 9,
+    "completed": 10,
+    "awaiting fulfillment": 11,
+    "manual verification required": 12,
+    "disputed": 13,
+    "partially refunded": 14,
+}
+STAFF_NOTES_LIMIT = 65_535  # a TEXT column
+WRITE_ATTEMPTS = 3
+
+
+def bigcommerce_status(status: str) -> int:
+    """The V2 ``status_id`` of a status name (``Completed``, ``awaiting-shipment``) or id."""
+    text = status.strip()
+    if text.isdigit() and int(text) in ORDER_STATUS_IDS.values():
+        return int(text)
+    found = ORDER_STATUS_IDS.get(text.lower().replace("-", " ").replace("_", " "))
+    if found is None:
+        raise ValidationError(
+            f"{status!r} is not a BigCommerce order status (a name such as 'Completed' or "
+            "an id 0-14)"
+        )
+    return found
+
+
+class BigCommerceWriteBack:
+    """Status and staff notes on one store's orders (V2 ``PUT /orders/{id}``).
+
+    BigCommerce orders have one ``staff_notes`` text, no list of notes and no tags: a note is
+    appended to the text already there (read first, never replaced), and tags are written
+    into the note by the step. The API token needs the Orders modify scope.
+    """
+
+    def __init__(
+        self, http: httpx.Client, api: StoreApi, credentials: dict[str, str], pacer: Pacer
+    ) -> None:
+        self._http = http
+        self._base = f"{api.base_url}/stores/{api.store_hash}/v2"
+        self._headers = {"X-Auth-Token": credentials["accessToken"], "Accept": "application/json"}
+        self._pacer = pacer
+
+    def add_tags(self, order_id: str, tags: Sequence[str]) -> None:
+        raise StoreApiError("BigCommerce orders have no tags", transient=False)
+
+    def set_status(self, order_id: str, status: str | int) -> None:
+        self._send("PUT", order_id, {"status_id": int(status)})
+
+    def add_note(self, order_id: str, note: str, *, step_id: str) -> None:
+        current = self._send("GET", order_id, None)
+        existing = current.get("staff_notes") if isinstance(current, dict) else None
+        existing = existing if isinstance(existing, str) else ""
+        if note in existing:
+            return  # written by an earlier attempt whose record was lost
+        combined = f"{existing.rstrip()}\n\n{note}" if existing.strip() else note
+        if len(combined) > STAFF_NOTES_LIMIT:
+            raise StoreApiError(
+                f"order {order_id!r}: staff notes would exceed {STAFF_NOTES_LIMIT} characters",
+                transient=False,
+            )
+        self._send("PUT", order_id, {"staff_notes": combined})
+
+    def _send(self, method: str, order_id: str, body: dict[str, Any] | None) -> Any:
+        path = f"/orders/{quote(order_id, safe='')}"
+        what = f"{method} /v2{path}"
+        for _ in range(WRITE_ATTEMPTS):
+            answer = exchange(
+                self._http, method, self._base + path, what, headers=self._headers, json_body=body
+            )
+            if answer.status == 200:
+                return answer.body
+            if answer.status == 429:
+                wait = answer.retry_after_s
+                self._pacer.wait(1.0 if wait is None else wait, f"{what}: HTTP 429")
+                continue
+            raise _write_error(what, answer)
+        raise StoreApiError(
+            f"{what}: still rate limited after {WRITE_ATTEMPTS} tries", transient=True
+        )
+
+
+def _write_error(what: str, answer: StoreAnswer) -> StoreApiError:
+    status = answer.status
+    if status in (401, 403):
+        return StoreApiError(
+            f"{what}: HTTP {status}, the store refused the access token "
+            "(check storeApi.credentialsSecret and the token's Orders modify scope)",
+            transient=False,
+        )
+    if status == 404:
+        return StoreApiError(f"{what}: HTTP 404, the store has no such order", transient=False)
+    if status >= 500:
+        return StoreApiError(
+            f"{what}: HTTP {status}", transient=True, retry_after_s=answer.retry_after_s
+        )
+    return StoreApiError(f"{what}: HTTP {status}: {excerpt(answer.body)}", transient=False)

@@ -1,0 +1,69 @@
+"""update-storefront-order step of the order flow: tell the shop (tags, status, a note with
+the file links) through the storefront's store API.
+
+Step errors propagate on purpose: Lambda reports the exception's class name as
+``errorType``, which the compiled flow's ``Retry`` (``StepRetryable``) and ``Catch``
+(everything else) match. Notes and credentials are never logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from printflow.errors import StepFailed, StepRetryable
+from printflow.observability import logger, metrics, tracer
+from printflow.steps.completion import StepCompletion
+from printflow.steps.context import parse_step_event
+from printflow.steps.settings import StepSettings
+from printflow.steps.wiring import build_step_completion, build_write_back_step
+from printflow.steps.write_back import WriteBackStep
+
+STEP_TYPE = "update-storefront-order"
+SETTINGS = StepSettings.from_env()
+_step: WriteBackStep | None = None
+_completion: StepCompletion | None = None
+
+
+def step() -> WriteBackStep:
+    global _step
+    if _step is None:
+        _step = build_write_back_step(SETTINGS)
+    return _step
+
+
+def completion() -> StepCompletion:
+    global _completion
+    if _completion is None:
+        _completion = build_step_completion(SETTINGS)
+    return _completion
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@tracer().capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    invocation = parse_step_event(event, expected_type=STEP_TYPE)
+    logger.append_keys(order_key=str(invocation.order), step=invocation.step_id)
+    try:
+        written = step().run(invocation, remaining_s=context.get_remaining_time_in_millis() / 1000)
+        # The step's status is part of its work: no status state follows it in the flow.
+        completion().step_done(invocation)
+    except StepRetryable as exc:
+        logger.warning("write-back will be retried", extra={"reason": str(exc)})
+        metrics.add_metric(name="StoreWriteBacksRetried", unit="Count", value=1)
+        raise
+    except StepFailed as exc:
+        logger.warning("write-back failed", extra={"reason": str(exc)})
+        metrics.add_metric(name="StoreWriteBacksFailed", unit="Count", value=1)
+        raise
+    except Exception as exc:
+        if not invocation.ends_flow_failed:
+            raise
+        # The step ending a failed flow catches only known error names (not its own
+        # OrderFailed): an unexpected one becomes a step failure, so the order is marked.
+        raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
+    logger.info("shop order updated", extra=written.to_dict())
+    metrics.add_metric(name="StoreWriteBacks", unit="Count", value=1)
+    return written.to_dict()

@@ -1,0 +1,102 @@
+"""The store APIs by platform: one entry per platform with one, found by the storefront's
+platform (a platform missing here, such as ``generic``, has no store API).
+
+Each entry says which fields its credentials secret holds and builds the platform's clients.
+Write-back (the ``update-storefront-order`` step) is here; reading orders (reconciliation)
+belongs beside it, in the same platform modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from printflow.adapters.config_secrets import read_json_secret
+from printflow.domain.storefront import Platform, StoreApi
+from printflow.errors import ValidationError
+from printflow.store_apis.base import Pacer
+from printflow.store_apis.bigcommerce import BigCommerceWriteBack, bigcommerce_status
+from printflow.store_apis.shopify import ShopifyWriteBack
+from printflow.store_apis.woocommerce import WooCommerceWriteBack, woocommerce_status
+
+
+class StoreWriteBack(Protocol):
+    """What the write-back step asks of a platform's client."""
+
+    def add_tags(self, order_id: str, tags: Sequence[str]) -> None: ...
+
+    def set_status(self, order_id: str, status: str | int) -> None: ...
+
+    def add_note(self, order_id: str, note: str, *, step_id: str) -> None: ...
+
+
+WriteBackFactory = Callable[[httpx.Client, StoreApi, dict[str, str], Pacer], StoreWriteBack]
+
+
+def _no_status(status: str) -> str | int:
+    raise ValidationError(
+        "Shopify orders have no status PrintFlow can set (fulfilment is a workflow of its "
+        "own); use tags"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StorePlatform:
+    """One platform's store API: its credentials and its clients."""
+
+    # Fields of the credentials secret's JSON object (all required, non-empty strings).
+    credential_fields: tuple[str, ...]
+    write_back: WriteBackFactory
+    # The platform's value for a flow's ``status`` option; ValidationError when it has none.
+    status_value: Callable[[str], str | int]
+    # Whether its orders have tags (otherwise the step writes them into the note).
+    has_tags: bool
+
+
+STORE_PLATFORMS: dict[Platform, StorePlatform] = {
+    Platform.SHOPIFY: StorePlatform(("accessToken",), ShopifyWriteBack, _no_status, has_tags=True),
+    Platform.WOOCOMMERCE: StorePlatform(
+        ("consumerKey", "consumerSecret"),
+        WooCommerceWriteBack,
+        woocommerce_status,
+        has_tags=False,
+    ),
+    Platform.BIGCOMMERCE: StorePlatform(
+        ("accessToken",), BigCommerceWriteBack, bigcommerce_status, has_tags=False
+    ),
+}
+
+
+def store_platform(platform: Platform, where: str) -> StorePlatform:
+    """The platform's entry; :class:`ValidationError` when it has no store API."""
+    found = STORE_PLATFORMS.get(platform)
+    if found is None:
+        raise ValidationError(
+            f"{where}: {platform.value} storefronts have no store API to write back to "
+            "(a consume-rest-api step can tell such a shop)"
+        )
+    return found
+
+
+def load_store_credentials(
+    secretsmanager: Any, platform: Platform, api: StoreApi, where: str
+) -> dict[str, str]:
+    """The credentials the platform needs from ``api.credentials_secret``, checked.
+
+    :class:`ValidationError` names the secret and the fields, never a value; other AWS errors
+    (throttling, outages) propagate as ``ClientError``.
+    """
+    entry = store_platform(platform, where)
+    field = f"{where}.storeApi.credentialsSecret"
+    doc = read_json_secret(secretsmanager, api.credentials_secret, field)
+    values = {name: doc.get(name) for name in entry.credential_fields}
+    if not all(isinstance(v, str) and v for v in values.values()):
+        shape = ", ".join(f'"{name}"' for name in entry.credential_fields)
+        raise ValidationError(
+            f"{field}: secret {api.credentials_secret!r} must be a JSON object with {shape} "
+            f"(the {platform.value} store API's credentials)"
+        )
+    return {name: str(value) for name, value in values.items()}

@@ -44,7 +44,7 @@ from printflow.render.poller import Poller, PollerSettings, PollReport
 from printflow.render.timers import TimerBatch
 from printflow_tools.localstack.resources import LocalResources
 
-CHILI_LIKE = PollingPolicy(interval_s=2.0, first_poll_s=2.0, growth=1.3, max_interval_s=30.0)
+CHILI_LIKE = PollingPolicy(interval_s=2.0, first_poll_s=2.0, age_fraction=0.2, max_interval_s=30.0)
 
 
 class Clock:

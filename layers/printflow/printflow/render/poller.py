@@ -49,6 +49,7 @@ from printflow.providers.base import (
     RecoveryRefused,
     RenderProvider,
     RenderWork,
+    TooSoon,
 )
 from printflow.render.decisions import (
     RENDER_FAILED,
@@ -58,6 +59,7 @@ from printflow.render.decisions import (
     after_transient_error,
     failed,
     past_deadline,
+    refused_too_soon,
     too_soon,
 )
 from printflow.render.jobs import job_for_work
@@ -299,6 +301,8 @@ class Poller:
         work = work_of(job)
         try:
             result = await provider.poll(work)
+        except TooSoon as exc:
+            return refused_too_soon(job, self._clock(), exc.retry_after_s)
         except ProviderUnavailable as exc:
             return after_transient_error(job, policy, self._clock(), exc.message, exc.retry_after_s)
         except ProviderRejected as exc:
@@ -312,6 +316,8 @@ class Poller:
         job = decision.job
         try:
             work = await provider.recover(work_of(job))
+        except TooSoon as exc:
+            return refused_too_soon(job, self._clock(), exc.retry_after_s)
         except ProviderUnavailable as exc:
             return after_transient_error(job, policy, self._clock(), exc.message, exc.retry_after_s)
         except (ProviderRejected, RecoveryRefused) as exc:
@@ -336,6 +342,8 @@ class Poller:
                 job.error or "render failed",
             )
             await self._aws(self._cancel_siblings, job)
+            # The download function settles the order: a manifest saying what was stored.
+            await self._aws(self._downloads.send, job)
             report.failed += 1
         elif decision.action is Action.CREATE_JOBS:
             await self._aws(self._create_discovered, decision)

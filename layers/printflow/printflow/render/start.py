@@ -48,6 +48,8 @@ class RenderRequest:
     timeout_s: int = DEFAULT_RENDER_TIMEOUT_S
     # Seconds left in the Lambda (its context); None: no limit (tests, tools).
     remaining_s: Callable[[], float] | None = None
+    # Set on the order by the download function when it completes the token.
+    success_status: str = ""
 
 
 class _TimeRunningOut(Exception):
@@ -101,7 +103,9 @@ class RenderStarter:
         if request.step_id in (item.get(START_DONE_ATTRIBUTE) or ()):
             return RenderStarted(len(earlier), provider_name, resumed=True)
 
-        order = self._complete(order_from_document(item["order"]), storefront)
+        # A large completed order keeps its document beside the raw body.
+        bucket = (item.get("rawBody") or {}).get("bucket")
+        order = self._complete(order_from_document(item["order"]), storefront, bucket)
         recorded = frozenset(j.line_item_id for j in earlier if j.line_item_id)
         new_jobs = 0
 
@@ -132,15 +136,15 @@ class RenderStarter:
                 f"started {len(earlier) + new_jobs} render job(s) before the function's time ran "
                 "low; the step's retry starts the rest"
             ) from None
-        self._orders.mark_render_started(request.order, request.step_id)
+        self._orders.mark_render_started(request.order, request.step_id, request.success_status)
         return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
 
-    def _complete(self, order: Order, storefront: Storefront) -> Order:
+    def _complete(self, order: Order, storefront: Storefront, bucket: str | None) -> Order:
         """The full order: a thin one (BigCommerce) is read from its store first."""
         if self._completer is None:
             return order
         try:
-            return self._completer.complete(order, storefront)
+            return self._completer.complete(order, storefront, document_bucket=bucket)
         except OrderNotCompletable as exc:
             raise StepFailed(str(exc)) from exc
         except StoreUnavailable as exc:

@@ -92,7 +92,9 @@ class ProviderDirectory:
             storefront = self._storefronts[storefront_id]
             if storefront is None or storefront.provider is None:
                 raise LookupError(f"storefront {storefront_id!r} has no render provider")
-            adapter = await self._registry.adapter_for(storefront.provider, self._clients[shard])
+            adapter = await self._registry.adapter_for(
+                storefront.provider, self._clients[shard], storefront_id=storefront_id
+            )
             self._adapters[(storefront_id, shard)] = adapter
             return adapter
 

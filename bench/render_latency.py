@@ -358,7 +358,7 @@ def main() -> None:
             canvas = figures_of(canvas_orders, args.render, COUNTER.snapshot() - before)
             describe("Customer's Canvas (the vendor's 60 s between polls)", canvas_orders, canvas)
         else:
-            print("-- Customer's Canvas: skipped in --smoke (it waits the vendor's 60 s)")
+            print("-- Customer's Canvas: no orders (--smoke or --canvas-orders 0: each waits 60 s)")
     finally:
         watcher.stop()
         with COUNTER.ignored():

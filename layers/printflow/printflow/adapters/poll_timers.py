@@ -2,8 +2,10 @@
 
 SQS delays a message by at most 900 s (``DelaySeconds``, whole seconds). A poll due later
 is reached by a chain: the message fires at 900 s, finds its due time still ahead and is
-sent again for the rest. The delay is rounded up, so a timer never fires before its job is
-due (a timer that fired early would find the job not due yet and be dropped).
+sent again for the rest. The delay is rounded down, so a timer fires up to a second before
+its job is due and the poll function waits out the rest (rounding up instead would make
+every CHILI poll half a second late on average; firing early without waiting would find
+the job not due and drop the timer).
 
 The message names the job and the due time it was set for; it carries nothing the poll
 needs, so a duplicate, late or stale message is harmless: the job's lease decides.
@@ -63,9 +65,15 @@ def parse_timer_message(body: str) -> PollTimer:
     return PollTimer(OrderKey(storefront_id, order_id), job_id, due_at)
 
 
+# A timer fires at most this long before its due time (the fraction DelaySeconds cannot
+# express); one that fires earlier is a link of a chain.
+EARLY_FIRE_S = 1.0
+
+
 def delay_for(due_at: float, now: float) -> int:
-    """Whole seconds of ``DelaySeconds`` that fire at or after ``due_at`` (capped at 900)."""
-    return max(0, min(MAX_DELAY_S, math.ceil(due_at - now)))
+    """Whole seconds of ``DelaySeconds`` that fire less than a second before ``due_at``
+    (capped at 900)."""
+    return max(0, min(MAX_DELAY_S, math.floor(due_at - now)))
 
 
 class PollTimerQueue:

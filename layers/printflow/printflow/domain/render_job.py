@@ -49,16 +49,17 @@ class PollingPolicy:
     min_interval_s: float = 0.0  # a floor the provider asks for (Customer's Canvas: 60 s)
     max_recoveries: int = 3  # resume/restart attempts of a failed pipeline
     recovery_delay_s: float = 60.0
-    # A job that keeps running is polled less often: the interval grows by ``growth`` per
-    # poll up to ``max_interval_s``, spread by +/- ``jitter`` so jobs started together do
-    # not stay in lockstep.
-    growth: float = 1.0
+    # A job that keeps running is polled less often: the interval is ``age_fraction`` of the
+    # job's age (never under ``interval_s``, never over ``max_interval_s``), spread by
+    # +/- ``jitter`` so jobs started together do not stay in lockstep. A finished render is
+    # then seen at most about that fraction of its render time late.
+    age_fraction: float = 0.0
     max_interval_s: float | None = None
     jitter: float = 0.0
 
-    def next_poll_delay(self, polls_made: int = 1) -> float:
-        """Seconds until the next poll of a job still running after ``polls_made`` polls."""
-        delay = self.interval_s * self.growth ** max(0, polls_made - 1)
+    def next_poll_delay(self, age_s: float = 0.0) -> float:
+        """Seconds until the next poll of a job still running ``age_s`` after it started."""
+        delay = max(self.interval_s, self.age_fraction * age_s)
         if self.jitter:
             delay *= random.uniform(1.0 - self.jitter, 1.0 + self.jitter)
         if self.max_interval_s is not None:

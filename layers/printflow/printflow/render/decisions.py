@@ -82,7 +82,7 @@ def after_poll(
     polled = replace(job, attempts=job.attempts + 1, failures=0, last_polled_at=now)
     if status != job.last_status:
         polled = polled.with_history(now, status, result.detail or "")
-    next_poll = now + max(policy.next_poll_delay(polled.attempts), result.retry_after_s or 0.0)
+    next_poll = now + max(policy.next_poll_delay(now - job.created_at), result.retry_after_s or 0.0)
 
     if result.discovered:
         return Decision(
@@ -116,7 +116,7 @@ def after_poll(
         case PollState.FAILED:
             cause = result.detail or f"{job.provider} reported {job.ref} failed"
             if recovery is not None and recovery.allowed:
-                at = now + max(recovery.wait_s, policy.next_poll_delay(polled.attempts))
+                at = now + max(recovery.wait_s, policy.next_poll_delay(now - job.created_at))
                 recovering = replace(polled, state=JobState.PENDING, due_at=at)
                 return Decision(recovering.with_history(now, "recovering", cause), Action.RECOVER)
             reason = f" ({recovery.reason})" if recovery is not None and recovery.reason else ""

@@ -38,7 +38,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from printflow.adapters.order_table import order_pk
-from printflow.adapters.poll_timers import PollTimer
+from printflow.adapters.poll_timers import EARLY_FIRE_S, PollTimer
 from printflow.adapters.render_job_table import RenderJobTable, job_sk
 from printflow.domain.render_job import JobState, PollingPolicy, RenderJob
 from printflow.observability import logger
@@ -67,6 +67,9 @@ from printflow.render.jobs import job_for_work
 T = TypeVar("T")
 # "render job waiting" lines per run (each says why a job is not done yet).
 WAITING_LOG_LIMIT = 20
+# SQS may deliver a delayed message a little before its whole second is up, and clocks of
+# two hosts differ by a few ms: a timer this much earlier than a second is not a chain link.
+TIMER_TOLERANCE_S = 0.5
 
 
 class Handled(StrEnum):
@@ -216,11 +219,16 @@ class Poller:
         remaining_s: Callable[[], float],
         report: PollReport,
     ) -> None:
-        if timer.due_at > self._clock():
+        early = timer.due_at - self._clock()
+        if early > EARLY_FIRE_S + TIMER_TOLERANCE_S:
             # A wait longer than SQS's 900 s delay: this was one link of the chain.
             report.timers_chained += 1
             await self._set_timer(timer, report)
             return
+        if early > 0:
+            # SQS delays whole seconds: the rest of the second is waited here (concurrently
+            # with the batch's other jobs).
+            await asyncio.sleep(early)
         pk, sk = order_pk(timer.order_key), job_sk(timer.job_id)
         outcome = await self._handle(pk, sk, lease_until, remaining_s, report)
         if outcome is Handled.NOT_OURS:

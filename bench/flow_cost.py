@@ -592,7 +592,7 @@ def main() -> None:
     run = CostRun(args.file_size, args.speedup)
     try:
         memory = {name: spec.memory_mb for name, spec in run.stack.resources.functions.items()}
-        idle_requests, idle_runs, idle_seconds = run.idle(2.0 if args.smoke else 6.0)
+        idle_requests, idle_runs, idle_seconds = run.idle(1.0 if args.smoke else 6.0)
         timeout = 120.0 + args.file_size / MiB * 3
         one = run.run(args.orders, 1, timeout)
         five = run.run(args.orders_5, 5, timeout * 2)

@@ -243,3 +243,14 @@ def _create_state_machine(
         type=str(props.get("Type", "STANDARD")),
     )
     return str(response["stateMachineArn"])
+
+
+def template_outputs(resources: LocalResources) -> dict[str, str]:
+    """The template's ``Outputs`` as the local stack resolves them (what the CLI reads)."""
+    outputs: dict[str, str] = {}
+    for name, output in (load_template().get("Outputs") or {}).items():
+        try:
+            outputs[name] = str(resources.resolver.resolve(output["Value"]))
+        except (KeyError, ValueError, TypeError):
+            continue  # an output the local stack cannot resolve is simply not offered
+    return outputs

@@ -5,6 +5,11 @@ Items (``pk`` / ``sk``):
 - order:       ``ORDER#{storefrontId}#{orderId}`` / ``ORDER``
 - storefront:  ``STOREFRONTS`` / ``{storefrontId}`` (one small partition, listed with a Query)
 
+The ``StatusIndex`` (``statusKey`` = ``{storefrontId}#{status}`` / ``statusAt``, ISO 8601)
+lists a storefront's orders in one status, newest first; every write of an order's status
+writes both attributes too (:func:`status_index_attributes`; the compiled flow's status
+states build the same values in ASL).
+
 The sparse ``DueIndex`` (``dueShard`` / ``dueAt``, epoch seconds) holds only items that need
 attention at a given time: orders the sweep must check (``SWEEP#{n}``) and, later, render
 jobs due for a poll. Items leave the index by dropping the two attributes.
@@ -27,6 +32,7 @@ from printflow.errors import OrderAlreadyRecorded
 ORDER_SK = "ORDER"
 STOREFRONTS_PK = "STOREFRONTS"
 DUE_INDEX = "DueIndex"
+STATUS_INDEX = "StatusIndex"
 SWEEP_SHARD_PREFIX = "SWEEP#"
 
 
@@ -37,6 +43,19 @@ START_DONE_ATTRIBUTE = "renderStartsDone"
 
 def order_pk(key: OrderKey) -> str:
     return f"ORDER#{key.storefront_id}#{key.order_id}"
+
+
+def status_key(storefront_id: str, status: str) -> str:
+    """The ``StatusIndex`` partition of a storefront's orders in ``status``."""
+    return f"{storefront_id}#{status}"
+
+
+def status_index_attributes(key: OrderKey, status: str, at: str) -> dict[str, str]:
+    """What an order item carries so that it appears in the ``StatusIndex`` under ``status``.
+
+    Whoever writes an order's ``status`` writes these two attributes in the same update.
+    """
+    return {"statusKey": status_key(key.storefront_id, status), "statusAt": at}
 
 
 def order_key_attributes(key: OrderKey) -> dict[str, str]:
@@ -64,6 +83,7 @@ class NewOrderRecord:
             "orderId": key.order_id,
             "status": OrderStatus.RECEIVED.value,
             "statusHistory": [{"status": OrderStatus.RECEIVED.value, "at": self.received_at}],
+            **status_index_attributes(key, OrderStatus.RECEIVED.value, self.received_at),
             "order": self.order.to_document(),
             "rawBody": {"bucket": self.raw_body.bucket, "key": self.raw_body.key},
             "flow": self.flow,
@@ -204,6 +224,41 @@ class OrderTable:
                 return False
             raise
         return True
+
+    # -- finding orders by status (operations) --------------------------------------------
+
+    def orders_in_status(
+        self,
+        storefront_id: str,
+        status: str,
+        *,
+        since: str | None = None,
+        page_size: int = 100,
+        start_key: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of a storefront's orders in ``status``, newest first (``StatusIndex``).
+
+        ``since`` (ISO 8601) keeps orders that entered the status at or after it. Returns
+        the projected items and the key to pass for the next page (None: no more).
+        """
+        condition = "statusKey = :key"
+        values: dict[str, Any] = {":key": status_key(storefront_id, status)}
+        if since is not None:
+            condition += " AND statusAt >= :since"
+            values[":since"] = since
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": serialize_item(values),
+            "ScanIndexForward": False,
+            "Limit": page_size,
+        }
+        if start_key is not None:
+            request["ExclusiveStartKey"] = start_key
+        response = self._client.query(**request)
+        items = [deserialize_item(item) for item in response.get("Items", [])]
+        return items, response.get("LastEvaluatedKey")
 
     # -- the sweep ------------------------------------------------------------------------
 

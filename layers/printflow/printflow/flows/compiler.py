@@ -36,6 +36,7 @@ from typing import Any
 
 from printflow.domain.order import OrderStatus
 from printflow.flows.model import OrderFlow, Step, StepType
+from printflow.flows.status_index import STATUS_INDEX_EXPRESSION, status_key_value
 
 ORDER_TABLE_SUBSTITUTION = "OrderTable"
 FUNCTION_ARN_SUBSTITUTIONS: Mapping[StepType, str] = {
@@ -186,9 +187,11 @@ def _task_state(step: Step) -> dict[str, Any]:
 def _status_state(step: Step, on_success_path: bool) -> dict[str, Any]:
     state = _update_order(
         "SET #status = :status, #currentStep = :step, #updatedAt = :at, "
-        "#statusHistory = list_append(if_not_exists(#statusHistory, :empty), :entry)",
+        "#statusHistory = list_append(if_not_exists(#statusHistory, :empty), :entry), "
+        + STATUS_INDEX_EXPRESSION,
         {
             ":status": {"S": step.success_status},
+            ":statusKey": status_key_value(step.success_status),
             ":step": {"S": step.id},
             ":at": {"S.$": _NOW},
             ":empty": {"L": []},
@@ -216,9 +219,11 @@ def _record_error_state(step: Step, on_error: str) -> dict[str, Any]:
 def _mark_failed_state(step: Step) -> dict[str, Any]:
     state = _update_order(
         "SET #status = :status, #currentStep = :step, #error = :error, #updatedAt = :at, "
-        "#statusHistory = list_append(if_not_exists(#statusHistory, :empty), :entry)",
+        "#statusHistory = list_append(if_not_exists(#statusHistory, :empty), :entry), "
+        + STATUS_INDEX_EXPRESSION,
         {
             ":status": {"S": FAILED_STATUS},
+            ":statusKey": status_key_value(FAILED_STATUS),
             ":step": {"S": step.id},
             ":error": _error_record(step.id),
             ":at": {"S.$": _NOW},

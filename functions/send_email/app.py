@@ -46,6 +46,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("email failed", extra={"reason": str(exc)})
         metrics.add_metric(name="EmailsFailed", unit="Count", value=1)
         raise
-    logger.info("email sent", extra={"recipients": sent.recipient_count})
-    metrics.add_metric(name="EmailsSent", unit="Count", value=1)
-    return {"messageId": sent.message_id, "recipients": sent.recipient_count}
+    if sent.outcome == "may have been sent":
+        logger.warning(
+            "email may have been sent: an earlier attempt stopped between claiming and "
+            "recording it; not sending again"
+        )
+        metrics.add_metric(name="EmailsMaybeSent", unit="Count", value=1)
+    elif sent.outcome == "already sent":
+        logger.info("email already sent by an earlier attempt")
+    else:
+        logger.info("email sent", extra={"recipients": sent.recipient_count})
+        metrics.add_metric(name="EmailsSent", unit="Count", value=1)
+    return {
+        "messageId": sent.message_id,
+        "recipients": sent.recipient_count,
+        "outcome": sent.outcome,
+    }

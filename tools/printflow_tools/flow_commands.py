@@ -14,8 +14,13 @@ from typing import Any
 from printflow.errors import ValidationError
 from printflow.flows import compile_flow_text, parse_flow_json, render_mermaid
 from printflow.flows.model import OrderFlow
+from printflow.flows.retry_entry import compile_retry_flow_text
 
 REGENERATE_DEFAULT = "printflow flow compile flows/default.json -o statemachine/order-flow.asl.json"
+REGENERATE_RETRY = (
+    "printflow flow compile flows/default.json --retry-entry "
+    "-o statemachine/order-flow-retry.asl.json"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -31,6 +36,11 @@ def register(subparsers: Any) -> None:
     compile_.add_argument("file", type=Path, metavar="FILE")
     compile_.add_argument(
         "-o", "--output", type=Path, metavar="OUT", help="write here instead of stdout"
+    )
+    compile_.add_argument(
+        "--retry-entry",
+        action="store_true",
+        help="compile the retry state machine (entered at $.retry.fromStep; orders retry)",
     )
     compile_.add_argument(
         "--check",
@@ -56,15 +66,17 @@ def compile_command(args: argparse.Namespace) -> int:
     flow = _load(args.file)
     if flow is None:
         return 1
-    text = compile_flow_text(flow)
+    text = compile_retry_flow_text(flow) if args.retry_entry else compile_flow_text(flow)
     out: Path | None = args.output
     if args.check:
         if out is None:
             return _error("compile", "--check needs -o OUT")
         current = out.read_text(encoding="utf-8") if out.exists() else None
         if current != text:
+            retry = " --retry-entry" if args.retry_entry else ""
             return _error(
-                str(out), f"stale; regenerate with: printflow flow compile {args.file} -o {out}"
+                str(out),
+                f"stale; regenerate with: printflow flow compile {args.file}{retry} -o {out}",
             )
         print(f"{out}: up to date")
         return 0

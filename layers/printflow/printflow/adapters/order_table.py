@@ -41,6 +41,25 @@ SWEEP_SHARD_PREFIX = "SWEEP#"
 START_DONE_ATTRIBUTE = "renderStartsDone"
 
 
+EMAIL_SK_PREFIX = "EMAIL#"
+EMAIL_SENDING = "sending"  # claimed; the send may or may not have happened
+EMAIL_SENT = "sent"
+EMAIL_UNSENT = "unsent"  # SES refused it: nothing went out, a retry may send
+
+
+def email_sk(step_id: str, delivery_id: str) -> str:
+    return f"{EMAIL_SK_PREFIX}{step_id}#{delivery_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class EmailClaim:
+    """The answer to :meth:`OrderTable.claim_email`."""
+
+    claimed: bool
+    state: str
+    record: dict[str, Any]
+
+
 def order_pk(key: OrderKey) -> str:
     return f"ORDER#{key.storefront_id}#{key.order_id}"
 
@@ -259,6 +278,82 @@ class OrderTable:
         response = self._client.query(**request)
         items = [deserialize_item(item) for item in response.get("Items", [])]
         return items, response.get("LastEvaluatedKey")
+
+    # -- email records (send-email sends once per order step) ---------------------------
+
+    def claim_email(self, key: OrderKey, step_id: str, delivery_id: str, at: str) -> EmailClaim:
+        """Record that the step is about to send, unless a record exists (then return it).
+
+        ``EmailClaim.claimed`` is True for the caller that may send. An earlier record in
+        state ``unsent`` (the send was refused, nothing went out) is claimed again.
+        """
+        item_key = {"pk": order_pk(key), "sk": email_sk(step_id, delivery_id)}
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=serialize_item(
+                    {
+                        **item_key,
+                        "entity": "EmailRecord",
+                        "storefrontId": key.storefront_id,
+                        "orderId": key.order_id,
+                        "stepId": step_id,
+                        "deliveryId": delivery_id,
+                        "state": EMAIL_SENDING,
+                        "claimedAt": at,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR #state = :unsent",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=serialize_item({":unsent": EMAIL_UNSENT}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            stored = deserialize_item(exc.response.get("Item") or {})  # type: ignore[arg-type]
+            return EmailClaim(False, str(stored.get("state", EMAIL_SENDING)), stored)
+        return EmailClaim(True, EMAIL_SENDING, {})
+
+    def finish_email(
+        self,
+        key: OrderKey,
+        step_id: str,
+        delivery_id: str,
+        state: str,
+        at: str,
+        message_id: str | None = None,
+    ) -> None:
+        """Mark the claimed record ``sent`` (with the SES message id) or ``unsent``."""
+        values: dict[str, Any] = {":state": state, ":at": at, ":sending": EMAIL_SENDING}
+        expression = "SET #state = :state, finishedAt = :at"
+        if message_id is not None:
+            expression += ", messageId = :id"
+            values[":id"] = message_id
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item({"pk": order_pk(key), "sk": email_sk(step_id, delivery_id)}),
+            UpdateExpression=expression,
+            ConditionExpression="#state = :sending",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=serialize_item(values),
+        )
+
+    def email_records(self, key: OrderKey) -> list[dict[str, Any]]:
+        """Every email record of the order (``printflow orders show``)."""
+        return self._items_with_prefix(key, EMAIL_SK_PREFIX)
+
+    def _items_with_prefix(self, key: OrderKey, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=serialize_item({":pk": order_pk(key), ":prefix": prefix}),
+            ConsistentRead=True,
+        ):
+            items.extend(deserialize_item(item) for item in page.get("Items", []))
+        return items
 
     # -- the sweep ------------------------------------------------------------------------
 

@@ -5,7 +5,9 @@ The flow compiler (:mod:`printflow.flows.compiler`) invokes each step Lambda wit
     {
       "input": {
         "order": {"pk": "...", "sk": "ORDER", "storefrontId": "...", "orderId": "..."},
-        "error": {"Error": "StepFailed", "Cause": "..."}      # only on an onError path
+        "error": {"Error": "StepFailed", "Cause": "..."},     # only on an onError path
+        "retry": {"fromStep": "...", "attempt": 2,            # only in a retry execution
+                  "firstExecution": "arn:aws:states:...:execution:OrderFlow:..."}
       },
       "step": {"id": "consume", "type": "consume-rest-api",
                "successStatus": "In progress", "options": {...}},
@@ -74,14 +76,19 @@ class StepInvocation:
     execution: str
     options: Mapping[str, Any] = field(default_factory=dict)
     error: FlowError | None = None
+    # The order's first execution when this one is a retry (``printflow orders retry``).
+    first_execution: str | None = None
 
     @property
     def delivery_id(self) -> str:
-        """Stable across retries of this step in this execution, unique otherwise.
+        """Stable across retries of this step, in this execution and in the order's retries.
 
-        Receivers dedupe on it; email and REST steps may repeat after a timeout.
+        Receivers dedupe on it; email and REST steps may repeat after a timeout. A retry
+        execution keys it on the order's first execution, so the REST receiver sees the
+        same ``X-PrintFlow-Delivery`` and the email step its own record.
         """
-        digest = hashlib.sha256(f"{self.execution}\n{self.step_id}".encode())
+        scope = self.first_execution or self.execution
+        digest = hashlib.sha256(f"{scope}\n{self.step_id}".encode())
         return digest.hexdigest()[:32]
 
     def with_recorded_error(self, item: Mapping[str, Any]) -> StepInvocation:
@@ -132,7 +139,16 @@ def parse_step_event(event: Any, *, expected_type: str) -> StepInvocation:
         execution=_text(event, "execution", "step event"),
         options=options,
         error=_flow_error(payload.get("error")),
+        first_execution=_first_execution(payload.get("retry")),
     )
+
+
+def _first_execution(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise StepFailed("step event: 'input.retry' must be an object")
+    return _text(raw, "firstExecution", "input.retry")
 
 
 def _text(doc: Mapping[str, Any], name: str, where: str) -> str:

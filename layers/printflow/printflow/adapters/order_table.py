@@ -211,6 +211,18 @@ class OrderTable:
             ExpressionAttributeValues=serialize_item({":none": [], ":step": [step_id]}),
         )
 
+    def forget_render_start(self, key: OrderKey, step_id: str) -> None:
+        """An order retry starts some of the step's render work again (see render.start)."""
+        item = self.get_order(key) or {}
+        done = list(item.get(START_DONE_ATTRIBUTE) or ())
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            UpdateExpression=f"SET {START_DONE_ATTRIBUTE} = :kept",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=serialize_item({":kept": [s for s in done if s != step_id]}),
+        )
+
     def set_artifacts(
         self, key: OrderKey, artifacts: list[dict[str, Any]], manifest_key: str, at: str
     ) -> None:
@@ -278,6 +290,56 @@ class OrderTable:
         response = self._client.query(**request)
         items = [deserialize_item(item) for item in response.get("Items", [])]
         return items, response.get("LastEvaluatedKey")
+
+    def record_retry(
+        self,
+        key: OrderKey,
+        *,
+        attempt: int,
+        from_step: str,
+        execution_name: str,
+        status: str,
+        at: str,
+    ) -> bool:
+        """Note retry ``attempt`` on the order (status, history, the retries list).
+
+        Conditional on the previous attempt number, so two operators retrying at once start
+        one retry; False for the one that lost. The last error moves to ``lastError``.
+        """
+        entry = {"attempt": attempt, "fromStep": from_step, "executionName": execution_name}
+        history = {"status": status, "at": at, "step": from_step}
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize_item(order_key_attributes(key)),
+                UpdateExpression="SET retryAttempt = :attempt, #status = :status, "
+                "updatedAt = :at, currentStep = :step, lastError = if_not_exists(#error, :none), "
+                "retries = list_append(if_not_exists(retries, :empty), :entry), "
+                "statusHistory = list_append(if_not_exists(statusHistory, :empty), :history), "
+                "statusKey = :statusKey, statusAt = :at REMOVE #error",
+                ConditionExpression="attribute_exists(pk) AND "
+                "(attribute_not_exists(retryAttempt) OR retryAttempt = :previous)",
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues=serialize_item(
+                    {
+                        ":attempt": attempt,
+                        ":previous": attempt - 1,
+                        ":status": status,
+                        ":at": at,
+                        ":step": from_step,
+                        ":none": None,
+                        ":empty": [],
+                        ":entry": [{**entry, "at": at}],
+                        ":history": [history],
+                        ":statusKey": status_key(key.storefront_id, status),
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # -- email records (send-email sends once per order step) ---------------------------
 

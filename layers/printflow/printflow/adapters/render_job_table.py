@@ -300,6 +300,50 @@ class RenderJobTable:
             raise
         return job_from_item(deserialize_item(response["Attributes"]))
 
+    # -- order retries (printflow orders retry) ----------------------------------------------
+
+    def reopen(self, key: OrderKey, job_id: str, *, due_at: float, deadline_at: float) -> bool:
+        """A failed job waits for a poll again (with a new deadline); False if not failed."""
+        pk, sk = order_pk(key), job_sk(job_id)
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize_item({"pk": pk, "sk": sk}),
+                UpdateExpression="SET #state = :pending, dueShard = :shard, dueAt = :due, "
+                "deadlineAt = :deadline, failures = :zero REMOVE #error, leaseOwner",
+                ConditionExpression="#state = :failed",
+                ExpressionAttributeNames={"#state": "state", "#error": "error"},
+                ExpressionAttributeValues=serialize_item(
+                    {
+                        ":pending": JobState.PENDING.value,
+                        ":failed": JobState.FAILED.value,
+                        ":shard": due_shard(pk, sk, self.due_shards),
+                        ":due": round(due_at, 3),
+                        ":deadline": round(deadline_at, 3),
+                        ":zero": 0,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def forget_failed(self, key: OrderKey, job_id: str) -> None:
+        """Delete a failed job (its render is started again); other states are kept."""
+        try:
+            self._client.delete_item(
+                TableName=self.table_name,
+                Key=serialize_item({"pk": order_pk(key), "sk": job_sk(job_id)}),
+                ConditionExpression="#state = :failed",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=serialize_item({":failed": JobState.FAILED.value}),
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
 
 def is_active(job: RenderJob) -> bool:
     return job.state in ACTIVE_STATES

@@ -20,10 +20,12 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from printflow.adapters.order_table import START_DONE_ATTRIBUTE, OrderTable
 from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.order import Order, OrderKey, order_from_document
+from printflow.domain.render_job import JobState, RenderJob
 from printflow.domain.storefront import Storefront
 from printflow.errors import StepFailed, StepRetryable, ValidationError
 from printflow.intake.completion import OrderCompleter, OrderNotCompletable, StoreUnavailable
@@ -43,6 +45,8 @@ class RenderRequest:
     timeout_s: int = DEFAULT_RENDER_TIMEOUT_S
     # Seconds left in the Lambda (its context); None: no limit (tests, tools).
     remaining_s: Callable[[], float] | None = None
+    # In an order retry (``printflow orders retry``) failed jobs are taken up again.
+    order_retry: bool = False
 
 
 class _TimeRunningOut(Exception):
@@ -91,6 +95,8 @@ class RenderStarter:
         earlier = [j for j in self._jobs.jobs_of(request.order) if j.step_id == request.step_id]
         for job in earlier:
             self._jobs.set_task_token(request.order, job.job_id, request.task_token)
+        if request.order_retry:
+            earlier = self._take_up_failed_jobs(request, earlier, item)
         if request.step_id in (item.get(START_DONE_ATTRIBUTE) or ()):
             return RenderStarted(len(earlier), provider_name, resumed=True)
 
@@ -127,6 +133,38 @@ class RenderStarter:
             ) from None
         self._orders.mark_render_started(request.order, request.step_id)
         return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
+
+    def _take_up_failed_jobs(
+        self, request: RenderRequest, earlier: list[RenderJob], item: dict[str, Any]
+    ) -> list[RenderJob]:
+        """An order retry: failed jobs run again, finished ones are kept as they are.
+
+        A job that failed after its render finished (it has files: the download failed)
+        is polled again, which yields fresh download links without rendering again; files
+        already in S3 with the recorded size and sha256 are not downloaded twice. A job
+        whose render failed is forgotten, so the start below renders that line item anew.
+        Runs after the tokens moved, so whoever finishes a job completes this attempt.
+        """
+        now = self._clock()
+        kept: list[RenderJob] = []
+        forgotten = False
+        for job in earlier:
+            if job.state is not JobState.FAILED:
+                kept.append(job)
+            elif job.files:
+                self._jobs.reopen(
+                    request.order, job.job_id, due_at=now, deadline_at=now + request.timeout_s
+                )
+                kept.append(job)
+            else:
+                self._jobs.forget_failed(request.order, job.job_id)
+                forgotten = True
+        if forgotten and request.step_id in (item.get(START_DONE_ATTRIBUTE) or ()):
+            self._orders.forget_render_start(request.order, request.step_id)
+            item[START_DONE_ATTRIBUTE] = [
+                s for s in item.get(START_DONE_ATTRIBUTE) or () if s != request.step_id
+            ]
+        return kept
 
     def _complete(self, order: Order, storefront: Storefront) -> Order:
         """The full order: a thin one (BigCommerce) is read from its store first."""

@@ -300,6 +300,26 @@ class RenderJobTable:
             raise
         return job_from_item(deserialize_item(response["Attributes"]))
 
+    # -- operations -------------------------------------------------------------------------
+
+    def oldest_due_at(self, shard: int, now: float) -> float | None:
+        """The earliest ``dueAt`` of a due job in one shard (None: nothing due).
+
+        One single-item Query on the index, in ``dueAt`` order: cheap enough for every run.
+        """
+        response = self._client.query(
+            TableName=self.table_name,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="dueShard = :shard AND dueAt <= :now",
+            ExpressionAttributeValues=serialize_item(
+                {":shard": f"{JOB_SHARD_PREFIX}{shard}", ":now": round(now, 3)}
+            ),
+            ScanIndexForward=True,
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        return float(items[0]["dueAt"]["N"]) if items else None
+
     # -- order retries (printflow orders retry) ----------------------------------------------
 
     def reopen(self, key: OrderKey, job_id: str, *, due_at: float, deadline_at: float) -> bool:

@@ -30,6 +30,7 @@ from printflow_tools.localstack.gateway import HttpApiGateway
 from printflow_tools.localstack.handlers import Handler, load_handler
 from printflow_tools.localstack.lambda_dispatch import LambdaContext, LambdaDispatcher
 from printflow_tools.localstack.resources import LocalResources, create_resources
+from printflow_tools.localstack.service_metrics import ServiceMetrics
 from printflow_tools.localstack.template import LOCAL_REGION
 from printflow_tools.localstack.triggers import (
     QueuePoller,
@@ -108,6 +109,7 @@ class LocalStack:
         self._invoke_lock = threading.Lock()
         self.invocation_counts: dict[str, int] = {}
         self._saved_env: dict[str, str | None] = {}
+        self.service_metrics: ServiceMetrics | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -147,6 +149,8 @@ class LocalStack:
         self._configure_moto({"stepfunctions": {"execute_state_machine": True}})
         self._route_function_logs()
 
+        self.service_metrics = ServiceMetrics(self.client("cloudwatch"))
+        self.service_metrics.install()
         session = boto3.Session(region_name=LOCAL_REGION)
         self.resources = create_resources(session, endpoint_url=self.aws_endpoint)
         self.dispatcher.install()
@@ -181,6 +185,9 @@ class LocalStack:
             if part is not None:
                 part.stop()
         self.dispatcher.uninstall()
+        if self.service_metrics is not None:
+            self.service_metrics.uninstall()
+            self.service_metrics = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -223,7 +230,9 @@ class LocalStack:
         def run(event: Any, context: Any) -> Any:
             with self._invoke_lock:
                 self.invocation_counts[function] = self.invocation_counts.get(function, 0) + 1
-            return handler(event, context)
+            if self.service_metrics is None:
+                return handler(event, context)
+            return self.service_metrics.counting(function, handler)(event, context)
 
         return run
 

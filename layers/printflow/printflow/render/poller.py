@@ -33,6 +33,7 @@ from printflow.domain.render_job import JobState, PollingPolicy, RenderJob
 from printflow.observability import logger
 from printflow.providers.base import (
     PollState,
+    ProviderAnswerMalformed,
     ProviderRejected,
     ProviderUnavailable,
     RecoveryRefused,
@@ -77,6 +78,7 @@ class PollReport:
     lost_leases: int = 0
     errors: int = 0
     skipped_for_time: int = 0
+    malformed_answers: int = 0  # provider answers that broke its protocol (ops metric)
     seconds: float = 0.0
     by_provider: dict[str, int] = field(default_factory=dict)
 
@@ -199,6 +201,8 @@ class Poller:
             try:
                 result = await provider.poll(work)
             except ProviderUnavailable as exc:
+                if isinstance(exc, ProviderAnswerMalformed):
+                    report.malformed_answers += 1
                 return after_transient_error(
                     job, policy, self._clock(), exc.message, exc.retry_after_s
                 )

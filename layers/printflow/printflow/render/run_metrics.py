@@ -3,7 +3,8 @@
 Kept apart from the poller itself: the poller reports, this module decides what an
 operator is shown.
 
-- ``PollerErrors``: jobs whose handling raised (a provider answering garbage, a bug);
+- ``PollerErrors``: jobs whose handling raised (a bug, the table) plus provider answers
+  that broke the provider's protocol (garbage instead of JSON);
 - ``PollerLeasesLost``: jobs another run or a cancellation took while this run polled them;
 - ``PollerJobsSkippedForTime``: due jobs left for the next run because time ran low;
 - ``OldestDueJobAgeSeconds``: how long the most overdue render job has been due (0 when
@@ -18,7 +19,6 @@ from collections.abc import Iterable
 from printflow.render.poller import PollReport
 
 RUN_METRICS = (
-    ("PollerErrors", "errors"),
     ("PollerLeasesLost", "lost_leases"),
     ("PollerJobsSkippedForTime", "skipped_for_time"),
 )
@@ -32,6 +32,9 @@ class PollerRunFailed(Exception):
 def run_metrics(report: PollReport, oldest_due_age_s: float) -> list[tuple[str, str, float]]:
     """(name, unit, value) for every metric a run publishes."""
     values: list[tuple[str, str, float]] = [
+        ("PollerErrors", "Count", float(report.errors + report.malformed_answers))
+    ]
+    values += [
         (name, "Count", float(getattr(report, attribute))) for name, attribute in RUN_METRICS
     ]
     values.append((OLDEST_DUE_AGE_METRIC, "Seconds", round(max(0.0, oldest_due_age_s), 3)))

@@ -313,7 +313,7 @@ class OrderTable:
                 TableName=self.table_name,
                 Key=serialize_item(order_key_attributes(key)),
                 UpdateExpression="SET retryAttempt = :attempt, #status = :status, "
-                "updatedAt = :at, currentStep = :step, lastError = if_not_exists(#error, :none), "
+                "updatedAt = :at, currentStep = :step, lastError = if_not_exists(#error, :noError), "
                 "retries = list_append(if_not_exists(retries, :empty), :entry), "
                 "statusHistory = list_append(if_not_exists(statusHistory, :empty), :history), "
                 "statusKey = :statusKey, statusAt = :at REMOVE #error",
@@ -327,7 +327,7 @@ class OrderTable:
                         ":status": status,
                         ":at": at,
                         ":step": from_step,
-                        ":none": None,
+                        ":noError": {},
                         ":empty": [],
                         ":entry": [{**entry, "at": at}],
                         ":history": [history],

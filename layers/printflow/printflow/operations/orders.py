@@ -169,7 +169,7 @@ def order_details(
         "currentStep": item.get("currentStep"),
         "failedStep": error.get("step") if error else None,
         "error": error,
-        "lastError": item.get("lastError"),
+        "lastError": item.get("lastError") or None,
         "retries": int(item.get("retryAttempt") or 0),
         "statusHistory": item.get("statusHistory") or [],
         "receivedAt": item.get("receivedAt"),

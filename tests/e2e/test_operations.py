@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,7 @@ STOREFRONT = "ops-chili"
 
 
 @pytest.fixture
-def cli_env(
-    local_stack: LocalEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+def cli_env(local_stack: LocalEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What `printflow local` writes for the CLI, in a file of this test's own."""
     stack = local_stack.stack
     assert stack is not None and stack.resources is not None
@@ -49,7 +46,6 @@ def cli_env(
         template_outputs(stack.resources),
     )
     monkeypatch.delenv("PRINTFLOW_TABLE", raising=False)
-    yield
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

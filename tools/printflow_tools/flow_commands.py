@@ -29,11 +29,11 @@ def register(subparsers: Any) -> None:
     commands = flow.add_subparsers(dest="flow_command", metavar="COMMAND", required=True)
 
     validate = commands.add_parser("validate", help="check a flow file")
-    validate.add_argument("file", type=Path, metavar="FILE")
+    validate.add_argument("file", type=Path, metavar="FILE", help="flow JSON file")
     validate.set_defaults(handler=validate_command)
 
     compile_ = commands.add_parser("compile", help="compile a flow to Amazon States Language")
-    compile_.add_argument("file", type=Path, metavar="FILE")
+    compile_.add_argument("file", type=Path, metavar="FILE", help="flow JSON file")
     compile_.add_argument(
         "-o", "--output", type=Path, metavar="OUT", help="write here instead of stdout"
     )
@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
     compile_.set_defaults(handler=compile_command)
 
     graph = commands.add_parser("graph", help="print the flow as a Mermaid flowchart")
-    graph.add_argument("file", type=Path, metavar="FILE")
+    graph.add_argument("file", type=Path, metavar="FILE", help="flow JSON file")
     graph.set_defaults(handler=graph_command)
 
 

@@ -15,8 +15,12 @@ def register(subparsers: Any) -> None:
     local = subparsers.add_parser(
         "local", help="run the local stack (moto, HTTP API, schedules, queues, sandboxes)"
     )
-    local.add_argument("--api-port", type=int, default=3000)
-    local.add_argument("--aws-port", type=int, default=4566)
+    local.add_argument(
+        "--api-port", type=int, default=3000, help="HTTP API port (default: %(default)s)"
+    )
+    local.add_argument(
+        "--aws-port", type=int, default=4566, help="AWS endpoint port (default: %(default)s)"
+    )
     local.add_argument(
         "--speedup",
         type=float,

@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(handler=_list)
 
     show = commands.add_parser("show", help="show one storefront's configuration")
-    show.add_argument("storefront_id")
+    show.add_argument("storefront_id", help="storefront id")
     _connection_options(show)
     show.set_defaults(handler=_show)
 

@@ -170,6 +170,7 @@ def test_a_failed_order_is_alarmed_listed_and_retried_to_success(
     assert [x["status"] for x in details["executions"]] == ["FAILED", "SUCCEEDED"]
     assert details["retries"] == 1
     assert {e["state"] for e in details["emails"]} == {"sent"}
+    assert [(r["step"], r["deliveries"]) for r in details["restDeliveries"]] == [("consume", 1)]
 
     # And a succeeded order is not retried
     code, _, err = cli(capsys, "orders", "retry", STOREFRONT, order_id)

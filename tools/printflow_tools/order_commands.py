@@ -220,6 +220,11 @@ def _readable(d: dict[str, Any]) -> str:
         + (f"\n             {x['consoleUrl']}" if x["consoleUrl"] else "")
         for x in d["executions"]
     ] or ["  none"]
+    lines.append("REST deliveries")
+    lines += [
+        f"  {r['step']}  HTTP {r['httpStatus']}  x{r['deliveries']}  {r['deliveryId']}"
+        for r in d["restDeliveries"]
+    ] or ["  none"]
     lines.append("emails")
     lines += [f"  {m['step']}  {m['state']}  {m['messageId'] or ''}" for m in d["emails"]] or [
         "  none"

@@ -42,6 +42,7 @@ START_DONE_ATTRIBUTE = "renderStartsDone"
 
 
 EMAIL_SK_PREFIX = "EMAIL#"
+REST_SK_PREFIX = "REST#"
 EMAIL_SENDING = "sending"  # claimed; the send may or may not have happened
 EMAIL_SENT = "sent"
 EMAIL_UNSENT = "unsent"  # SES refused it: nothing went out, a retry may send
@@ -313,7 +314,8 @@ class OrderTable:
                 TableName=self.table_name,
                 Key=serialize_item(order_key_attributes(key)),
                 UpdateExpression="SET retryAttempt = :attempt, #status = :status, "
-                "updatedAt = :at, currentStep = :step, lastError = if_not_exists(#error, :noError), "
+                "updatedAt = :at, currentStep = :step, "
+                "lastError = if_not_exists(#error, :noError), "
                 "retries = list_append(if_not_exists(retries, :empty), :entry), "
                 "statusHistory = list_append(if_not_exists(statusHistory, :empty), :history), "
                 "statusKey = :statusKey, statusAt = :at REMOVE #error",
@@ -404,6 +406,34 @@ class OrderTable:
     def email_records(self, key: OrderKey) -> list[dict[str, Any]]:
         """Every email record of the order (``printflow orders show``)."""
         return self._items_with_prefix(key, EMAIL_SK_PREFIX)
+
+    # -- REST deliveries (what `printflow orders show` lists) -------------------------------
+
+    def record_rest_delivery(
+        self, key: OrderKey, step_id: str, delivery_id: str, status: int, at: str
+    ) -> None:
+        """Note an accepted delivery of a REST step (repeats count up ``deliveries``)."""
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(
+                {"pk": order_pk(key), "sk": f"{REST_SK_PREFIX}{step_id}#{delivery_id}"}
+            ),
+            UpdateExpression="SET entity = :entity, stepId = :step, deliveryId = :delivery, "
+            "httpStatus = :status, deliveredAt = :at ADD deliveries :one",
+            ExpressionAttributeValues=serialize_item(
+                {
+                    ":entity": "RestDelivery",
+                    ":step": step_id,
+                    ":delivery": delivery_id,
+                    ":status": status,
+                    ":at": at,
+                    ":one": 1,
+                }
+            ),
+        )
+
+    def rest_deliveries(self, key: OrderKey) -> list[dict[str, Any]]:
+        return self._items_with_prefix(key, REST_SK_PREFIX)
 
     def _items_with_prefix(self, key: OrderKey, prefix: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

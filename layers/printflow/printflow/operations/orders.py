@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -154,8 +154,6 @@ def order_details(
     executions: OrderExecutions,
     machines: StateMachines,
     key: OrderKey,
-    *,
-    deliveries: Callable[[OrderKey], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Everything an operator needs about one order (``printflow orders show``)."""
     item = table.get_order(key)
@@ -211,5 +209,14 @@ def order_details(
             }
             for record in table.email_records(key)
         ],
-        "restDeliveries": deliveries(key) if deliveries else [],
+        "restDeliveries": [
+            {
+                "step": record.get("stepId"),
+                "deliveryId": record.get("deliveryId"),
+                "httpStatus": record.get("httpStatus"),
+                "deliveries": record.get("deliveries"),
+                "at": record.get("deliveredAt"),
+            }
+            for record in table.rest_deliveries(key)
+        ],
     }

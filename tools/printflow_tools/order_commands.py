@@ -108,6 +108,11 @@ def _selection_options(
     parser.add_argument(
         "--since", metavar="WHEN", help="entered the status within 24h, 90m, 7d, or since ISO time"
     )
+    parser.add_argument(
+        "--older-than",
+        metavar="AGE",
+        help="entered the status longer ago than 1h, 30m, ... (orders stuck in a status)",
+    )
     parser.set_defaults(default_status=default_status)
 
 
@@ -139,6 +144,7 @@ def _list(args: argparse.Namespace) -> int:
                 statuses=args.status or [args.default_status],
                 storefronts=args.storefront,
                 since=parse_since(args.since),
+                until=parse_since(args.older_than),
                 limit=args.limit,
                 stats=stats,
             )
@@ -258,6 +264,7 @@ def _retry(args: argparse.Namespace) -> int:
                     statuses=args.status,
                     storefronts=args.storefront,
                     since=parse_since(args.since),
+                    until=parse_since(args.older_than),
                 )
             ]
     except PrintFlowError as exc:

@@ -265,19 +265,27 @@ class OrderTable:
         status: str,
         *,
         since: str | None = None,
+        until: str | None = None,
         page_size: int = 100,
         start_key: dict[str, Any] | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """One page of a storefront's orders in ``status``, newest first (``StatusIndex``).
 
-        ``since`` (ISO 8601) keeps orders that entered the status at or after it. Returns
-        the projected items and the key to pass for the next page (None: no more).
+        ``since`` / ``until`` (ISO 8601) keep orders that entered the status at or after /
+        before that time (``until``: orders stuck in a status). Returns the projected items
+        and the key to pass for the next page (None: no more).
         """
         condition = "statusKey = :key"
         values: dict[str, Any] = {":key": status_key(storefront_id, status)}
-        if since is not None:
+        if since is not None and until is not None:
+            condition += " AND statusAt BETWEEN :since AND :until"
+            values.update({":since": since, ":until": until})
+        elif since is not None:
             condition += " AND statusAt >= :since"
             values[":since"] = since
+        elif until is not None:
+            condition += " AND statusAt < :until"
+            values[":until"] = until
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "IndexName": STATUS_INDEX,

@@ -92,6 +92,7 @@ def list_orders(
     statuses: Sequence[str],
     storefronts: Sequence[str] | None = None,
     since: str | None = None,
+    until: str | None = None,
     limit: int | None = None,
     stats: ListingStats | None = None,
 ) -> Iterator[OrderSummary]:
@@ -107,7 +108,12 @@ def list_orders(
             start: dict[str, Any] | None = None
             while True:
                 items, start = table.orders_in_status(
-                    storefront_id, status, since=since, page_size=PAGE_SIZE, start_key=start
+                    storefront_id,
+                    status,
+                    since=since,
+                    until=until,
+                    page_size=PAGE_SIZE,
+                    start_key=start,
                 )
                 stats.pages += 1
                 for item in items:

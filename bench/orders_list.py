@@ -132,6 +132,7 @@ def main() -> int:
         started = time.perf_counter()
         bulk_load(dynamodb, table_name, items)
         load_s = time.perf_counter() - started
+        print(f"loaded {count:,} orders in {load_s:.1f} s", flush=True)
 
         calls: list[str] = []
         dynamodb.meta.events.register(
@@ -148,7 +149,11 @@ def main() -> int:
         floor_s = time.perf_counter() - started
     finally:
         moto.terminate()
-        moto.wait(timeout=10)
+        try:
+            moto.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            moto.kill()
+            moto.wait()
 
     queries = calls.count("Query") - 1  # the floor's own query
     listing_queries = queries - 1  # the first Query lists the storefronts

@@ -152,3 +152,41 @@ def test_dlq_replay_requeues_drops_keeps_and_retries(world: Any) -> None:
     world.wait(lambda: world.order(ORDER)["status"] == "Success", what="the order to succeed")
     remaining = [letter.body for letter in queue.messages()]
     assert remaining == ["not json"]
+
+
+def test_a_missing_file_is_downloaded_again_not_rendered(world: Any) -> None:
+    # Given a succeeded order one of whose files was deleted from S3 since
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    world.wait(lambda: world.jobs(ORDER), what="render jobs")
+    world.run_poller()
+    world.deliver_downloads()
+    assert world.wait_finished(ORDER)["status"] == "SUCCEEDED"
+    first, second = world.order(ORDER)["artifacts"]
+    s3 = boto3.client("s3")
+    versions = s3.list_object_versions(Bucket=world.resources.bucket(), Prefix=first["key"])
+    for version in versions["Versions"]:
+        s3.delete_object(
+            Bucket=world.resources.bucket(), Key=first["key"], VersionId=version["VersionId"]
+        )
+    tasks_before = len(world.chili.tasks())
+
+    # When it is retried from its render step (the manifest no longer matches S3)
+    started = retries_for(world).retry(ORDER, from_step="generate", force=True)
+    assert started.skipped == ()
+    world.wait(
+        lambda: all(j["state"] == "pending" for j in world.jobs(ORDER)), what="jobs reopened"
+    )
+    world.run_poller()
+    world.deliver_downloads()
+
+    # Then only the missing file is downloaded again, nothing is rendered
+    assert retry_execution(world, started.execution_arn)["status"] == "SUCCEEDED"
+    assert len(world.chili.tasks()) == tasks_before
+    downloads = sorted(task.downloads for task in world.chili.tasks())
+    assert downloads == [1, 2]
+    assert (
+        s3.head_object(Bucket=world.resources.bucket(), Key=first["key"])["Metadata"]["sha256"]
+        == first["sha256"]
+    )
+    assert second["key"] in {a["key"] for a in world.order(ORDER)["artifacts"]}

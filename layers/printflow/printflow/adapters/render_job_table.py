@@ -322,8 +322,19 @@ class RenderJobTable:
 
     # -- order retries (printflow orders retry) ----------------------------------------------
 
-    def reopen(self, key: OrderKey, job_id: str, *, due_at: float, deadline_at: float) -> bool:
-        """A failed job waits for a poll again (with a new deadline); False if not failed."""
+    def reopen(
+        self,
+        key: OrderKey,
+        job_id: str,
+        *,
+        due_at: float,
+        deadline_at: float,
+        from_state: JobState = JobState.FAILED,
+    ) -> bool:
+        """A failed (or done) job waits for a poll again, with a new deadline.
+
+        False when the job is not in ``from_state`` any more.
+        """
         pk, sk = order_pk(key), job_sk(job_id)
         try:
             self._client.update_item(
@@ -336,7 +347,7 @@ class RenderJobTable:
                 ExpressionAttributeValues=serialize_item(
                     {
                         ":pending": JobState.PENDING.value,
-                        ":failed": JobState.FAILED.value,
+                        ":failed": from_state.value,
                         ":shard": due_shard(pk, sk, self.due_shards),
                         ":due": round(due_at, 3),
                         ":deadline": round(deadline_at, 3),

@@ -146,6 +146,20 @@ class RenderStarter:
         Runs after the tokens moved, so whoever finishes a job completes this attempt.
         """
         now = self._clock()
+        live = [j for j in earlier if j.state is not JobState.SUPERSEDED]
+        if live and all(j.state is JobState.DONE for j in live):
+            # Every job is done, yet the retry runs this step (its files did not match the
+            # manifest): poll them again, so the download stores what is missing and
+            # completes this attempt's token. Nothing is rendered again.
+            for job in live:
+                self._jobs.reopen(
+                    request.order,
+                    job.job_id,
+                    due_at=now,
+                    deadline_at=now + request.timeout_s,
+                    from_state=JobState.DONE,
+                )
+            return earlier
         kept: list[RenderJob] = []
         forgotten = False
         for job in earlier:

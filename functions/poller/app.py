@@ -1,4 +1,5 @@
-"""Scheduled every minute: start stuck orders, then poll the due render jobs."""
+"""Scheduled every minute, the safety net: start stuck orders, rescue render jobs whose poll
+timer was lost (due for longer than ``RESCUE_AFTER_SECONDS``) and count them."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def sweep() -> StuckOrderSweep:
 
 
 async def poll(remaining_s: Any) -> PollReport:
-    poller, directory = build_poller(SETTINGS, registry())
+    poller, directory = build_poller(SETTINGS, registry(), rescue=True)
     try:
         return await poller.sweep(remaining_s)
     finally:
@@ -59,9 +60,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         ("RenderPolls", report.polls),
         ("RenderJobsFinished", report.finished),
         ("RenderJobsFailed", report.failed),
+        ("RenderJobsRescued", report.rescued),
         ("OrdersRestarted", swept.started),
     ):
         metrics.add_metric(name=name, unit="Count", value=value)
+    if report.rescued:
+        logger.warning(
+            "render jobs rescued: their poll timers were lost", extra={"rescued": report.rescued}
+        )
     # Operations metrics (alarms, dashboard): see printflow.render.run_metrics.
     for metric, unit, amount in run_metrics(report, oldest_due_age_now()):
         metrics.add_metric(name=metric, unit=unit, value=amount)

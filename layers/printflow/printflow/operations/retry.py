@@ -122,6 +122,9 @@ class OrderRetries:
         first = self._machines.first_execution(item) or ""
         document = {
             **execution_input(key),
+            # What the step before it would have set: an onError step reads the failing step
+            # from it (see printflow.flows.compiler).
+            "running": {"step": step},
             "retry": {"fromStep": step, "attempt": attempt, "firstExecution": first},
         }
         arn = self._executions.start(machine, name, document)

@@ -20,7 +20,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from printflow.adapters.order_table import START_DONE_ATTRIBUTE, OrderTable
 from printflow.adapters.render_job_table import RenderJobTable
@@ -29,10 +29,14 @@ from printflow.domain.render_job import JobState, RenderJob
 from printflow.domain.storefront import Storefront
 from printflow.errors import StepFailed, StepRetryable, ValidationError
 from printflow.intake.completion import OrderCompleter, OrderNotCompletable, StoreUnavailable
+from printflow.observability import logger
 from printflow.providers.base import ProviderRejected, ProviderUnavailable, RenderWork
 from printflow.providers.registry import ProviderRegistry, start_render
 from printflow.render.jobs import job_for_work
 from printflow.render.policies import policy_for
+
+if TYPE_CHECKING:
+    from printflow.render.poller import PollTimers
 
 DEFAULT_RENDER_TIMEOUT_S = 3600
 
@@ -45,6 +49,8 @@ class RenderRequest:
     timeout_s: int = DEFAULT_RENDER_TIMEOUT_S
     # Seconds left in the Lambda (its context); None: no limit (tests, tools).
     remaining_s: Callable[[], float] | None = None
+    # Set on the order by the download function when it completes the token.
+    success_status: str = ""
     # In an order retry (``printflow orders retry``) failed jobs are taken up again.
     order_retry: bool = False
 
@@ -73,7 +79,9 @@ class RenderStarter:
         completer: OrderCompleter | None = None,
         min_time_left_s: float = 15.0,
         clock: Callable[[], float] = time.time,
+        timers: PollTimers | None = None,
     ) -> None:
+        self._timers = timers
         self._completer = completer
         self._min_time_left_s = min_time_left_s
         self._orders = orders
@@ -100,7 +108,9 @@ class RenderStarter:
         if request.step_id in (item.get(START_DONE_ATTRIBUTE) or ()):
             return RenderStarted(len(earlier), provider_name, resumed=True)
 
-        order = self._complete(order_from_document(item["order"]), storefront)
+        # A large completed order keeps its document beside the raw body.
+        bucket = (item.get("rawBody") or {}).get("bucket")
+        order = self._complete(order_from_document(item["order"]), storefront, bucket)
         recorded = frozenset(j.line_item_id for j in earlier if j.line_item_id)
         new_jobs = 0
 
@@ -131,7 +141,7 @@ class RenderStarter:
                 f"started {len(earlier) + new_jobs} render job(s) before the function's time ran "
                 "low; the step's retry starts the rest"
             ) from None
-        self._orders.mark_render_started(request.order, request.step_id)
+        self._orders.mark_render_started(request.order, request.step_id, request.success_status)
         return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
 
     def _take_up_failed_jobs(
@@ -152,13 +162,7 @@ class RenderStarter:
             # manifest): poll them again, so the download stores what is missing and
             # completes this attempt's token. Nothing is rendered again.
             for job in live:
-                self._jobs.reopen(
-                    request.order,
-                    job.job_id,
-                    due_at=now,
-                    deadline_at=now + request.timeout_s,
-                    from_state=JobState.DONE,
-                )
+                self._reopen(request, job, now, JobState.DONE)
             return earlier
         kept: list[RenderJob] = []
         forgotten = False
@@ -166,9 +170,7 @@ class RenderStarter:
             if job.state is not JobState.FAILED:
                 kept.append(job)
             elif job.files:
-                self._jobs.reopen(
-                    request.order, job.job_id, due_at=now, deadline_at=now + request.timeout_s
-                )
+                self._reopen(request, job, now, JobState.FAILED)
                 kept.append(job)
             else:
                 self._jobs.forget_failed(request.order, job.job_id)
@@ -180,12 +182,30 @@ class RenderStarter:
             ]
         return kept
 
-    def _complete(self, order: Order, storefront: Storefront) -> Order:
+    def _reopen(self, request: RenderRequest, job: RenderJob, now: float, state: JobState) -> None:
+        """Put ``job`` back on the poll path (due now, on its timer when there are timers)."""
+        reopened = self._jobs.reopen(
+            request.order,
+            job.job_id,
+            due_at=now,
+            deadline_at=now + request.timeout_s,
+            from_state=state,
+        )
+        if not reopened or self._timers is None:
+            return
+        fresh = self._jobs.get(request.order, job.job_id)
+        try:
+            if fresh is not None:
+                self._timers.set(fresh)
+        except Exception:
+            logger.exception("poll timer not set: the scheduled run will rescue the job")
+
+    def _complete(self, order: Order, storefront: Storefront, bucket: str | None) -> Order:
         """The full order: a thin one (BigCommerce) is read from its store first."""
         if self._completer is None:
             return order
         try:
-            return self._completer.complete(order, storefront)
+            return self._completer.complete(order, storefront, document_bucket=bucket)
         except OrderNotCompletable as exc:
             raise StepFailed(str(exc)) from exc
         except StoreUnavailable as exc:
@@ -196,15 +216,21 @@ class RenderStarter:
         """Record ``work`` as a job (1), or find it recorded already (0: found again)."""
         now = self._clock()
         policy = policy_for(work.provider.value)
-        created = self._jobs.put_new(
-            job_for_work(
-                work,
-                request.order,
-                request.task_token,
-                request.step_id,
-                created_at=now,
-                deadline_at=now + request.timeout_s,
-                due_at=now + policy.first_poll_s,
-            )
+        job = job_for_work(
+            work,
+            request.order,
+            request.task_token,
+            request.step_id,
+            created_at=now,
+            deadline_at=now + request.timeout_s,
+            due_at=now + policy.first_poll_s,
         )
+        created = self._jobs.put_new(job)
+        if created and self._timers is not None:
+            # After the job exists: a timer never fires on a job that is not there. If this
+            # fails, the job is still recorded and the scheduled run rescues it.
+            try:
+                self._timers.set(job)
+            except Exception:
+                logger.exception("poll timer not set: the scheduled run will rescue the job")
         return int(created)

@@ -58,7 +58,7 @@ def fail_the_download(world: Any) -> None:
     world.register_chili_storefront()
     world.post("shopify", "demo-shopify", "shopify-orders-create.json")
     world.wait(lambda: world.jobs(ORDER), what="render jobs")
-    world.run_poller()  # tasks finish: download messages queued
+    world.polled_until_settled(ORDER)  # tasks finish: download messages queued
     world.chili.expire_downloads()
     world.deliver_downloads()
     assert world.wait_finished(ORDER)["status"] == "FAILED"
@@ -75,7 +75,7 @@ def test_a_failed_download_is_retried_without_rendering_again(world: Any) -> Non
     world.wait(
         lambda: all(j["state"] == "pending" for j in world.jobs(ORDER)), what="jobs taken up"
     )
-    world.run_poller()
+    world.polled_until_settled(ORDER)
     world.deliver_downloads()
 
     assert retry_execution(world, started.execution_arn)["status"] == "SUCCEEDED"
@@ -99,7 +99,7 @@ def test_retrying_from_a_finished_render_step_reuses_its_stored_files(world: Any
     world.register_chili_storefront()
     world.post("shopify", "demo-shopify", "shopify-orders-create.json")
     world.wait(lambda: world.jobs(ORDER), what="render jobs")
-    world.run_poller()
+    world.polled_until_settled(ORDER)
     world.deliver_downloads()
     assert world.wait_finished(ORDER)["status"] == "SUCCEEDED"
     retries = retries_for(world)
@@ -147,7 +147,7 @@ def test_dlq_replay_requeues_drops_keeps_and_retries(world: Any) -> None:
     assert results[1] == "kept: malformed message (names no job)"
     assert results[2].startswith("retried order demo-shopify/5678901234567")
     world.wait(lambda: all(j["state"] == "pending" for j in world.jobs(ORDER)), what="jobs")
-    world.run_poller()
+    world.polled_until_settled(ORDER)
     world.deliver_downloads()
     world.wait(lambda: world.order(ORDER)["status"] == "Success", what="the order to succeed")
     remaining = [letter.body for letter in queue.messages()]
@@ -159,7 +159,7 @@ def test_a_missing_file_is_downloaded_again_not_rendered(world: Any) -> None:
     world.register_chili_storefront()
     world.post("shopify", "demo-shopify", "shopify-orders-create.json")
     world.wait(lambda: world.jobs(ORDER), what="render jobs")
-    world.run_poller()
+    world.polled_until_settled(ORDER)
     world.deliver_downloads()
     assert world.wait_finished(ORDER)["status"] == "SUCCEEDED"
     first, second = world.order(ORDER)["artifacts"]
@@ -177,7 +177,7 @@ def test_a_missing_file_is_downloaded_again_not_rendered(world: Any) -> None:
     world.wait(
         lambda: all(j["state"] == "pending" for j in world.jobs(ORDER)), what="jobs reopened"
     )
-    world.run_poller()
+    world.polled_until_settled(ORDER)
     world.deliver_downloads()
 
     # Then only the missing file is downloaded again, nothing is rendered

@@ -29,15 +29,17 @@ class PollerRunFailed(Exception):
     """Every job the run took failed: surfaces in the function's ``Errors`` metric."""
 
 
-def run_metrics(report: PollReport, oldest_due_age_s: float) -> list[tuple[str, str, float]]:
-    """(name, unit, value) for every metric a run publishes."""
+def run_metrics(report: PollReport, oldest_due_age_s: float | None) -> list[tuple[str, str, float]]:
+    """(name, unit, value) for every metric a run publishes (a poll-timer batch, which
+    does not read the due index, passes no ``oldest_due_age_s``)."""
     values: list[tuple[str, str, float]] = [
         ("PollerErrors", "Count", float(report.errors + report.malformed_answers))
     ]
     values += [
         (name, "Count", float(getattr(report, attribute))) for name, attribute in RUN_METRICS
     ]
-    values.append((OLDEST_DUE_AGE_METRIC, "Seconds", round(max(0.0, oldest_due_age_s), 3)))
+    if oldest_due_age_s is not None:
+        values.append((OLDEST_DUE_AGE_METRIC, "Seconds", round(max(0.0, oldest_due_age_s), 3)))
     return values
 
 

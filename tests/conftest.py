@@ -20,4 +20,8 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# A `printflow local` someone runs on this machine must not become the CLI tests' stack.
+os.environ["PRINTFLOW_LOCAL_STACK_FILE"] = os.path.join(
+    os.environ.get("TMPDIR", "/tmp"), f"printflow-tests-{os.getpid()}-no-local-stack.json"
+)
 os.environ.pop("AWS_PROFILE", None)

@@ -48,6 +48,7 @@ def render_request(event: dict[str, Any], context: LambdaContext) -> RenderReque
         remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
         file_format=render_options(invocation).file_format,
         success_status=invocation.success_status,
+        order_retry=invocation.first_execution is not None,
     )
 
 

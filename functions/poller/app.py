@@ -4,6 +4,7 @@ timer was lost (due for longer than ``RESCUE_AFTER_SECONDS``) and count them."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,7 +13,13 @@ from printflow.intake.sweep import StuckOrderSweep
 from printflow.observability import logger, metrics, tracer
 from printflow.providers.registry import ProviderRegistry
 from printflow.render.poller import PollReport
-from printflow.render.wiring import build_poller, build_sweep, provider_registry
+from printflow.render.run_metrics import oldest_due_age, raise_if_run_failed, run_metrics
+from printflow.render.wiring import (
+    build_job_table,
+    build_poller,
+    build_sweep,
+    provider_registry,
+)
 from printflow.settings import RenderSettings
 
 SETTINGS = RenderSettings.from_env()
@@ -61,6 +68,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning(
             "render jobs rescued: their poll timers were lost", extra={"rescued": report.rescued}
         )
+    # Operations metrics (alarms, dashboard): see printflow.render.run_metrics.
+    for metric, unit, amount in run_metrics(report, oldest_due_age_now()):
+        metrics.add_metric(name=metric, unit=unit, value=amount)
     if report.polls or swept.checked:
         logger.info("poll run", extra={"sweep": swept.to_dict(), "poll": report.to_dict()})
+    raise_if_run_failed(report)
     return {"sweep": swept.to_dict(), "poll": report.to_dict()}
+
+
+def oldest_due_age_now() -> float:
+    jobs = build_job_table(SETTINGS)
+    now = time.time()
+    return oldest_due_age((jobs.oldest_due_at(s, now) for s in range(SETTINGS.due_shards)), now)

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from printflow.observability import logger, metrics, tracer
 from printflow.providers.registry import ProviderRegistry
+from printflow.render.run_metrics import run_metrics
 from printflow.render.timers import TimerBatch, fire_timers
 from printflow.render.wiring import build_poller, provider_registry
 from printflow.settings import RenderSettings
@@ -51,6 +52,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         ("PollTimersSkipped", report.timers_skipped),
     ):
         metrics.add_metric(name=name, unit="Count", value=value)
+    # Operations metrics (alarms, dashboard): see printflow.render.run_metrics.
+    for metric, unit, amount in run_metrics(report, None):
+        metrics.add_metric(name=metric, unit=unit, value=amount)
     logger.info("poll timers fired", extra={"poll": report.to_dict()})
     # Lambda reads batchItemFailures only; the report is for whoever invokes it directly.
     return {**batch.response(), "poll": report.to_dict()}

@@ -63,6 +63,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # The step ending a failed flow catches only known error names (not its own
         # OrderFailed): an unexpected one becomes a step failure, so the order is marked.
         raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
-    logger.info("email sent", extra={"recipients": sent.recipient_count})
-    metrics.add_metric(name="EmailsSent", unit="Count", value=1)
-    return {"messageId": sent.message_id, "recipients": sent.recipient_count}
+    if sent.outcome == "may have been sent":
+        logger.warning(
+            "email may have been sent: an earlier attempt stopped between claiming and "
+            "recording it; not sending again"
+        )
+        metrics.add_metric(name="EmailsMaybeSent", unit="Count", value=1)
+    elif sent.outcome == "already sent":
+        logger.info("email already sent by an earlier attempt")
+    else:
+        logger.info("email sent", extra={"recipients": sent.recipient_count})
+        metrics.add_metric(name="EmailsSent", unit="Count", value=1)
+    return {
+        "messageId": sent.message_id,
+        "recipients": sent.recipient_count,
+        "outcome": sent.outcome,
+    }

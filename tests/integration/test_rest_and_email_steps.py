@@ -28,6 +28,7 @@ from printflow.adapters.order_table import NewOrderRecord, OrderTable, order_key
 from printflow.domain.order import LineItem, Order, OrderKey, Property, RawBodyRef
 from printflow.errors import StepFailed, StepRetryable
 from printflow.intake.signatures import verify_generic
+from printflow.steps.context import parse_step_event
 from printflow_tools.localstack.resources import create_table_from_template
 from printflow_tools.localstack.rest_sink import RestSink
 
@@ -237,6 +238,23 @@ def test_a_retry_carries_the_same_delivery_id(rest_handler: Handler, sink: RestS
     assert first.headers["x-printflow-delivery"] == second.headers["x-printflow-delivery"]
 
 
+def test_an_order_retry_keeps_the_delivery_id(rest_handler: Handler, sink: RestSink) -> None:
+    # Given the order's first execution delivered the document
+    rest_handler(step_event("consume-rest-api", {"uri": sink_url(sink)}), Context())
+    # When `printflow orders retry` runs the step again in a new execution
+    retried = step_event(
+        "consume-rest-api",
+        {"uri": sink_url(sink)},
+        retry={"fromStep": "consume", "attempt": 1, "firstExecution": EXECUTION},
+    )
+    retried["execution"] = EXECUTION + "-r1"
+    rest_handler(retried, Context())
+
+    # Then the receiver sees the same delivery id and can drop the repeat
+    first, second = sink.received()
+    assert first.headers["x-printflow-delivery"] == second.headers["x-printflow-delivery"]
+
+
 def test_an_error_path_document_names_the_failed_step(
     rest_handler: Handler, sink: RestSink, moto_aws: OrderTable
 ) -> None:
@@ -324,12 +342,68 @@ def test_the_email_is_sent_through_ses(email_handler: Handler) -> None:
     result = email_handler(step_event("send-email", EMAIL_OPTIONS), Context())
 
     (message,) = sent_messages()
-    assert result == {"messageId": message.id, "recipients": 2}
+    assert result == {"messageId": message.id, "recipients": 2, "outcome": "sent"}
     assert message.source == SENDER
     assert message.destinations == {"ToAddresses": ["jane@example.org", OPERATIONS]}
     assert message.subject == "Order 1001 is Received"
     # moto keeps the HTML part when there is one: the text, escaped, with its line break.
     assert f"Hello #1001,\nyour order {KEY.order_id} is on its way." in message.body
+
+
+def test_a_retried_email_step_sends_one_email(email_handler: Handler) -> None:
+    event = step_event("send-email", EMAIL_OPTIONS)
+
+    first = email_handler(event, Context())
+    second = email_handler(event, Context())  # the step's retry (same execution and step)
+
+    (message,) = sent_messages()
+    assert first["outcome"] == "sent"
+    assert second == {"messageId": message.id, "recipients": 2, "outcome": "already sent"}
+
+
+def test_an_order_retry_sends_the_email_once(email_handler: Handler) -> None:
+    email_handler(step_event("send-email", EMAIL_OPTIONS), Context())
+    retried = step_event(
+        "send-email",
+        EMAIL_OPTIONS,
+        retry={"fromStep": "email", "attempt": 1, "firstExecution": EXECUTION},
+    )
+    retried["execution"] = EXECUTION + "-r1"
+
+    assert email_handler(retried, Context())["outcome"] == "already sent"
+    assert len(sent_messages()) == 1
+
+
+def test_a_crash_between_claim_and_record_is_reported_not_resent(
+    email_handler: Handler, moto_aws: OrderTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an attempt that claimed the email and died before recording the outcome
+    event = step_event("send-email", EMAIL_OPTIONS)
+    delivery = parse_step_event(event, expected_type="send-email").delivery_id
+    assert moto_aws.claim_email(KEY, "email", delivery, "2026-01-01T00:00:00Z").claimed
+
+    # When the step is retried
+    result = email_handler(event, Context())
+
+    # Then nothing is sent again and the outcome says so
+    assert result["outcome"] == "may have been sent"
+    assert sent_messages() == []
+    (record,) = moto_aws.email_records(KEY)
+    assert record["state"] == "sending"
+
+
+def test_an_email_ses_refused_is_sent_by_the_retry(
+    email_handler: Handler, moto_aws: OrderTable
+) -> None:
+    event = step_event("send-email", EMAIL_OPTIONS)
+    delivery = parse_step_event(event, expected_type="send-email").delivery_id
+    assert moto_aws.claim_email(KEY, "email", delivery, "2026-01-01T00:00:00Z").claimed
+    moto_aws.finish_email(KEY, "email", delivery, "unsent", "2026-01-01T00:00:01Z")
+
+    assert email_handler(event, Context())["outcome"] == "sent"
+    assert len(sent_messages()) == 1
+    (record,) = moto_aws.email_records(KEY)
+    assert record["state"] == "sent"
 
 
 def test_an_error_email_reports_the_cause_without_the_stack_trace(

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from printflow.adapters.order_table import EmailClaim
 from printflow.adapters.ses_email import OutgoingEmail, SesMailer, redact_addresses
 from printflow.domain.order import OrderKey
 from printflow.errors import StepFailed, StepRetryable
@@ -176,11 +177,26 @@ def test_at_most_50_recipients() -> None:
 
 
 class FakeTable:
+    """The order item and the email records (the real conditional writes are tested on moto)."""
+
     def __init__(self, stored: dict[str, Any] | None) -> None:
         self.stored = stored
+        self.emails: dict[tuple[str, str], str] = {}
 
     def get_order(self, key: OrderKey) -> dict[str, Any] | None:
         return self.stored
+
+    def claim_email(self, key: OrderKey, step: str, delivery: str, at: str) -> EmailClaim:
+        state = self.emails.get((step, delivery))
+        if state in (None, "unsent"):
+            self.emails[(step, delivery)] = "sending"
+            return EmailClaim(True, "sending", {})
+        return EmailClaim(False, state or "sending", {"state": state})
+
+    def finish_email(
+        self, key: OrderKey, step: str, delivery: str, state: str, at: str, message_id: Any = None
+    ) -> None:
+        self.emails[(step, delivery)] = state
 
 
 class FakeSes:

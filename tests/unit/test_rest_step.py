@@ -66,6 +66,9 @@ class FakeTable:
     def get_order(self, key: OrderKey) -> dict[str, Any] | None:
         return self.item if key == KEY else None
 
+    def record_rest_delivery(self, key: OrderKey, step: str, delivery: str, *_: Any) -> None:
+        self.deliveries = [*getattr(self, "deliveries", []), (step, delivery)]
+
 
 class FakeSecretsManager:
     """Just enough of the Secrets Manager client for Powertools' SecretsProvider."""

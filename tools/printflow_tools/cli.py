@@ -10,12 +10,21 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from typing import Any
 
-from printflow_tools import flow_commands, local_commands, storefront_commands
+from printflow_tools import (
+    dlq_commands,
+    flow_commands,
+    local_commands,
+    order_commands,
+    storefront_commands,
+)
 
 COMMAND_GROUPS: list[Callable[[Any], None]] = [
     storefront_commands.register,
+    order_commands.register,
+    dlq_commands.register,
     flow_commands.register,
     local_commands.register,
 ]
@@ -25,10 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="printflow", description="PrintFlow operator and developer tools."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     for register in COMMAND_GROUPS:
         register(subparsers)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("printflow")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,10 +16,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from printflow.errors import ValidationError, ValidationErrors
 from printflow.flows import compile_flow_text, parse_flow_json, render_mermaid
 from printflow.flows.model import OrderFlow
+from printflow.flows.retry_entry import compile_retry_flow_text
 from printflow.storefront_flows import flows_of, misfits
 from printflow_tools.storefront_commands import _clients, _connection_options
 
 REGENERATE_DEFAULT = "printflow flow compile flows/default.json -o statemachine/order-flow.asl.json"
+REGENERATE_RETRY = (
+    "printflow flow compile flows/default.json --retry-entry "
+    "-o statemachine/order-flow-retry.asl.json"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -28,13 +33,18 @@ def register(subparsers: Any) -> None:
     commands = flow.add_subparsers(dest="flow_command", metavar="COMMAND", required=True)
 
     validate = commands.add_parser("validate", help="check a flow file")
-    validate.add_argument("file", type=Path, metavar="FILE")
+    validate.add_argument("file", type=Path, metavar="FILE", help="flow JSON file")
     validate.set_defaults(handler=validate_command)
 
     compile_ = commands.add_parser("compile", help="compile a flow to Amazon States Language")
-    compile_.add_argument("file", type=Path, metavar="FILE")
+    compile_.add_argument("file", type=Path, metavar="FILE", help="flow JSON file")
     compile_.add_argument(
         "-o", "--output", type=Path, metavar="OUT", help="write here instead of stdout"
+    )
+    compile_.add_argument(
+        "--retry-entry",
+        action="store_true",
+        help="compile the retry state machine (entered at $.retry.fromStep; orders retry)",
     )
     compile_.add_argument(
         "--check",
@@ -46,7 +56,7 @@ def register(subparsers: Any) -> None:
     check = commands.add_parser(
         "check", help="check a flow against the registered storefronts that run it"
     )
-    check.add_argument("file", type=Path, metavar="FILE")
+    check.add_argument("file", type=Path, metavar="FILE", help="flow JSON file")
     check.add_argument(
         "--name", help="the flow's name in the stack (default: the file name without .json)"
     )
@@ -54,7 +64,7 @@ def register(subparsers: Any) -> None:
     check.set_defaults(handler=check_command)
 
     graph = commands.add_parser("graph", help="print the flow as a Mermaid flowchart")
-    graph.add_argument("file", type=Path, metavar="FILE")
+    graph.add_argument("file", type=Path, metavar="FILE", help="flow JSON file")
     graph.set_defaults(handler=graph_command)
 
 
@@ -70,15 +80,17 @@ def compile_command(args: argparse.Namespace) -> int:
     flow = _load(args.file)
     if flow is None:
         return 1
-    text = compile_flow_text(flow)
+    text = compile_retry_flow_text(flow) if args.retry_entry else compile_flow_text(flow)
     out: Path | None = args.output
     if args.check:
         if out is None:
             return _error("compile", "--check needs -o OUT")
         current = out.read_text(encoding="utf-8") if out.exists() else None
         if current != text:
+            retry = " --retry-entry" if args.retry_entry else ""
             return _error(
-                str(out), f"stale; regenerate with: printflow flow compile {args.file} -o {out}"
+                str(out),
+                f"stale; regenerate with: printflow flow compile {args.file}{retry} -o {out}",
             )
         print(f"{out}: up to date")
         return 0

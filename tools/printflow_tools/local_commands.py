@@ -7,6 +7,7 @@ import signal
 import threading
 from typing import Any
 
+from printflow_tools.connection import remove_local_stack_file, write_local_stack_file
 from printflow_tools.localstack.stack import StackOptions
 
 
@@ -14,8 +15,12 @@ def register(subparsers: Any) -> None:
     local = subparsers.add_parser(
         "local", help="run the local stack (moto, HTTP API, schedules, queues, sandboxes)"
     )
-    local.add_argument("--api-port", type=int, default=3000)
-    local.add_argument("--aws-port", type=int, default=4566)
+    local.add_argument(
+        "--api-port", type=int, default=3000, help="HTTP API port (default: %(default)s)"
+    )
+    local.add_argument(
+        "--aws-port", type=int, default=4566, help="AWS endpoint port (default: %(default)s)"
+    )
     local.add_argument(
         "--speedup",
         type=float,
@@ -41,9 +46,28 @@ def _run(args: argparse.Namespace) -> int:
     environment = LocalEnvironment(options=options).start()
     try:
         print(environment.describe(), flush=True)
+        path = _describe_for_cli(environment)
+        print(f"  CLI settings      {path}  (printflow commands need no flags)", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         stop.wait()
     finally:
         print("stopping ...", flush=True)
+        remove_local_stack_file()
         environment.stop()
     return 0
+
+
+def _describe_for_cli(environment: Any) -> Any:
+    """Write the one file the other ``printflow`` commands read to find this stack."""
+    from printflow_tools.localstack.resources import template_outputs
+    from printflow_tools.localstack.stack import LOCAL_CREDENTIALS
+
+    stack = environment.stack
+    outputs = template_outputs(stack.resources)
+    outputs["ApiUrl"] = stack.api_url
+    return write_local_stack_file(
+        stack.aws_endpoint,
+        LOCAL_CREDENTIALS["AWS_REGION"],
+        (LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
+        outputs,
+    )

@@ -1,20 +1,17 @@
 """``printflow storefronts put FILE.json | list | show ID`` against a deployed stack.
 
-The table name comes from ``--table`` (or ``PRINTFLOW_TABLE``), or from the outputs of the
-CloudFormation stack named by ``--stack``. ``--endpoint-url`` (or ``AWS_ENDPOINT_URL``)
-points at any AWS API, such as the local stack's.
+Where the table is: see :mod:`printflow_tools.connection` (``--stack``, ``--table``, or the
+running ``printflow local`` with no flags).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from printflow.adapters.order_table import OrderTable
@@ -22,6 +19,7 @@ from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.errors import ValidationError
 from printflow.providers.base import UrlPolicy
 from printflow.storefronts import register_storefront
+from printflow_tools.connection import add_connection_options, connect
 from printflow_tools.flow_files import load_flows
 
 
@@ -58,38 +56,20 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(handler=_list)
 
     show = commands.add_parser("show", help="show one storefront's configuration")
-    show.add_argument("storefront_id")
+    show.add_argument("storefront_id", help="storefront id")
     _connection_options(show)
     show.set_defaults(handler=_show)
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", help="CloudFormation stack to read the table name from")
-    parser.add_argument("--table", default=os.environ.get("PRINTFLOW_TABLE"))
-    parser.add_argument(
-        "--secrets-prefix", default=os.environ.get("PRINTFLOW_SECRETS_PREFIX", "printflow")
-    )
-    parser.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"))
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION") or None)
+    add_connection_options(parser)
 
 
 def _clients(args: argparse.Namespace) -> tuple[OrderTable, WebhookSecrets]:
-    session = boto3.Session(region_name=args.region)
-
-    def client(service: str) -> Any:
-        return session.client(service, endpoint_url=args.endpoint_url)  # type: ignore[call-overload]
-
-    table_name = args.table
-    if not table_name and args.stack:
-        stack = client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        table_name = outputs.get("OrderTableName")
-        args.secrets_prefix = outputs.get("SecretsPrefix", args.secrets_prefix)
-    if not table_name:
-        raise ValidationError("no table: pass --table, set PRINTFLOW_TABLE, or pass --stack")
+    connection = connect(args)
     return (
-        OrderTable(client("dynamodb"), table_name),
-        WebhookSecrets(client("secretsmanager"), args.secrets_prefix),
+        OrderTable(connection.client("dynamodb"), connection.output("OrderTableName")),
+        WebhookSecrets(connection.client("secretsmanager"), connection.secrets_prefix),
     )
 
 

@@ -7,11 +7,17 @@ names and ARNs so references resolve, and the local stack runs their handlers in
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
+from printflow_tools.localstack.monitoring import (
+    MONITORING_TYPES,
+    create_monitoring,
+    name_monitoring_resource,
+)
 from printflow_tools.localstack.template import (
     LOCAL_ACCOUNT,
     LOCAL_REGION,
@@ -36,6 +42,7 @@ class LocalResources:
     buckets: dict[str, str] = field(default_factory=dict)
     queues: dict[str, str] = field(default_factory=dict)  # logical id -> queue URL
     state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    monitoring: dict[str, str] = field(default_factory=dict)  # topics, alarms, dashboards
 
     def table(self, logical_id: str = "OrderTable") -> str:
         return self.tables[logical_id]
@@ -72,6 +79,8 @@ def _name_resources(template: dict[str, Any], resolver: Resolver) -> None:
         elif kind == "AWS::Logs::LogGroup":
             name = f"/{PREFIX}/{logical_id}"
             arn = f"arn:aws:logs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:log-group:{name}"
+        elif (named := name_monitoring_resource(logical_id, kind)) is not None:
+            name, arn = named
         elif kind == "AWS::Events::EventBus":
             name = f"{PREFIX}-{logical_id}"
             arn = f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:event-bus/{name}"
@@ -143,7 +152,43 @@ def create_resources(
         created.state_machines[logical_id] = _create_state_machine(
             sfn, resolver, logical_id, resource
         )
+    created.monitoring = create_monitoring(client, template, resolver)
+    _log_skipped(template)
     return created
+
+
+# Resource types the local stack runs another way (functions in process, the HTTP API as a
+# gateway, schedules as timers) or does not need (log groups, policies, the layer).
+_EMULATED_OR_UNNEEDED = (
+    "AWS::Serverless::Function",
+    "AWS::Serverless::HttpApi",
+    "AWS::Serverless::LayerVersion",
+    "AWS::Logs::LogGroup",
+    "AWS::S3::BucketPolicy",
+)
+_CREATED = (
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::SQS::Queue",
+    "AWS::Serverless::StateMachine",
+    "AWS::StepFunctions::StateMachine",
+    *MONITORING_TYPES,
+)
+
+
+def _log_skipped(template: dict[str, Any]) -> None:
+    """One line naming what the local stack does not create, so nothing is missing silently."""
+    skipped = sorted(
+        {
+            str(r.get("Type"))
+            for r in (template.get("Resources") or {}).values()
+            if r.get("Type") not in _CREATED and r.get("Type") not in _EMULATED_OR_UNNEEDED
+        }
+    )
+    if skipped:
+        logging.getLogger("printflow.localstack").info(
+            "local stack: not created (not supported locally): %s", ", ".join(skipped)
+        )
 
 
 def create_table_from_template(client: Any, table_name: str, logical_id: str = "OrderTable") -> str:
@@ -278,3 +323,14 @@ def _create_state_machine(
         type=str(props.get("Type", "STANDARD")),
     )
     return str(response["stateMachineArn"])
+
+
+def template_outputs(resources: LocalResources) -> dict[str, str]:
+    """The template's ``Outputs`` as the local stack resolves them (what the CLI reads)."""
+    outputs: dict[str, str] = {}
+    for name, output in (load_template().get("Outputs") or {}).items():
+        try:
+            outputs[name] = str(resources.resolver.resolve(output["Value"]))
+        except (KeyError, ValueError, TypeError):
+            continue  # an output the local stack cannot resolve is simply not offered
+    return outputs

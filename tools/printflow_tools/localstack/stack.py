@@ -38,6 +38,7 @@ from printflow_tools.localstack.gateway import HttpApiGateway
 from printflow_tools.localstack.handlers import Handler, load_handler
 from printflow_tools.localstack.lambda_dispatch import LambdaContext, LambdaDispatcher
 from printflow_tools.localstack.resources import LocalResources, create_resources
+from printflow_tools.localstack.service_metrics import ServiceMetrics
 from printflow_tools.localstack.template import LOCAL_REGION
 from printflow_tools.localstack.triggers import (
     QueuePoller,
@@ -87,6 +88,7 @@ class LocalStack:
         # Called with (function, event, result) after each invocation: what happens around
         # the application in real life (a storefront plugin reacting to an order) hooks in here.
         self.after_invoke: list[Callable[[str, Any, Any], None]] = []
+        self.service_metrics: ServiceMetrics | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -126,6 +128,8 @@ class LocalStack:
         self._configure_moto({"stepfunctions": {"execute_state_machine": True}})
         self._route_function_logs()
 
+        self.service_metrics = ServiceMetrics(self.client("cloudwatch"))
+        self.service_metrics.install()
         session = boto3.Session(region_name=LOCAL_REGION)
         self.resources = create_resources(session, endpoint_url=self.aws_endpoint)
         self.dispatcher.install()
@@ -172,6 +176,9 @@ class LocalStack:
         if self._pool_context is not None:
             self._pool_context.close()
             self._pool_context = None
+        if self.service_metrics is not None:
+            self.service_metrics.uninstall()
+            self.service_metrics = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -218,7 +225,10 @@ class LocalStack:
             started = time.perf_counter()
             try:
                 with running(function):
-                    result = handler(event, context)
+                    if self.service_metrics is None:
+                        result = handler(event, context)
+                    else:
+                        result = self.service_metrics.counting(function, handler)(event, context)
             finally:
                 # What Lambda would bill as duration (benches price it at the function's memory).
                 elapsed = time.perf_counter() - started

@@ -124,6 +124,8 @@ class ChiliSandbox(SandboxServer):
         self.output_settings = [dict(s) for s in output_settings]
         # An outage that starts mid-order: once this many tasks exist, starts answer 503.
         self.unavailable_after_tasks: int | None = None
+        # A broken CHILI (or a proxy in front of it): task polls answer 200 with an HTML page.
+        self.garbage_polls = False
         self._tasks: dict[str, ChiliTask] = {}
         self._tasks_lock = threading.Lock()
 
@@ -161,6 +163,12 @@ class ChiliSandbox(SandboxServer):
         with self._tasks_lock:
             for task in self._tasks.values():
                 task.download_expired = True
+
+    def restore_downloads(self) -> None:
+        """Undo :meth:`expire_downloads` (the fault is fixed: links work again)."""
+        with self._tasks_lock:
+            for task in self._tasks.values():
+                task.download_expired = False
 
     def task(self, task_id: str) -> ChiliTask:
         with self._tasks_lock:
@@ -260,6 +268,8 @@ class ChiliSandbox(SandboxServer):
 
     def _poll(self, request: Request) -> Response:
         self._check(request)
+        if self.garbage_polls:
+            return Response(200, b"<html>502 Bad Gateway</html>", {"Content-Type": "text/html"})
         now = self.clock()
         with self._tasks_lock:
             task = self._tasks.get(request.params["task_id"])

@@ -5,6 +5,11 @@ Items (``pk`` / ``sk``):
 - order:       ``ORDER#{storefrontId}#{orderId}`` / ``ORDER``
 - storefront:  ``STOREFRONTS`` / ``{storefrontId}`` (one small partition, listed with a Query)
 
+The ``StatusIndex`` (``statusKey`` = ``{storefrontId}#{status}`` / ``statusAt``, ISO 8601)
+lists a storefront's orders in one status, newest first; every write of an order's status
+writes both attributes too (:func:`status_index_attributes`; the compiled flow's
+``.failed`` states build the same values in ASL).
+
 An order whose document would make its item larger than :data:`INLINE_ORDER_MAX_BYTES`
 (a B2B order with hundreds of customised line items; DynamoDB refuses items over 400 KB)
 keeps its full document in S3 beside its raw body (``orderDocument``) and a bounded one in
@@ -36,6 +41,7 @@ from printflow.errors import OrderAlreadyRecorded
 ORDER_SK = "ORDER"
 STOREFRONTS_PK = "STOREFRONTS"
 DUE_INDEX = "DueIndex"
+STATUS_INDEX = "StatusIndex"
 SWEEP_SHARD_PREFIX = "SWEEP#"
 # The order document's JSON size above which it moves to S3: leaves the rest of the 400 KB
 # item (status history, artifacts, events) ample room.
@@ -66,8 +72,41 @@ class StepStatus:
     error: dict[str, str] | None = None
 
 
+EMAIL_SK_PREFIX = "EMAIL#"
+REST_SK_PREFIX = "REST#"
+EMAIL_SENDING = "sending"  # claimed; the send may or may not have happened
+EMAIL_SENT = "sent"
+EMAIL_UNSENT = "unsent"  # SES refused it: nothing went out, a retry may send
+
+
+def email_sk(step_id: str, delivery_id: str) -> str:
+    return f"{EMAIL_SK_PREFIX}{step_id}#{delivery_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class EmailClaim:
+    """The answer to :meth:`OrderTable.claim_email`."""
+
+    claimed: bool
+    state: str
+    record: dict[str, Any]
+
+
 def order_pk(key: OrderKey) -> str:
     return f"ORDER#{key.storefront_id}#{key.order_id}"
+
+
+def status_key(storefront_id: str, status: str) -> str:
+    """The ``StatusIndex`` partition of a storefront's orders in ``status``."""
+    return f"{storefront_id}#{status}"
+
+
+def status_index_attributes(key: OrderKey, status: str, at: str) -> dict[str, str]:
+    """What an order item carries so that it appears in the ``StatusIndex`` under ``status``.
+
+    Whoever writes an order's ``status`` writes these two attributes in the same update.
+    """
+    return {"statusKey": status_key(key.storefront_id, status), "statusAt": at}
 
 
 def order_key_attributes(key: OrderKey) -> dict[str, str]:
@@ -95,6 +134,7 @@ class NewOrderRecord:
             "orderId": key.order_id,
             "status": OrderStatus.RECEIVED.value,
             "statusHistory": [{"status": OrderStatus.RECEIVED.value, "at": self.received_at}],
+            **status_index_attributes(key, OrderStatus.RECEIVED.value, self.received_at),
             "order": self.order.to_document(),
             "rawBody": {"bucket": self.raw_body.bucket, "key": self.raw_body.key},
             "flow": self.flow,
@@ -252,6 +292,18 @@ class OrderTable:
             ),
         )
 
+    def forget_render_start(self, key: OrderKey, step_id: str) -> None:
+        """An order retry starts some of the step's render work again (see render.start)."""
+        item = self.get_order(key) or {}
+        done = list(item.get(START_DONE_ATTRIBUTE) or ())
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            UpdateExpression=f"SET {START_DONE_ATTRIBUTE} = :kept",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=serialize_item({":kept": [s for s in done if s != step_id]}),
+        )
+
     def record_step_status(self, key: OrderKey, status: StepStatus) -> bool:
         """Set the order's status to a step's ``successStatus``: status, current step, a
         history entry and, on an error path, the error it was reached with. One write.
@@ -263,10 +315,12 @@ class OrderTable:
         expression = (
             "SET #status = :status, currentStep = :step, updatedAt = :at, "
             f"{STATUS_RUN_ATTRIBUTE} = :run, "
-            "statusHistory = list_append(if_not_exists(statusHistory, :empty), :entry)"
+            "statusHistory = list_append(if_not_exists(statusHistory, :empty), :entry), "
+            "statusKey = :statusKey, statusAt = :at"
         )
         values: dict[str, Any] = {
             ":status": status.status,
+            ":statusKey": status_key(key.storefront_id, status.status),
             ":step": status.step_id,
             ":at": status.at,
             ":run": status.run_id,
@@ -294,11 +348,13 @@ class OrderTable:
             expression += (
                 ", #status = :status, currentStep = :step, "
                 f"{STATUS_RUN_ATTRIBUTE} = :run, "
-                "statusHistory = list_append(if_not_exists(statusHistory, :empty), :entry)"
+                "statusHistory = list_append(if_not_exists(statusHistory, :empty), :entry), "
+                "statusKey = :statusKey, statusAt = :at"
             )
             values.update(
                 {
                     ":status": status.status,
+                    ":statusKey": status_key(key.storefront_id, status.status),
                     ":step": status.step_id,
                     ":run": status.run_id,
                     ":empty": [],
@@ -361,6 +417,204 @@ class OrderTable:
                 return False
             raise
         return True
+
+    # -- finding orders by status (operations) --------------------------------------------
+
+    def orders_in_status(
+        self,
+        storefront_id: str,
+        status: str,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        page_size: int = 100,
+        start_key: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of a storefront's orders in ``status``, newest first (``StatusIndex``).
+
+        ``since`` / ``until`` (ISO 8601) keep orders that entered the status at or after /
+        before that time (``until``: orders stuck in a status). Returns the projected items
+        and the key to pass for the next page (None: no more).
+        """
+        condition = "statusKey = :key"
+        values: dict[str, Any] = {":key": status_key(storefront_id, status)}
+        if since is not None and until is not None:
+            condition += " AND statusAt BETWEEN :since AND :until"
+            values.update({":since": since, ":until": until})
+        elif since is not None:
+            condition += " AND statusAt >= :since"
+            values[":since"] = since
+        elif until is not None:
+            condition += " AND statusAt < :until"
+            values[":until"] = until
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": serialize_item(values),
+            "ScanIndexForward": False,
+            "Limit": page_size,
+        }
+        if start_key is not None:
+            request["ExclusiveStartKey"] = start_key
+        response = self._client.query(**request)
+        items = [deserialize_item(item) for item in response.get("Items", [])]
+        return items, response.get("LastEvaluatedKey")
+
+    def record_retry(
+        self,
+        key: OrderKey,
+        *,
+        attempt: int,
+        from_step: str,
+        execution_name: str,
+        status: str,
+        at: str,
+    ) -> bool:
+        """Note retry ``attempt`` on the order (status, history, the retries list).
+
+        Conditional on the previous attempt number, so two operators retrying at once start
+        one retry; False for the one that lost. The last error moves to ``lastError``.
+        """
+        entry = {"attempt": attempt, "fromStep": from_step, "executionName": execution_name}
+        history = {"status": status, "at": at, "step": from_step}
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize_item(order_key_attributes(key)),
+                UpdateExpression="SET retryAttempt = :attempt, #status = :status, "
+                "updatedAt = :at, currentStep = :step, "
+                "lastError = if_not_exists(#error, :noError), "
+                "retries = list_append(if_not_exists(retries, :empty), :entry), "
+                "statusHistory = list_append(if_not_exists(statusHistory, :empty), :history), "
+                "statusKey = :statusKey, statusAt = :at REMOVE #error",
+                ConditionExpression="attribute_exists(pk) AND "
+                "(attribute_not_exists(retryAttempt) OR retryAttempt = :previous)",
+                ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                ExpressionAttributeValues=serialize_item(
+                    {
+                        ":attempt": attempt,
+                        ":previous": attempt - 1,
+                        ":status": status,
+                        ":at": at,
+                        ":step": from_step,
+                        ":noError": {},
+                        ":empty": [],
+                        ":entry": [{**entry, "at": at}],
+                        ":history": [history],
+                        ":statusKey": status_key(key.storefront_id, status),
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # -- email records (send-email sends once per order step) ---------------------------
+
+    def claim_email(self, key: OrderKey, step_id: str, delivery_id: str, at: str) -> EmailClaim:
+        """Record that the step is about to send, unless a record exists (then return it).
+
+        ``EmailClaim.claimed`` is True for the caller that may send. An earlier record in
+        state ``unsent`` (the send was refused, nothing went out) is claimed again.
+        """
+        item_key = {"pk": order_pk(key), "sk": email_sk(step_id, delivery_id)}
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=serialize_item(
+                    {
+                        **item_key,
+                        "entity": "EmailRecord",
+                        "storefrontId": key.storefront_id,
+                        "orderId": key.order_id,
+                        "stepId": step_id,
+                        "deliveryId": delivery_id,
+                        "state": EMAIL_SENDING,
+                        "claimedAt": at,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR #state = :unsent",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=serialize_item({":unsent": EMAIL_UNSENT}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            stored = deserialize_item(exc.response.get("Item") or {})  # type: ignore[arg-type]
+            return EmailClaim(False, str(stored.get("state", EMAIL_SENDING)), stored)
+        return EmailClaim(True, EMAIL_SENDING, {})
+
+    def finish_email(
+        self,
+        key: OrderKey,
+        step_id: str,
+        delivery_id: str,
+        state: str,
+        at: str,
+        message_id: str | None = None,
+    ) -> None:
+        """Mark the claimed record ``sent`` (with the SES message id) or ``unsent``."""
+        values: dict[str, Any] = {":state": state, ":at": at, ":sending": EMAIL_SENDING}
+        expression = "SET #state = :state, finishedAt = :at"
+        if message_id is not None:
+            expression += ", messageId = :id"
+            values[":id"] = message_id
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item({"pk": order_pk(key), "sk": email_sk(step_id, delivery_id)}),
+            UpdateExpression=expression,
+            ConditionExpression="#state = :sending",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=serialize_item(values),
+        )
+
+    def email_records(self, key: OrderKey) -> list[dict[str, Any]]:
+        """Every email record of the order (``printflow orders show``)."""
+        return self._items_with_prefix(key, EMAIL_SK_PREFIX)
+
+    # -- REST deliveries (what `printflow orders show` lists) -------------------------------
+
+    def record_rest_delivery(
+        self, key: OrderKey, step_id: str, delivery_id: str, status: int, at: str
+    ) -> None:
+        """Note an accepted delivery of a REST step (repeats count up ``deliveries``)."""
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(
+                {"pk": order_pk(key), "sk": f"{REST_SK_PREFIX}{step_id}#{delivery_id}"}
+            ),
+            UpdateExpression="SET entity = :entity, stepId = :step, deliveryId = :delivery, "
+            "httpStatus = :status, deliveredAt = :at ADD deliveries :one",
+            ExpressionAttributeValues=serialize_item(
+                {
+                    ":entity": "RestDelivery",
+                    ":step": step_id,
+                    ":delivery": delivery_id,
+                    ":status": status,
+                    ":at": at,
+                    ":one": 1,
+                }
+            ),
+        )
+
+    def rest_deliveries(self, key: OrderKey) -> list[dict[str, Any]]:
+        return self._items_with_prefix(key, REST_SK_PREFIX)
+
+    def _items_with_prefix(self, key: OrderKey, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=serialize_item({":pk": order_pk(key), ":prefix": prefix}),
+            ConsistentRead=True,
+        ):
+            items.extend(deserialize_item(item) for item in page.get("Items", []))
+        return items
 
     # -- the sweep ------------------------------------------------------------------------
 

@@ -300,6 +300,81 @@ class RenderJobTable:
             raise
         return job_from_item(deserialize_item(response["Attributes"]))
 
+    # -- operations -------------------------------------------------------------------------
+
+    def oldest_due_at(self, shard: int, now: float) -> float | None:
+        """The earliest ``dueAt`` of a due job in one shard (None: nothing due).
+
+        One single-item Query on the index, in ``dueAt`` order: cheap enough for every run.
+        """
+        response = self._client.query(
+            TableName=self.table_name,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="dueShard = :shard AND dueAt <= :now",
+            ExpressionAttributeValues=serialize_item(
+                {":shard": f"{JOB_SHARD_PREFIX}{shard}", ":now": round(now, 3)}
+            ),
+            ScanIndexForward=True,
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        return float(items[0]["dueAt"]["N"]) if items else None
+
+    # -- order retries (printflow orders retry) ----------------------------------------------
+
+    def reopen(
+        self,
+        key: OrderKey,
+        job_id: str,
+        *,
+        due_at: float,
+        deadline_at: float,
+        from_state: JobState = JobState.FAILED,
+    ) -> bool:
+        """A failed (or done) job waits for a poll again, with a new deadline.
+
+        False when the job is not in ``from_state`` any more.
+        """
+        pk, sk = order_pk(key), job_sk(job_id)
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize_item({"pk": pk, "sk": sk}),
+                UpdateExpression="SET #state = :pending, dueShard = :shard, dueAt = :due, "
+                "deadlineAt = :deadline, failures = :zero REMOVE #error, leaseOwner",
+                ConditionExpression="#state = :failed",
+                ExpressionAttributeNames={"#state": "state", "#error": "error"},
+                ExpressionAttributeValues=serialize_item(
+                    {
+                        ":pending": JobState.PENDING.value,
+                        ":failed": from_state.value,
+                        ":shard": due_shard(pk, sk, self.due_shards),
+                        ":due": round(due_at, 3),
+                        ":deadline": round(deadline_at, 3),
+                        ":zero": 0,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def forget_failed(self, key: OrderKey, job_id: str) -> None:
+        """Delete a failed job (its render is started again); other states are kept."""
+        try:
+            self._client.delete_item(
+                TableName=self.table_name,
+                Key=serialize_item({"pk": order_pk(key), "sk": job_sk(job_id)}),
+                ConditionExpression="#state = :failed",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=serialize_item({":failed": JobState.FAILED.value}),
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
 
 def is_active(job: RenderJob) -> bool:
     return job.state in ACTIVE_STATES

@@ -44,6 +44,7 @@ from typing import Any
 
 from printflow.domain.order import OrderStatus
 from printflow.flows.model import OrderFlow, Step, StepType
+from printflow.flows.status_index import STATUS_INDEX_EXPRESSION, status_key_value
 
 ORDER_TABLE_SUBSTITUTION = "OrderTable"
 FUNCTION_ARN_SUBSTITUTIONS: Mapping[StepType, str] = {
@@ -258,9 +259,11 @@ def _task_state(
 def _mark_failed_state(step: Step) -> dict[str, Any]:
     state = _update_order(
         "SET #status = :status, #currentStep = :step, #error = :error, #updatedAt = :at, "
-        "#statusHistory = list_append(if_not_exists(#statusHistory, :empty), :entry)",
+        "#statusHistory = list_append(if_not_exists(#statusHistory, :empty), :entry), "
+        + STATUS_INDEX_EXPRESSION,
         {
             ":status": {"S": FAILED_STATUS},
+            ":statusKey": status_key_value(FAILED_STATUS),
             ":step": {"S": step.id},
             ":error": _error_record(step.id),
             ":at": {"S.$": _NOW},

@@ -201,6 +201,11 @@ class ProviderUnavailable(ProviderError):
         self.retry_after_s = retry_after_s
 
 
+class ProviderAnswerMalformed(ProviderUnavailable):
+    """Transient like any unavailability, but a protocol violation an operator must see
+    (the poller counts it in its errors metric): not JSON, or not the expected shape."""
+
+
 class TooSoon(ProviderUnavailable):
     """The adapter refused to call the provider yet: a documented minimum interval (CC: 60 s
     between polls of a project, and between recoveries) has not passed. Nothing was sent."""
@@ -359,11 +364,13 @@ def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
     try:
         doc = response.json()
     except (ValueError, UnicodeDecodeError):
-        raise ProviderUnavailable(
+        raise ProviderAnswerMalformed(
             f"{what}: malformed JSON (status {response.status_code})", status=response.status_code
         ) from None
     if not isinstance(doc, dict):
-        raise ProviderUnavailable(f"{what}: expected a JSON object", status=response.status_code)
+        raise ProviderAnswerMalformed(
+            f"{what}: expected a JSON object", status=response.status_code
+        )
     return doc
 
 

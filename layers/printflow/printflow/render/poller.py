@@ -44,6 +44,7 @@ from printflow.domain.render_job import JobState, PollingPolicy, RenderJob
 from printflow.observability import logger
 from printflow.providers.base import (
     PollState,
+    ProviderAnswerMalformed,
     ProviderRejected,
     ProviderUnavailable,
     RecoveryRefused,
@@ -112,6 +113,7 @@ class PollReport:
     timers_skipped: int = 0  # duplicate or stale: the job was not due or held by another
     timer_errors: int = 0  # a timer could not be set: the sweep rescues the job
     skipped_for_time: int = 0
+    malformed_answers: int = 0  # provider answers that broke its protocol (ops metric)
     seconds: float = 0.0
     by_provider: dict[str, int] = field(default_factory=dict)
 
@@ -306,6 +308,8 @@ class Poller:
         except TooSoon as exc:
             return refused_too_soon(job, self._clock(), exc.retry_after_s)
         except ProviderUnavailable as exc:
+            if isinstance(exc, ProviderAnswerMalformed):
+                report.malformed_answers += 1
             return after_transient_error(job, policy, self._clock(), exc.message, exc.retry_after_s)
         except ProviderRejected as exc:
             return failed(job, self._clock(), RENDER_FAILED, exc.message)

@@ -20,11 +20,12 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from printflow.adapters.order_table import START_DONE_ATTRIBUTE, OrderTable
 from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.order import Order, OrderKey, order_from_document
+from printflow.domain.render_job import JobState, RenderJob
 from printflow.domain.storefront import Storefront
 from printflow.errors import StepFailed, StepRetryable, ValidationError
 from printflow.flows.model import GenerateProductionFilesOptions, StepType
@@ -56,6 +57,8 @@ class RenderRequest:
     success_status: str = ""
     # The step's ``fileFormat`` option; None: the storefront's provider settings decide.
     file_format: str | None = None
+    # In an order retry (``printflow orders retry``) failed jobs are taken up again.
+    order_retry: bool = False
 
 
 def render_options(invocation: StepInvocation) -> GenerateProductionFilesOptions:
@@ -129,6 +132,8 @@ class RenderStarter:
         earlier = [j for j in self._jobs.jobs_of(request.order) if j.step_id == request.step_id]
         for job in earlier:
             self._jobs.set_task_token(request.order, job.job_id, request.task_token)
+        if request.order_retry:
+            earlier = self._take_up_failed_jobs(request, earlier, item)
         if request.step_id in (item.get(START_DONE_ATTRIBUTE) or ()):
             return RenderStarted(len(earlier), provider_name, resumed=True)
 
@@ -167,6 +172,62 @@ class RenderStarter:
             ) from None
         self._orders.mark_render_started(request.order, request.step_id, request.success_status)
         return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
+
+    def _take_up_failed_jobs(
+        self, request: RenderRequest, earlier: list[RenderJob], item: dict[str, Any]
+    ) -> list[RenderJob]:
+        """An order retry: failed jobs run again, finished ones are kept as they are.
+
+        A job that failed after its render finished (it has files: the download failed)
+        is polled again, which yields fresh download links without rendering again; files
+        already in S3 with the recorded size and sha256 are not downloaded twice. A job
+        whose render failed is forgotten, so the start below renders that line item anew.
+        Runs after the tokens moved, so whoever finishes a job completes this attempt.
+        """
+        now = self._clock()
+        live = [j for j in earlier if j.state is not JobState.SUPERSEDED]
+        if live and all(j.state is JobState.DONE for j in live):
+            # Every job is done, yet the retry runs this step (its files did not match the
+            # manifest): poll them again, so the download stores what is missing and
+            # completes this attempt's token. Nothing is rendered again.
+            for job in live:
+                self._reopen(request, job, now, JobState.DONE)
+            return earlier
+        kept: list[RenderJob] = []
+        forgotten = False
+        for job in earlier:
+            if job.state is not JobState.FAILED:
+                kept.append(job)
+            elif job.files:
+                self._reopen(request, job, now, JobState.FAILED)
+                kept.append(job)
+            else:
+                self._jobs.forget_failed(request.order, job.job_id)
+                forgotten = True
+        if forgotten and request.step_id in (item.get(START_DONE_ATTRIBUTE) or ()):
+            self._orders.forget_render_start(request.order, request.step_id)
+            item[START_DONE_ATTRIBUTE] = [
+                s for s in item.get(START_DONE_ATTRIBUTE) or () if s != request.step_id
+            ]
+        return kept
+
+    def _reopen(self, request: RenderRequest, job: RenderJob, now: float, state: JobState) -> None:
+        """Put ``job`` back on the poll path (due now, on its timer when there are timers)."""
+        reopened = self._jobs.reopen(
+            request.order,
+            job.job_id,
+            due_at=now,
+            deadline_at=now + request.timeout_s,
+            from_state=state,
+        )
+        if not reopened or self._timers is None:
+            return
+        fresh = self._jobs.get(request.order, job.job_id)
+        try:
+            if fresh is not None:
+                self._timers.set(fresh)
+        except Exception:
+            logger.exception("poll timer not set: the scheduled run will rescue the job")
 
     def _complete(self, order: Order, storefront: Storefront, bucket: str | None) -> Order:
         """The full order: a thin one (BigCommerce) is read from its store first."""

@@ -183,3 +183,10 @@ def build_sweep(
         OrderFlowStarter(stepfunctions or aws.client("stepfunctions"), settings.order_flows),
         due_shards=settings.due_shards,
     )
+
+
+def build_job_table(settings: RenderSettings, *, dynamodb: Any = None) -> RenderJobTable:
+    """The render jobs alone (the poller's operations metrics read the due index)."""
+    return RenderJobTable(
+        dynamodb or aws.client("dynamodb"), settings.core.order_table, settings.due_shards
+    )

@@ -50,7 +50,9 @@ def step_status(invocation: StepInvocation, at: str) -> StepStatus:
         step_id=invocation.step_id,
         status=invocation.success_status,
         at=at,
-        run_id=invocation.delivery_id,
+        # Per execution and step (not the delivery id, which an order retry keeps): a
+        # retry's status writes must land even where the first execution wrote them.
+        run_id=invocation.run_id,
         error=error,
     )
 

@@ -6,7 +6,9 @@ The flow compiler (:mod:`printflow.flows.compiler`) invokes each step Lambda wit
       "input": {
         "order": {"pk": "...", "sk": "ORDER", "storefrontId": "...", "orderId": "..."},
         "running": {"step": "consume"},                       # set by the previous step
-        "error": {"Error": "StepFailed", "Cause": "..."}      # only on an onError path
+        "error": {"Error": "StepFailed", "Cause": "..."},     # only on an onError path
+        "retry": {"fromStep": "...", "attempt": 2,            # only in a retry execution
+                  "firstExecution": "arn:aws:states:...:execution:OrderFlow:..."}
       },
       "step": {"id": "error", "type": "send-email", "successStatus": "Failed",
                "options": {...},
@@ -85,14 +87,25 @@ class StepInvocation:
     error: FlowError | None = None
     task_token: str | None = None
     ends_flow_failed: bool = False
+    # The order's first execution when this one is a retry (``printflow orders retry``).
+    first_execution: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        """This execution's run of this step (status writes happen once per run)."""
+        digest = hashlib.sha256(f"{self.execution}\n{self.step_id}".encode())
+        return digest.hexdigest()[:32]
 
     @property
     def delivery_id(self) -> str:
-        """Stable across retries of this step in this execution, unique otherwise.
+        """Stable across retries of this step, in this execution and in the order's retries.
 
-        Receivers dedupe on it; email and REST steps may repeat after a timeout.
+        Receivers dedupe on it; email and REST steps may repeat after a timeout. A retry
+        execution keys it on the order's first execution, so the REST receiver sees the
+        same ``X-PrintFlow-Delivery`` and the email step its own record.
         """
-        digest = hashlib.sha256(f"{self.execution}\n{self.step_id}".encode())
+        scope = self.first_execution or self.execution
+        digest = hashlib.sha256(f"{scope}\n{self.step_id}".encode())
         return digest.hexdigest()[:32]
 
     def with_recorded_error(self, item: Mapping[str, Any]) -> StepInvocation:
@@ -145,7 +158,16 @@ def parse_step_event(event: Any, *, expected_type: str) -> StepInvocation:
         error=_flow_error(payload.get("error"), _failed_step(payload, step)),
         task_token=_optional_text(event, "taskToken"),
         ends_flow_failed=step.get("endsFlowFailed") is True,
+        first_execution=_first_execution(payload.get("retry")),
     )
+
+
+def _first_execution(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise StepFailed("step event: 'input.retry' must be an object")
+    return _text(raw, "firstExecution", "input.retry")
 
 
 def _text(doc: Mapping[str, Any], name: str, where: str) -> str:

@@ -9,10 +9,13 @@ Rendering rules are in :mod:`printflow.steps.templating`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from printflow.adapters.order_table import OrderTable
+from botocore.exceptions import ClientError
+
+from printflow.adapters.order_table import EMAIL_SENT, EMAIL_UNSENT, OrderTable
 from printflow.adapters.ses_email import OutgoingEmail, SesMailer
-from printflow.errors import StepFailed, ValidationError
+from printflow.errors import StepFailed, StepRetryable, ValidationError
 from printflow.flows.model import SendEmailOptions, StepType
 from printflow.flows.options import parse_options
 from printflow.steps.context import StepInvocation, load_order
@@ -29,6 +32,9 @@ from printflow.steps.templating import (
 class SentEmail:
     message_id: str
     recipient_count: int
+    # "sent" now; "already sent" (an earlier attempt sent it); "may have been sent" (an
+    # earlier attempt claimed it and stopped before recording the outcome: not sent again).
+    outcome: str = "sent"
 
 
 def parse_email_options(invocation: StepInvocation) -> SendEmailOptions:
@@ -63,6 +69,34 @@ class EmailStep:
         )
 
     def run(self, invocation: StepInvocation) -> SentEmail:
+        """Send the step's email once per order step (retries and order retries included).
+
+        A record is claimed before SES is called and marked sent after; a record left
+        ``sending`` (a crash or timeout in between) means the email may have gone out, so
+        it is reported, never sent again silently.
+        """
         email = self.compose(invocation)
-        message_id = self._mailer.send(email)
+        key, step, delivery = invocation.order, invocation.step_id, invocation.delivery_id
+        claim = self._table.claim_email(key, step, delivery, _now())
+        if not claim.claimed:
+            message_id = str(claim.record.get("messageId") or "")
+            outcome = "already sent" if claim.state == EMAIL_SENT else "may have been sent"
+            return SentEmail(message_id, len(email.recipients), outcome)
+        try:
+            message_id = self._mailer.send(email)
+        except StepFailed:
+            self._table.finish_email(key, step, delivery, EMAIL_UNSENT, _now())
+            raise
+        except StepRetryable as exc:
+            # SES answered (throttled, 5xx): nothing went out and the step's retry may send.
+            # No answer at all (a timeout after the request left) keeps the record
+            # "sending": the email may have gone out, and it is never resent silently.
+            if isinstance(exc.__cause__, ClientError):
+                self._table.finish_email(key, step, delivery, EMAIL_UNSENT, _now())
+            raise
+        self._table.finish_email(key, step, delivery, EMAIL_SENT, _now(), message_id)
         return SentEmail(message_id=message_id, recipient_count=len(email.recipients))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -247,6 +247,10 @@ class RestStep:
         headers = self._headers(options, invocation, body, now)
         budget = request_budget(remaining_s, self._max_timeout_s)
         status = self._post(options.uri, body, headers, budget)
+        # For operators (`printflow orders show`): which delivery the receiver accepted.
+        self._table.record_rest_delivery(
+            invocation.order, invocation.step_id, invocation.delivery_id, status, iso_timestamp(now)
+        )
         return RestDelivery(status=status, delivery_id=invocation.delivery_id)
 
     def _headers(

@@ -1,0 +1,212 @@
+"""Operations on the local stack: a failed order is alarmed, listed and repaired by the CLI.
+
+The CLI runs with no connection flags: it reads the local stack's description file, as it
+does against a running ``printflow local``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from printflow.adapters.order_table import OrderTable
+from printflow.adapters.webhook_secrets import WebhookSecrets
+from printflow_tools.cli import main
+from printflow_tools.connection import write_local_stack_file
+from printflow_tools.localstack.environment import LocalEnvironment
+from printflow_tools.localstack.resources import template_outputs
+from printflow_tools.localstack.stack import LOCAL_CREDENTIALS
+from printflow_tools.localstack.storefront_setup import chili_provider, register_render_storefront
+from printflow_tools.webhook_events import DEMO_SECRETS, signed_headers
+from tests.e2e.test_local_stack import order_view, post, shopify_order, wait_for_status
+
+pytestmark = pytest.mark.e2e
+
+STOREFRONT = "ops-chili"
+
+
+@pytest.fixture
+def cli_env(local_stack: LocalEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `printflow local` writes for the CLI, in a file of this test's own."""
+    stack = local_stack.stack
+    assert stack is not None and stack.resources is not None
+    path = tmp_path / "local-stack.json"
+    monkeypatch.setenv("PRINTFLOW_LOCAL_STACK_FILE", str(path))
+    write_local_stack_file(
+        stack.aws_endpoint,
+        LOCAL_CREDENTIALS["AWS_REGION"],
+        (LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
+        template_outputs(stack.resources),
+    )
+    monkeypatch.delenv("PRINTFLOW_TABLE", raising=False)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def register_ops_storefront(env: LocalEnvironment) -> None:
+    stack = env.stack
+    assert stack is not None and stack.resources is not None
+    secrets = stack.client("secretsmanager")
+    register_render_storefront(
+        OrderTable(stack.client("dynamodb"), stack.resources.table()),
+        WebhookSecrets(secrets, "printflow"),
+        secrets,
+        storefront_id=STOREFRONT,
+        platform="shopify",
+        webhook_secret=DEMO_SECRETS["shopify"],
+        provider=chili_provider(env.chili, f"printflow/providers/{STOREFRONT}/chili"),
+        client_id="chili-client",
+        client_secret="chili-secret",
+    )
+
+
+def deliver_order(env: LocalEnvironment, order_id: str) -> None:
+    body = shopify_order(order_id)
+    headers = signed_headers("shopify", body, DEMO_SECRETS["shopify"])
+    assert post(env, f"/webhooks/shopify/{STOREFRONT}", body, headers)[0] == 202
+
+
+def metric_sum(env: LocalEnvironment, namespace: str, name: str, dimensions: Any) -> float:
+    assert env.stack is not None
+    now = datetime.now(UTC)
+    points = env.stack.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace,
+        MetricName=name,
+        Dimensions=dimensions,
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(minutes=5),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return float(sum(p["Sum"] for p in points))
+
+
+def emails_to(recipient: str) -> list[Any]:
+    return [
+        m
+        for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+        if recipient in m.destinations["ToAddresses"]
+    ]
+
+
+def emails_about(order_id: str, recipient: str) -> list[Any]:
+    return [
+        m
+        for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+        if order_id in m.body and recipient in m.destinations["ToAddresses"]
+    ]
+
+
+def test_a_failed_order_is_alarmed_listed_and_retried_to_success(
+    local_stack: LocalEnvironment, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = local_stack.stack
+    assert stack is not None and stack.resources is not None
+    register_ops_storefront(local_stack)
+    order_id = "9100001"
+
+    # Given CHILI is down: every render start answers 503 until the step gives up
+    local_stack.chili.unavailable_after_tasks = 0
+    try:
+        deliver_order(local_stack, order_id)
+        failed = wait_for_status(local_stack, STOREFRONT, order_id, ("Failed",), 90.0)
+    finally:
+        local_stack.chili.unavailable_after_tasks = None
+    assert failed["error"]["step"] == "generate"
+
+    # Then the order is listed as failed, with its step and cause
+    code, out, _ = cli(capsys, "orders", "list", "--status", "Failed", "--json")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    (row,) = [r for r in rows if r["orderId"] == order_id]
+    assert row["storefrontId"] == STOREFRONT
+    assert row["step"] == "generate"
+    assert "unavailable" in row["cause"]
+    assert row["retries"] == 0
+
+    # And the failed-executions alarm's metric has its datum in CloudWatch
+    machine = stack.resources.state_machine()
+    dimensions = [{"Name": "StateMachineArn", "Value": machine}]
+    assert metric_sum(local_stack, "AWS/States", "ExecutionsFailed", dimensions) >= 1
+    alarms = stack.client("cloudwatch").describe_alarms(
+        AlarmNamePrefix="printflow-local-OrderExecutionsFailed"
+    )["MetricAlarms"]
+    assert len(alarms) == 1 and "printflow orders list" in alarms[0]["AlarmDescription"]
+
+    # When the provider is back and the operator retries the order
+    customer_mails_before = len(emails_to("jane.doe@example.com"))
+    code, out, err = cli(capsys, "orders", "retry", STOREFRONT, order_id)
+    assert code == 0, err
+    assert "retry 1 started at step 'generate'" in out
+
+    # Then it succeeds, with its files in S3 once, one email and one REST document
+    view = wait_for_status(local_stack, STOREFRONT, order_id, ("Success",), 60.0)
+    s3 = stack.client("s3")
+    versions = s3.list_object_versions(
+        Bucket=stack.resources.bucket(), Prefix=f"orders/{STOREFRONT}/{order_id}/"
+    ).get("Versions", [])
+    keys = [v["Key"] for v in versions]
+    assert len(keys) == len(set(keys)) == len(view["artifacts"]) + 1  # + manifest.json
+    customer_mails = emails_to("jane.doe@example.com")[customer_mails_before:]
+    assert [m.subject for m in customer_mails] == ["Your order #1042 is ready for print"]
+    assert len(emails_about(order_id, "operations@example.com")) == 1  # the first failure
+    documents = [d for d in local_stack.sink.received() if d.json()["order"]["orderId"] == order_id]
+    assert len(documents) == 1
+
+    # And `orders show` tells the story: two executions, the retry succeeded
+    code, out, _ = cli(capsys, "orders", "show", STOREFRONT, order_id, "--json")
+    details = json.loads(out)
+    assert [x["status"] for x in details["executions"]] == ["FAILED", "SUCCEEDED"]
+    assert details["retries"] == 1
+    assert {e["state"] for e in details["emails"]} == {"sent"}
+    assert [(r["step"], r["deliveries"]) for r in details["restDeliveries"]] == [("consume", 1)]
+
+    # And a succeeded order is not retried
+    code, _, err = cli(capsys, "orders", "retry", STOREFRONT, order_id)
+    assert code == 2
+    assert "already succeeded" in err
+
+
+def test_a_running_order_is_not_retried(
+    local_stack: LocalEnvironment, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A WooCommerce order whose Customer's Canvas projects do not exist yet keeps running.
+    body = json.dumps(
+        {**json.loads((Path("events/payloads/woocommerce-order-created.json")).read_text()),
+         "id": 7399}
+    ).encode()  # fmt: skip
+    headers = signed_headers("woocommerce", body, DEMO_SECRETS["woocommerce"])
+    assert post(local_stack, "/webhooks/woocommerce/demo-woo", body, headers)[0] == 202
+    deadline = time.monotonic() + 20
+    while True:  # the render step waits for projects that do not exist yet
+        code, out, _ = cli(capsys, "orders", "show", "demo-woo", "7399", "--json")
+        if code == 0 and json.loads(out)["renderJobs"]:
+            break
+        assert time.monotonic() < deadline, "the order never started rendering"
+        time.sleep(0.3)
+    assert [x["status"] for x in json.loads(out)["executions"]] == ["RUNNING"]
+
+    code, _, err = cli(capsys, "orders", "retry", "demo-woo", "7399")
+
+    assert code == 2
+    assert "still running" in err
+    assert order_view(local_stack, "demo-woo", "7399")["status"] != "Retrying"
+
+
+def test_the_cli_answers_an_unknown_order_clearly(
+    local_stack: LocalEnvironment, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(capsys, "orders", "show", "demo-shopify", "no-such-order")
+    assert code == 2
+    assert "not found" in err

@@ -1,0 +1,60 @@
+"""The retry state machine: the same flow entered at any step, the normal path untouched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from printflow.flows import compile_flow, parse_flow_json
+from printflow.flows.retry_entry import (
+    RETRY_ENTRY_STATE,
+    UNKNOWN_STEP_STATE,
+    compile_retry_flow,
+    compile_retry_flow_text,
+    next_step,
+    retry_steps,
+)
+
+ROOT = Path(__file__).parents[2]
+DEFAULT = parse_flow_json((ROOT / "flows" / "default.json").read_text())
+REGENERATE = (
+    "printflow flow compile flows/default.json --retry-entry "
+    "-o statemachine/order-flow-retry.asl.json"
+)
+
+
+def test_checked_in_retry_definition_is_up_to_date() -> None:
+    checked_in = (ROOT / "statemachine" / "order-flow-retry.asl.json").read_text()
+    assert checked_in == compile_retry_flow_text(DEFAULT), f"stale; regenerate: {REGENERATE}"
+
+
+def test_retry_entry_adds_only_a_choice_and_its_fail_state() -> None:
+    normal = compile_flow(DEFAULT)
+    retry = compile_retry_flow(DEFAULT)
+
+    assert retry["StartAt"] == RETRY_ENTRY_STATE
+    added = set(retry["States"]) - set(normal["States"])
+    assert added == {RETRY_ENTRY_STATE, UNKNOWN_STEP_STATE}
+    for name, state in normal["States"].items():
+        assert retry["States"][name] == state, name
+    # The normal state machine itself has no Choice state: its transition count is unchanged.
+    assert all(s["Type"] != "Choice" for s in normal["States"].values())
+
+
+def test_every_step_is_an_entry_and_unknown_steps_fail() -> None:
+    retry = compile_retry_flow(DEFAULT)
+    entry = retry["States"][RETRY_ENTRY_STATE]
+
+    assert retry_steps(retry) == [step.id for step in DEFAULT.steps]
+    assert {c["Next"] for c in entry["Choices"]} == {step.id for step in DEFAULT.steps}
+    assert entry["Default"] == UNKNOWN_STEP_STATE
+    assert retry["States"][UNKNOWN_STEP_STATE]["Type"] == "Fail"
+
+
+def test_next_step_follows_the_success_path() -> None:
+    retry = json.loads(compile_retry_flow_text(DEFAULT))
+
+    assert next_step(retry, "generate") == "consume"
+    assert next_step(retry, "consume") == "email"
+    assert next_step(retry, "email") is None
+    assert next_step(retry, "error") is None

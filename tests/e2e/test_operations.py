@@ -185,27 +185,28 @@ def test_a_failed_order_is_alarmed_listed_and_retried_to_success(
 def test_a_running_order_is_not_retried(
     local_stack: LocalEnvironment, cli_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A WooCommerce order whose Customer's Canvas projects do not exist yet keeps running.
+    # A WooCommerce order whose Customer's Canvas projects do not exist yet keeps running (an
+    # id no other e2e test uses: the tests share one local stack).
     body = json.dumps(
         {**json.loads((Path("events/payloads/woocommerce-order-created.json")).read_text()),
-         "id": 7399}
+         "id": 7377}
     ).encode()  # fmt: skip
     headers = signed_headers("woocommerce", body, DEMO_SECRETS["woocommerce"])
     assert post(local_stack, "/webhooks/woocommerce/demo-woo", body, headers)[0] == 202
     deadline = time.monotonic() + 20
     while True:  # the render step waits for projects that do not exist yet
-        code, out, _ = cli(capsys, "orders", "show", "demo-woo", "7399", "--json")
+        code, out, _ = cli(capsys, "orders", "show", "demo-woo", "7377", "--json")
         if code == 0 and json.loads(out)["renderJobs"]:
             break
         assert time.monotonic() < deadline, "the order never started rendering"
         time.sleep(0.3)
     assert [x["status"] for x in json.loads(out)["executions"]] == ["RUNNING"]
 
-    code, _, err = cli(capsys, "orders", "retry", "demo-woo", "7399")
+    code, _, err = cli(capsys, "orders", "retry", "demo-woo", "7377")
 
     assert code == 2
     assert "still running" in err
-    assert order_view(local_stack, "demo-woo", "7399")["status"] != "Retrying"
+    assert order_view(local_stack, "demo-woo", "7377")["status"] != "Retrying"
 
 
 def test_the_cli_answers_an_unknown_order_clearly(

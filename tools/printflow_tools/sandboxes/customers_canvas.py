@@ -180,20 +180,29 @@ class CustomersCanvasSandbox(SandboxServer):
         line_items: Sequence[Pipeline] = (Pipeline(),),
         line_item_ids: Sequence[str] | None = None,
         order_number: str | None = None,
+        first_line_item_index: int = 0,
     ) -> list[int]:
-        """Create one project per line item (each with its pipeline scenario); return ids."""
+        """Create one project per line item (each with its pipeline scenario); return ids.
+
+        ``first_line_item_index``: where these line items start in the order, for a storefront
+        that creates an order's projects a few at a time.
+        """
         if line_item_ids is not None and len(line_item_ids) != len(line_items):
             raise ValueError("line_item_ids must match line_items")
         now = self.clock()
         ids: list[int] = []
         with self._state:
-            for index, pipeline in enumerate(line_items):
+            for index, pipeline in enumerate(line_items, start=first_line_item_index):
                 project = CanvasProject(
                     id=self._next_id,
                     storefront_id=storefront_id,
                     order_id=str(order_id),
                     order_number=order_number or str(order_id),
-                    line_item_id=line_item_ids[index] if line_item_ids else f"{order_id}-{index}",
+                    line_item_id=(
+                        line_item_ids[index - first_line_item_index]
+                        if line_item_ids
+                        else f"{order_id}-{index}"
+                    ),
                     line_item_index=index,
                     pipeline=pipeline,
                     created_at=now,

@@ -186,6 +186,16 @@ class OrderTable:
             ),
         )
 
+    def note_project_discovery(self, key: OrderKey, step_id: str, note: dict[str, Any]) -> None:
+        """Record how a render step's project discovery ended (e.g. cut short by its deadline)."""
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            UpdateExpression="SET projectDiscovery = :note",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=serialize_item({":note": {"stepId": step_id, **note}}),
+        )
+
     def claim_event(self, key: OrderKey, event: str, token_id: str) -> bool:
         """True once per (event, flow step attempt): a redelivery publishes nothing twice."""
         try:

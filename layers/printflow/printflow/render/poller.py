@@ -237,6 +237,10 @@ class Poller:
 
     async def _apply(self, decision: Decision, report: PollReport) -> None:
         job = decision.job
+        if decision.discovered:
+            # Before a finished discovery job is queued: its download completes the step
+            # only when these jobs are done too, so they must exist by then.
+            report.discovered += await self._aws(self._create_discovered, decision)
         if decision.action is Action.QUEUE_DOWNLOAD:
             await self._aws(self._downloads.send, job)
             report.finished += 1
@@ -249,9 +253,6 @@ class Poller:
             )
             await self._aws(self._cancel_siblings, job)
             report.failed += 1
-        elif decision.action is Action.CREATE_JOBS:
-            await self._aws(self._create_discovered, decision)
-            report.discovered += len(decision.discovered)
         elif decision.action is Action.RECOVER:
             report.recovered += 1
         if decision.keeps_polling:
@@ -270,11 +271,13 @@ class Poller:
             keys.extend(self._jobs.due(shard, now, remaining))
         return keys
 
-    def _create_discovered(self, decision: Decision) -> None:
+    def _create_discovered(self, decision: Decision) -> int:
+        """Jobs for the projects a discovery job found; the number that are new."""
         parent = decision.job
         now = self._clock()
+        created = 0
         for work in decision.discovered:
-            self._jobs.put_new(
+            created += self._jobs.put_new(
                 job_for_work(
                     work,
                     parent.order_key,
@@ -285,6 +288,7 @@ class Poller:
                     due_at=now,
                 )
             )
+        return created
 
     def _cancel_siblings(self, failed_job: RenderJob) -> None:
         """The step failed: stop polling the order's other jobs of the same step."""

@@ -112,6 +112,40 @@ def test_invalid_store_api_fields_are_named(store_api: Any, message: str) -> Non
     assert message in str(error.value)
 
 
-def test_only_bigcommerce_storefronts_have_a_store_api() -> None:
-    with pytest.raises(ValidationError, match=r"'shop-1'\.storeApi: only BigCommerce"):
+def test_each_platform_judges_its_own_store_api() -> None:
+    # a BigCommerce storeHash means nothing to another platform
+    with pytest.raises(ValidationError, match=r"'shop-1'\.storeApi: unknown field\(s\) storeHash"):
         parse_storefront({**VALID, "storeApi": BIGCOMMERCE["storeApi"]})
+    # the generic platform has no store API at all
+    generic = {"storefrontId": "gen-1", "platform": "generic"}
+    with pytest.raises(ValidationError, match=r"the generic platform has no store API"):
+        parse_storefront({**generic, "storeApi": {"credentialsSecret": "s"}})
+
+
+def test_shopify_and_woocommerce_store_apis_and_the_pull_interval() -> None:
+    shopify, _ = parse_storefront(
+        {
+            "storefrontId": "shop-2",
+            "platform": "shopify",
+            "shopDomain": "acme.myshopify.com",
+            "storeApi": {"credentialsSecret": "printflow/store-apis/shop-2"},
+        }
+    )
+    assert shopify.store_api is not None
+    assert shopify.store_api.base_url == "https://acme.myshopify.com"
+    assert shopify.store_api.api_version == "2025-10"
+    assert shopify.store_api.reconcile_interval_s == 3600  # hourly by default
+    assert parse_storefront(shopify.to_document())[0] == shopify
+
+    woo = {"storefrontId": "woo-2", "platform": "woocommerce"}
+    with pytest.raises(ValidationError, match=r"storeApi\.baseUrl: required"):
+        parse_storefront({**woo, "storeApi": {"credentialsSecret": "s"}})
+    store_api = {
+        "credentialsSecret": "s",
+        "baseUrl": "https://shop.example",
+        "reconcileIntervalS": 60,
+    }
+    with pytest.raises(ValidationError, match=r"reconcileIntervalS: seconds between order pulls"):
+        parse_storefront({**woo, "storeApi": store_api})
+    parsed, _ = parse_storefront({**woo, "storeApi": {**store_api, "reconcileIntervalS": 900}})
+    assert parsed.store_api is not None and parsed.store_api.reconcile_interval_s == 900

@@ -1,5 +1,5 @@
-"""Sandboxes: loopback HTTP servers that behave like CHILI GraFx, Customer's Canvas and a
-BigCommerce store's Orders API.
+"""Sandboxes: loopback HTTP servers that behave like CHILI GraFx, Customer's Canvas and the
+stores' Orders APIs (BigCommerce V2, Shopify Admin GraphQL, WooCommerce REST).
 
 A developer tool (never part of the Lambda layer) for the local stack, the integration tests
 and the poller benchmark::
@@ -22,6 +22,8 @@ from printflow_tools.sandboxes.customers_canvas import (
     Pipeline,
 )
 from printflow_tools.sandboxes.files import GeneratedFile, generated_file, pdf_file, png_file
+from printflow_tools.sandboxes.shopify import ShopifySandbox
+from printflow_tools.sandboxes.woocommerce import WooCommerceSandbox
 
 __all__ = [
     "Behaviour",
@@ -35,6 +37,8 @@ __all__ = [
     "LoggedRequest",
     "ManualClock",
     "Pipeline",
+    "ShopifySandbox",
+    "WooCommerceSandbox",
     "generated_file",
     "pdf_file",
     "png_file",

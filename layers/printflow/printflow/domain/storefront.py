@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -30,6 +31,11 @@ class ProviderName(StrEnum):
 # BigCommerce hooks authenticate with custom headers chosen when the hook is created.
 DEFAULT_BIGCOMMERCE_HEADER = "X-PrintFlow-Webhook-Secret"
 BIGCOMMERCE_API = "https://api.bigcommerce.com"
+SHOPIFY_API_VERSION = "2025-10"
+API_VERSION = re.compile(r"^\d{4}-\d{2}$")
+DEFAULT_RECONCILE_INTERVAL_S = 3600
+MIN_RECONCILE_INTERVAL_S = 300
+MAX_RECONCILE_INTERVAL_S = 7 * 24 * 3600
 STORE_HASH = re.compile(r"^[a-z0-9]{1,32}$")
 # Secrets Manager names: 1-512 of letters, digits and /_+=.@-
 SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
@@ -37,22 +43,30 @@ SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 
 @dataclass(frozen=True, slots=True)
 class StoreApi:
-    """Where a thin webhook's full order is fetched from (BigCommerce's V2 Orders API).
+    """The storefront's own Orders API: where a thin webhook's full order is read
+    (BigCommerce) and where reconciliation pulls orders the webhook missed.
 
-    ``credentials_secret`` names a Secrets Manager secret ``{"accessToken": "..."}`` (an API
-    account token with read-only Orders scope); the token itself is never stored here.
+    ``credentials_secret`` names a Secrets Manager secret: ``{"accessToken": "..."}`` for
+    BigCommerce (API account, read-only Orders scope) and Shopify (Admin API, ``read_orders``),
+    ``{"consumerKey": "...", "consumerSecret": "..."}`` for WooCommerce. The secret's value
+    is never stored here. ``reconcile_interval_s``: how often the orders are pulled.
     """
 
-    store_hash: str
     credentials_secret: str
-    base_url: str = BIGCOMMERCE_API
+    base_url: str
+    store_hash: str = ""  # BigCommerce
+    api_version: str = ""  # Shopify, e.g. "2025-10"
+    reconcile_interval_s: int = DEFAULT_RECONCILE_INTERVAL_S
 
-    def to_document(self) -> dict[str, str]:
-        return {
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
             "storeHash": self.store_hash,
             "credentialsSecret": self.credentials_secret,
             "baseUrl": self.base_url,
+            "apiVersion": self.api_version,
+            "reconcileIntervalS": self.reconcile_interval_s,
         }
+        return {k: v for k, v in doc.items() if v != ""}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +169,7 @@ def parse_storefront(doc: Any, *, require_secret: bool = False) -> tuple[Storefr
         raise ValidationError(f"{where}.description: a string of at most 500 characters")
 
     provider = _parse_provider(doc.get("provider"), where)
-    store_api = _parse_store_api(doc.get("storeApi"), platform, where)
+    store_api = _parse_store_api(doc.get("storeApi"), platform, shop_domain, where)
     return (
         Storefront(
             storefront_id=storefront_id,
@@ -171,34 +185,95 @@ def parse_storefront(doc: Any, *, require_secret: bool = False) -> tuple[Storefr
     )
 
 
-def _parse_store_api(doc: Any, platform: Platform, where: str) -> StoreApi | None:
+def _parse_store_api(
+    doc: Any, platform: Platform, shop_domain: str | None, where: str
+) -> StoreApi | None:
     if doc is None:
         return None
     where = f"{where}.storeApi"
-    if platform is not Platform.BIGCOMMERCE:
-        raise ValidationError(f"{where}: only BigCommerce storefronts fetch orders from it")
+    parse = _STORE_API_PARSERS.get(platform)
+    if parse is None:
+        raise ValidationError(f"{where}: the {platform.value} platform has no store API")
     if not isinstance(doc, dict):
-        raise ValidationError(f"{where}: expected an object with storeHash and credentialsSecret")
-    unknown = sorted(set(doc) - {"storeHash", "credentialsSecret", "baseUrl"})
+        raise ValidationError(f"{where}: expected an object with credentialsSecret")
+    return parse(doc, shop_domain, where)
+
+
+def _store_api_common(doc: dict[str, Any], extra_fields: set[str], where: str) -> tuple[str, int]:
+    """The fields every platform's store API has: the secret and the pull interval."""
+    unknown = sorted(
+        set(doc) - {"credentialsSecret", "baseUrl", "reconcileIntervalS"} - extra_fields
+    )
     if unknown:
         raise ValidationError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    store_hash = doc.get("storeHash")
-    if not isinstance(store_hash, str) or not STORE_HASH.match(store_hash):
-        raise ValidationError(
-            f"{where}.storeHash: required, the store hash of api.bigcommerce.com/stores/{{hash}} "
-            "(lowercase letters and digits)"
-        )
     secret = doc.get("credentialsSecret")
     if not isinstance(secret, str) or not SECRET_NAME.match(secret):
         raise ValidationError(
             f"{where}.credentialsSecret: required, a Secrets Manager secret name "
             "(letters, digits and /_+=.@-)"
         )
-    base_url = doc.get("baseUrl", BIGCOMMERCE_API)
+    interval = doc.get("reconcileIntervalS", DEFAULT_RECONCILE_INTERVAL_S)
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, int)
+        or not MIN_RECONCILE_INTERVAL_S <= interval <= MAX_RECONCILE_INTERVAL_S
+    ):
+        raise ValidationError(
+            f"{where}.reconcileIntervalS: seconds between order pulls, an integer from "
+            f"{MIN_RECONCILE_INTERVAL_S} to {MAX_RECONCILE_INTERVAL_S}"
+        )
+    return secret, interval
+
+
+def _base_url(doc: dict[str, Any], default: str | None, where: str) -> str:
+    base_url = doc.get("baseUrl", default)
     if not isinstance(base_url, str) or not base_url:
         # Judged fully (https, no credentials...) by printflow.storefronts at registration.
         raise ValidationError(f"{where}.baseUrl: an https URL")
-    return StoreApi(store_hash, secret, base_url.rstrip("/"))
+    return base_url.rstrip("/")
+
+
+def _bigcommerce_store_api(doc: dict[str, Any], shop_domain: str | None, where: str) -> StoreApi:
+    secret, interval = _store_api_common(doc, {"storeHash"}, where)
+    store_hash = doc.get("storeHash")
+    if not isinstance(store_hash, str) or not STORE_HASH.match(store_hash):
+        raise ValidationError(
+            f"{where}.storeHash: required, the store hash of api.bigcommerce.com/stores/{{hash}} "
+            "(lowercase letters and digits)"
+        )
+    return StoreApi(
+        secret, _base_url(doc, BIGCOMMERCE_API, where), store_hash, reconcile_interval_s=interval
+    )
+
+
+def _shopify_store_api(doc: dict[str, Any], shop_domain: str | None, where: str) -> StoreApi:
+    secret, interval = _store_api_common(doc, {"apiVersion"}, where)
+    version = doc.get("apiVersion", SHOPIFY_API_VERSION)
+    if not isinstance(version, str) or not API_VERSION.match(version):
+        raise ValidationError(f"{where}.apiVersion: a dated Admin API version such as 2025-10")
+    default = f"https://{shop_domain}" if shop_domain else None
+    if default is None and "baseUrl" not in doc:
+        raise ValidationError(
+            f"{where}.baseUrl: required when the storefront has no shopDomain "
+            "(https://{shop}.myshopify.com)"
+        )
+    return StoreApi(
+        secret, _base_url(doc, default, where), api_version=version, reconcile_interval_s=interval
+    )
+
+
+def _woocommerce_store_api(doc: dict[str, Any], shop_domain: str | None, where: str) -> StoreApi:
+    secret, interval = _store_api_common(doc, set(), where)
+    if "baseUrl" not in doc:
+        raise ValidationError(f"{where}.baseUrl: required, the shop's https URL (no /wp-json)")
+    return StoreApi(secret, _base_url(doc, None, where), reconcile_interval_s=interval)
+
+
+_STORE_API_PARSERS: dict[Platform, Callable[[dict[str, Any], str | None, str], StoreApi]] = {
+    Platform.BIGCOMMERCE: _bigcommerce_store_api,
+    Platform.SHOPIFY: _shopify_store_api,
+    Platform.WOOCOMMERCE: _woocommerce_store_api,
+}
 
 
 def _parse_provider(doc: Any, where: str) -> ProviderSettings | None:

@@ -23,7 +23,8 @@ from printflow.domain.storefront import Platform, StoreApi, Storefront
 from printflow.errors import MalformedPayload, PrintFlowError, ValidationError
 from printflow.intake.normalisers import complete_bigcommerce
 from printflow.providers.base import UrlPolicy, check_url
-from printflow.store_apis.bigcommerce import BigCommerceOrders, StoreApiError
+from printflow.store_apis.bigcommerce import BigCommerceOrders
+from printflow.store_apis.http import StoreApiError
 
 HttpFactory = Callable[[], httpx.Client]
 

@@ -16,30 +16,20 @@ and network errors can; 401/403 (a wrong token) and 404 (no such order) cannot.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from printflow.domain.storefront import StoreApi
-from printflow.errors import PrintFlowError
 from printflow.providers.base import retry_after_s
+from printflow.store_apis.http import MAX_ANSWER_BYTES, StoreApiError, call_json, read_at_most
+from printflow.store_apis.pulls import OrderPage, PulledOrder, credential, parse_time
 
 PAGE_SIZE = 250  # the API's maximum
 MAX_PAGES = 4  # 1,000 line items: the most an Order holds (intake.normalisers.MAX_LINE_ITEMS)
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
-
-
-class StoreApiError(PrintFlowError):
-    """The store API did not give the order. ``transient``: a later retry may."""
-
-    def __init__(
-        self, message: str, *, transient: bool, retry_after_s: float | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
-        self.retry_after_s = retry_after_s
 
 
 class BigCommerceOrders:
@@ -80,7 +70,7 @@ class BigCommerceOrders:
             with self._http.stream(
                 "GET", self._base + path, params=params, headers=self._headers
             ) as response:
-                body = _read_at_most(response, MAX_ANSWER_BYTES, what)
+                body = read_at_most(response, MAX_ANSWER_BYTES, what)
         except httpx.TimeoutException:
             raise StoreApiError(
                 f"{what}: the store did not answer in time", transient=True
@@ -109,18 +99,6 @@ class BigCommerceOrders:
         raise StoreApiError(f"{what}: HTTP {status}", transient=False)
 
 
-def _read_at_most(response: httpx.Response, limit: int, what: str) -> bytes:
-    """The body of a 200 answer, refused past ``limit`` bytes without reading further."""
-    if response.status_code != 200:
-        return b""  # the status says it all
-    body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise StoreApiError(f"{what}: answer over {limit} bytes", transient=False)
-    return bytes(body)
-
-
 def _transient(what: str, response: httpx.Response) -> StoreApiError:
     """429 or 5xx; BigCommerce says when its rate-limit window resets in milliseconds."""
     wait = retry_after_s(response)
@@ -128,3 +106,70 @@ def _transient(what: str, response: httpx.Response) -> StoreApiError:
     if wait is None and reset_ms.isdigit():
         wait = int(reset_ms) / 1000
     return StoreApiError(f"{what}: HTTP {response.status_code}", transient=True, retry_after_s=wait)
+
+
+# -- reconciliation: orders created since a time (a page at a time) ------------------------
+
+LIST_PAGE_SIZE = 250  # the API's maximum
+
+
+class BigCommerceOrderPuller:
+    """``GET /v2/orders?min_date_created=…&sort=date_created:asc&limit=250&page=N``.
+
+    A listed order becomes the thin ``store/order/created`` callback its webhook carries, so
+    it is recorded exactly as a delivered one (the render step reads the rest, as it does for
+    every BigCommerce order).
+    """
+
+    def __init__(self, http: httpx.Client, api: StoreApi, access_token: str) -> None:
+        self._http = http
+        self._api = api
+        self._url = f"{api.base_url}/stores/{api.store_hash}/v2/orders"
+        self._headers = {"X-Auth-Token": access_token, "Accept": "application/json"}
+
+    def orders_since(self, since: datetime, page: str | None) -> OrderPage:
+        number = int(page or "1")
+        params = {
+            "min_date_created": since.astimezone(UTC).isoformat(timespec="seconds"),
+            "sort": "date_created:asc",
+            "limit": LIST_PAGE_SIZE,
+            "page": number,
+        }
+        what = "GET /v2/orders"
+        answer, _ = call_json(
+            self._http,
+            "GET",
+            self._url,
+            what=what,
+            headers=self._headers,
+            params=params,
+            transient=_transient,
+        )
+        if answer is None:  # 204: no (more) orders
+            return OrderPage(())
+        if not isinstance(answer, list):
+            raise StoreApiError(f"{what}: expected a JSON list", transient=False)
+        orders = tuple(self._pulled(doc, what) for doc in answer)
+        # The listing says nothing of its size: the page after the last one answers 204.
+        return OrderPage(orders, str(number + 1) if orders else None)
+
+    def _pulled(self, doc: Any, what: str) -> PulledOrder:
+        if not isinstance(doc, dict) or doc.get("id") in (None, ""):
+            raise StoreApiError(f"{what}: an order without an id", transient=False)
+        created = parse_time(doc.get("date_created"), what)
+        callback = {
+            "scope": "store/order/created",
+            "store_id": str(doc.get("store_id") or ""),
+            "data": {"type": "order", "id": doc["id"]},
+            "hash": "",
+            "created_at": int(created.timestamp()),
+            "producer": f"stores/{self._api.store_hash}",
+        }
+        return PulledOrder(str(doc["id"]), created, json.dumps(callback).encode())
+
+
+def order_puller(
+    http: httpx.Client, api: StoreApi, credentials: Mapping[str, Any], secret_name: str
+) -> BigCommerceOrderPuller:
+    """The registry's factory: ``{"accessToken": …}`` is the secret."""
+    return BigCommerceOrderPuller(http, api, credential(credentials, "accessToken", secret_name))

@@ -17,7 +17,13 @@ from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.storefront import Storefront
 from printflow.providers.base import UrlPolicy
 from printflow.storefronts import register_storefront
-from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.sandboxes import (
+    BigCommerceSandbox,
+    ChiliSandbox,
+    CustomersCanvasSandbox,
+    ShopifySandbox,
+    WooCommerceSandbox,
+)
 
 CC_STOREFRONT_ID = 42  # Customer's Canvas's own id of the demo storefront
 
@@ -39,6 +45,25 @@ def store_api(
         "credentialsSecret": secret_name,
         "baseUrl": sandbox.base_url,
     }
+
+
+def shopify_store_api(
+    sandbox: ShopifySandbox, storefront_id: str, secretsmanager: Any, **settings: Any
+) -> dict[str, Any]:
+    """A Shopify storefront's ``storeApi`` pointing at the sandbox; its Admin token stored."""
+    secret_name = f"printflow/store-apis/{storefront_id}"
+    _put_secret(secretsmanager, secret_name, {"accessToken": sandbox.access_token})
+    return {"credentialsSecret": secret_name, "baseUrl": sandbox.base_url, **settings}
+
+
+def woocommerce_store_api(
+    sandbox: WooCommerceSandbox, storefront_id: str, secretsmanager: Any, **settings: Any
+) -> dict[str, Any]:
+    """A WooCommerce storefront's ``storeApi`` pointing at the sandbox; its REST keys stored."""
+    secret_name = f"printflow/store-apis/{storefront_id}"
+    credentials = {"consumerKey": sandbox.consumer_key, "consumerSecret": sandbox.consumer_secret}
+    _put_secret(secretsmanager, secret_name, credentials)
+    return {"credentialsSecret": secret_name, "baseUrl": sandbox.base_url, **settings}
 
 
 def _put_secret(secretsmanager: Any, name: str, doc: dict[str, str]) -> None:

@@ -185,11 +185,11 @@ def test_a_dropped_delivery_appears_after_the_next_pull(
     assert {p["storefrontId"] for p in report["pulls"]} == {"shop", "woo", "bc"}  # not "gen"
     item = stores.order(storefront_id, order_id)
     assert item is not None and item["status"] == "Received"
-    assert (
-        item["order"]["orderId"] == order_id
-        and item["order"]["lineItems"] != []
-        or (storefront_id == "bc" and item["order"]["complete"] is False)
-    )
+    assert item["order"]["orderId"] == order_id
+    if storefront_id == "bc":  # thin, as its webhook is: the render step reads the rest
+        assert item["order"]["complete"] is False
+    else:
+        assert item["order"]["lineItems"]
     raw = boto3.client("s3").get_object(
         Bucket=item["rawBody"]["bucket"], Key=item["rawBody"]["key"]
     )

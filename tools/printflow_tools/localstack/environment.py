@@ -7,6 +7,7 @@ for loopback (the sandboxes and the sink), and the default flow's REST URI
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,17 @@ from printflow_tools.localstack.storefront_setup import (
     chili_provider,
     customers_canvas_provider,
     register_render_storefront,
+    shopify_store_api,
     store_api,
+    woocommerce_store_api,
 )
-from printflow_tools.sandboxes import BigCommerceSandbox, ChiliSandbox, CustomersCanvasSandbox
+from printflow_tools.sandboxes import (
+    BigCommerceSandbox,
+    ChiliSandbox,
+    CustomersCanvasSandbox,
+    ShopifySandbox,
+    WooCommerceSandbox,
+)
 from printflow_tools.sandboxes.bigcommerce import demo_order
 from printflow_tools.webhook_events import BIGCOMMERCE_SECRET_HEADER, DEMO_SECRETS
 
@@ -55,6 +64,9 @@ class LocalEnvironment:
     chili: ChiliSandbox = field(default_factory=lambda: ChiliSandbox(polls_until_done=2))
     canvas: CustomersCanvasSandbox = field(default_factory=CustomersCanvasSandbox)
     store: BigCommerceSandbox = field(default_factory=BigCommerceSandbox)
+    # The Shopify and WooCommerce shops' Orders APIs, which reconciliation pulls.
+    shopify: ShopifySandbox = field(default_factory=ShopifySandbox)
+    woo: WooCommerceSandbox = field(default_factory=WooCommerceSandbox)
     sink: RestSink = field(default_factory=RestSink)
     stack: LocalStack | None = None
 
@@ -62,6 +74,8 @@ class LocalEnvironment:
         self.chili.start()
         self.canvas.start()
         self.store.start()
+        self.shopify.start()
+        self.woo.start()
         self.store.add_order(*demo_order())  # behind events/payloads/bigcommerce-order-created
         self.sink.start()
         self.options.function_env = {
@@ -83,7 +97,7 @@ class LocalEnvironment:
     def stop(self) -> None:
         if self.stack is not None:
             self.stack.stop()
-        for part in (self.sink, self.store, self.canvas, self.chili):
+        for part in (self.sink, self.woo, self.shopify, self.store, self.canvas, self.chili):
             part.stop()
 
     def __enter__(self) -> LocalEnvironment:
@@ -105,7 +119,16 @@ class LocalEnvironment:
         extra: dict[str, Any] = {}
         if storefront.platform == "bigcommerce":
             extra["secretHeader"] = BIGCOMMERCE_SECRET_HEADER
-            extra["storeApi"] = store_api(self.store, storefront.storefront_id, secretsmanager)
+        # Each store sandbox's Orders API (reconciliation pulls it; BigCommerce completes
+        # its thin orders from it). The generic platform has none.
+        sid = storefront.storefront_id
+        store_apis: dict[str, Callable[[], dict[str, Any]]] = {
+            "bigcommerce": lambda: store_api(self.store, sid, secretsmanager),
+            "shopify": lambda: shopify_store_api(self.shopify, sid, secretsmanager),
+            "woocommerce": lambda: woocommerce_store_api(self.woo, sid, secretsmanager),
+        }
+        if storefront.platform in store_apis:
+            extra["storeApi"] = store_apis[storefront.platform]()
         register_render_storefront(
             OrderTable(stack.client("dynamodb"), stack.resources.table()),  # type: ignore[union-attr]
             WebhookSecrets(secretsmanager, "printflow"),
@@ -144,6 +167,8 @@ class LocalEnvironment:
             f"  Canvas sandbox    {self.canvas.base_url}",
             f"  BigCommerce store {self.store.base_url}  (Orders API of store "
             f"{self.store.store_hash})",
+            f"  Shopify shop      {self.shopify.base_url}  (Admin GraphQL API)",
+            f"  WooCommerce shop  {self.woo.base_url}  (REST API v3)",
             f"  REST sink         {self.sink.base_url}  (receives {REST_HOST})",
             "  demo storefronts:",
         ]

@@ -184,10 +184,12 @@ def test_woocommerce_lists_orders_after_the_time_across_pages(http: httpx.Client
         shop.add_order(woo_order(101, "2026-12-01T00:00:00"))  # exactly at: listed
         for n in range(102, 105):
             shop.add_order(woo_order(n, f"2026-12-01T1{n - 100}:00:00"))
+        draft = {**woo_order(105, "2026-12-01T16:00:00"), "status": "checkout-draft"}
+        shop.add_order(draft)  # a cart in the block checkout: no webhook, no pull
         pages = pull_all(woo_puller(http, shop))
         listing = shop.requests[0].query
 
-    assert [[o.order_id for o in p.orders] for p in pages] == [["101", "102"], ["103", "104"]]
+    assert [[o.order_id for o in p.orders] for p in pages] == [["101", "102"], ["103", "104"], []]
     assert "dates_are_gmt=true" in listing and "orderby=date" in listing and "order=asc" in listing
     order = normalise(Platform.WOOCOMMERCE, "woo", pages[0].orders[0].body, {})
     assert order.order_id == "101" and order.line_items

@@ -35,7 +35,7 @@ from printflow.domain.order import OrderKey
 from printflow.domain.storefront import Platform, Storefront
 from printflow.errors import ClientInputError, ValidationError
 from printflow.intake.normalisers import MAX_ORDER_ID_LENGTH
-from printflow.intake.service import IntakeService
+from printflow.intake.service import IntakeService, IntakeUnavailable
 from printflow.observability import logger, metrics
 from printflow.providers.base import UrlPolicy, check_url
 from printflow.store_apis.http import StoreApiError
@@ -171,13 +171,19 @@ class Reconciler:
         except StoreApiError as exc:
             pull.error = exc.message
             if exc.transient:
-                next_due = self._clock() + (exc.retry_after_s or DEFAULT_RETRY_S)
+                # The store's own wait (429), bounded by the interval; 5 minutes without one.
+                wait = DEFAULT_RETRY_S if exc.retry_after_s is None else exc.retry_after_s
+                next_due = self._clock() + min(wait, api.reconcile_interval_s)
         except ValidationError as exc:  # the storefront's configuration or its secret
             pull.error = str(exc)
-        except ClientError as exc:  # Secrets Manager throttled or unavailable
-            pull.error = f"the store API secret could not be read ({exc.response['Error']['Code']})"
+        except IntakeUnavailable as exc:  # S3 or the table failing: nothing is acknowledged
+            pull.error = f"{exc}: the pull stops here and resumes from the watermark"
             next_due = self._clock() + DEFAULT_RETRY_S
-        except Exception as exc:  # the intake unavailable: nothing acknowledged is lost
+        except ClientError as exc:  # an AWS service throttled or unavailable
+            pull.error = f"AWS error {exc.response['Error']['Code']}: the pull resumes later"
+            next_due = self._clock() + DEFAULT_RETRY_S
+        except Exception as exc:
+            # A bug must not stop the other storefronts' pulls, nor hide: logged with its trace.
             logger.exception("reconciliation failed", extra={"storefront": pull.storefront_id})
             pull.error = f"{type(exc).__name__}: the pull stops here and resumes next time"
             next_due = self._clock() + DEFAULT_RETRY_S

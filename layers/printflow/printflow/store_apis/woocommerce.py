@@ -22,6 +22,7 @@ from printflow.store_apis.pulls import OrderPage, PulledOrder, credential, parse
 # -- reconciliation: orders created since a time (a page at a time) ------------------------
 
 LIST_PAGE_SIZE = 100  # the API's maximum
+DRAFT_STATUS = "checkout-draft"
 
 
 class WooCommerceOrderPuller:
@@ -58,7 +59,13 @@ class WooCommerceOrderPuller:
             return OrderPage(())
         if not isinstance(answer, list):
             raise StoreApiError(f"{what}: expected a JSON list", transient=False)
-        orders = tuple(_pulled(doc, what) for doc in answer)
+        # A block-checkout draft is a cart, not an order: no ``order.created`` webhook is sent
+        # for it, so it is not pulled either.
+        orders = tuple(
+            _pulled(doc, what)
+            for doc in answer
+            if not (isinstance(doc, dict) and doc.get("status") == DRAFT_STATUS)
+        )
         pages = response.headers.get("x-wp-totalpages", "")
         more = number < int(pages) if pages.isdigit() else len(answer) >= LIST_PAGE_SIZE
         return OrderPage(orders, str(number + 1) if more and answer else None)

@@ -239,17 +239,17 @@ def test_a_webhook_racing_a_pull_still_records_the_order_once(stores: Stores) ->
     # Given the pull has checked the table (order missing) when the webhook records it
     stores.woo.add_order(woo_order(9201, 300))
     reconciler = stores.reconciler()
-    original = reconciler._orders.get_order  # the check the pull makes before recording
+    original = reconciler._orders.recorded_orders  # the check the pull makes before recording
 
-    def webhook_lands_in_between(key: Any) -> Any:
-        found = original(key)
+    def webhook_lands_in_between(keys: Any) -> Any:
+        found = original(keys)
         body = json.dumps(woo_order(9201, 300)).encode()
         storefront = stores.table.get_storefront("woo")
         assert storefront is not None
         assert reconciler._intake.record_pulled(storefront, body).status == 202
         return found
 
-    reconciler._orders.get_order = webhook_lands_in_between  # type: ignore[method-assign]
+    reconciler._orders.recorded_orders = webhook_lands_in_between  # type: ignore[method-assign]
     report = reconciler.run(lambda: 300.0).to_dict()
 
     woo = pull(stores, "woo", report)

@@ -135,6 +135,28 @@ class OrderTable:
         item = response.get("Item")
         return deserialize_item(item) if item else None
 
+    def recorded_orders(self, keys: list[OrderKey]) -> set[OrderKey]:
+        """Which of ``keys`` have an order item (batches of 100, keys only, consistent)."""
+        found: set[OrderKey] = set()
+        by_pk = {order_pk(key): key for key in keys}
+        pending = [order_key_attributes(key) for key in by_pk.values()]
+        while pending:
+            batch, pending = pending[:100], pending[100:]
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [serialize_item(k) for k in batch],
+                    "ProjectionExpression": "pk",
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                answer = self._client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    found.add(by_pk[deserialize_item(item)["pk"]])
+                # Throttled keys come back unprocessed: ask again for those only.
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
     def complete_order(self, order: Order, at: str) -> None:
         """Replace a thin order (``complete: false``) with the full one read from its store.
 

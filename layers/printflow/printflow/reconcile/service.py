@@ -230,14 +230,19 @@ class Reconciler:
         pull: StorefrontPull,
         remaining_s: Callable[[], float],
     ) -> None:
+        # One batched read per page says which orders are recorded already (most of them).
+        keys = {
+            pulled.order_id: OrderKey(storefront.storefront_id, pulled.order_id.strip())
+            for pulled in page.orders
+            if 0 < len(pulled.order_id.strip()) <= MAX_ORDER_ID_LENGTH
+        }
+        recorded = self._orders.recorded_orders(list(keys.values())) if keys else set()
         for pulled in page.orders:
             if remaining_s() < MIN_TIME_LEFT_S:
                 raise _OutOfTime
             pull.listed += 1
             order_id = pulled.order_id.strip()
-            if 0 < len(order_id) <= MAX_ORDER_ID_LENGTH and self._orders.get_order(
-                OrderKey(storefront.storefront_id, order_id)
-            ):
+            if keys.get(pulled.order_id) in recorded:
                 pull.already_recorded += 1
                 continue
             try:

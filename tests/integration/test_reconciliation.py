@@ -362,3 +362,45 @@ def test_the_store_answering_429_or_5xx_keeps_the_watermark_and_resumes(
     assert rest["recovered"] == 1 and rest["finished"], rest
     assert stores.recorded_ids("bc") == ["9500", "9501", "9502"]
     assert len(set(stores.executions())) == 3
+
+
+# -- egress ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base_url", ["https://10.0.0.5", "https://shop.example", "https://169.254.169.254"]
+)
+def test_a_store_url_that_leads_off_loopback_is_never_called(
+    stores: Stores, local_aws: LocalResources, base_url: str
+) -> None:
+    # Given a storefront whose storeApi points at a private address (or a name resolving to
+    # the instance metadata address: the resolver is stubbed, nothing leaves the machine)
+    secretsmanager = boto3.client("secretsmanager")
+    api = woocommerce_store_api(stores.woo, "evil", secretsmanager) | {"baseUrl": base_url}
+    register_storefront(
+        {
+            "storefrontId": "evil",
+            "platform": "woocommerce",
+            "webhookSecret": DEMO_SECRETS["woocommerce"],
+            "storeApi": api,
+        },
+        stores.table,
+        WebhookSecrets(secretsmanager, "printflow"),
+    )
+    looked_up: list[str] = []
+
+    def stub_dns(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return ["169.254.169.254"]
+
+    # When reconciliation runs with the guard the function uses
+    env = stores.resources.functions["ReconcileFunction"].environment | LOOPBACK
+    reconciler = build_reconciler(ReconcileSettings.from_env(env), resolver=stub_dns)
+    evil = pull(stores, "evil", reconciler.run(lambda: 300.0).to_dict())
+
+    # Then the guard refused it before any connection, and nothing was recorded
+    assert evil["pages"] == 0 and evil["recovered"] == 0
+    assert evil["error"].startswith("the store API's address is refused: destination "), evil
+    assert "private" in evil["error"] or "link-local" in evil["error"]
+    assert looked_up in ([], ["shop.example"])
+    assert stores.recorded_ids("evil") == []

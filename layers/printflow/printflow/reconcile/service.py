@@ -36,6 +36,7 @@ from printflow.domain.storefront import Platform, Storefront
 from printflow.errors import ClientInputError, ValidationError
 from printflow.intake.normalisers import MAX_ORDER_ID_LENGTH
 from printflow.intake.service import IntakeService, IntakeUnavailable
+from printflow.net.ssrf import BlockedDestination, UnresolvableDestination
 from printflow.observability import logger, metrics
 from printflow.providers.base import UrlPolicy, check_url
 from printflow.store_apis.http import StoreApiError
@@ -176,6 +177,8 @@ class Reconciler:
                 next_due = self._clock() + min(wait, api.reconcile_interval_s)
         except ValidationError as exc:  # the storefront's configuration or its secret
             pull.error = str(exc)
+        except (BlockedDestination, UnresolvableDestination) as exc:  # the egress guard
+            pull.error = f"the store API's address is refused: {exc}"
         except IntakeUnavailable as exc:  # S3 or the table failing: nothing is acknowledged
             pull.error = f"{exc}: the pull stops here and resumes from the watermark"
             next_due = self._clock() + DEFAULT_RETRY_S

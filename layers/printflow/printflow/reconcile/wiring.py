@@ -9,7 +9,7 @@ from printflow.adapters.order_table import OrderTable
 from printflow.adapters.reconcile_state import ReconcileStateTable
 from printflow.intake.wiring import build_intake_service
 from printflow.net.safe_http import guarded_client
-from printflow.net.ssrf import EgressGuard, EgressPolicy
+from printflow.net.ssrf import EgressGuard, EgressPolicy, Resolver
 from printflow.providers.base import UrlPolicy
 from printflow.reconcile.service import Reconciler
 from printflow.settings import ReconcileSettings
@@ -22,15 +22,19 @@ def build_reconciler(
     s3: Any = None,
     stepfunctions: Any = None,
     secretsmanager: Any = None,
+    resolver: Resolver | None = None,
 ) -> Reconciler:
-    """The reconciler over the intake service itself (the same path as a webhook)."""
+    """The reconciler over the intake service itself (the same path as a webhook).
+
+    ``resolver``: the egress guard's DNS (tests check the guard with a stubbed one).
+    """
     client = dynamodb or aws.client("dynamodb")
     secrets = secretsmanager or aws.client("secretsmanager")
     table_name = settings.intake.core.order_table
     policy = EgressPolicy.from_env(
         {"EGRESS_ALLOWLIST": settings.egress_allowlist, "EGRESS_REROUTES": settings.egress_reroutes}
     )
-    guard = EgressGuard(policy)
+    guard = EgressGuard(policy, resolver)
     # Store URLs may use plain http only for hosts the egress allowlist names (local stack).
     insecure = {entry.rsplit(":", 1)[0].strip("[]") for entry in policy.allow_hosts}
     return Reconciler(

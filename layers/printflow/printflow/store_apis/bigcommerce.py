@@ -11,6 +11,9 @@ choices (the product options a render needs) are read from the store:
 Authentication is an API account token in ``X-Auth-Token``; read-only Orders scope is
 enough. Errors say whether a retry can help: 429 (with ``X-Rate-Limit-Time-Reset-Ms``), 5xx
 and network errors can; 401/403 (a wrong token) and 404 (no such order) cannot.
+
+Reconciliation's listing of orders created since a time (``BigCommerceOrderPuller``) is the
+last section of the module.
 """
 
 from __future__ import annotations

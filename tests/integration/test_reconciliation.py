@@ -404,3 +404,16 @@ def test_a_store_url_that_leads_off_loopback_is_never_called(
     assert "private" in evil["error"] or "link-local" in evil["error"]
     assert looked_up in ([], ["shop.example"])
     assert stores.recorded_ids("evil") == []
+
+
+def test_an_order_stamped_in_the_future_does_not_carry_the_watermark_past_now(
+    stores: Stores,
+) -> None:
+    stores.woo.add_order(woo_order(9601, -10 * 24 * 3600))  # ten days ahead (a wrong clock)
+
+    woo = pull(stores, "woo", stores.reconciler().run(lambda: 300.0).to_dict())
+
+    assert woo["recovered"] == 1
+    watermark = stores.watermark("woo")
+    assert watermark is not None
+    assert watermark <= datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -217,7 +217,9 @@ class Reconciler:
             pull.pages += 1
             self._record_page(storefront, page, pull, remaining_s)
             if page.orders:
-                newest = max(order.created_at for order in page.orders)
+                # Never past now: one order stamped in the future must not hide the next ones.
+                now = datetime.fromtimestamp(self._clock(), UTC)
+                newest = min(max(order.created_at for order in page.orders), now)
                 self._state.advance(storefront.storefront_id, newest.strftime(WATERMARK_FORMAT))
             if page.next_page is None:
                 pull.finished = True

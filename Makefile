@@ -3,17 +3,18 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
 .PHONY: help setup demo test test-fast lint format typecheck cfn-lint build validate bench clean local
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	@# constraints.txt: the runtime versions the Lambda layer ships, tested here too
+	$(PY) -m pip install --quiet -e ".[dev]" -c constraints.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP) ## create .venv and install PrintFlow with its dev tools

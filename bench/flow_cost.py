@@ -1,101 +1,323 @@
-"""State transitions and cost per order of the compiled default flow.
+"""All-in AWS cost per order, counted in a real run of N orders through the local stack.
 
 Run from the repository root::
 
-    .venv/bin/python bench/flow_cost.py
+    .venv/bin/python bench/flow_cost.py [--orders 20] [--file-size 10MiB] [--smoke]
 
-Compiles ``flows/default.json``, runs it on moto's Step Functions engine (step Lambdas are
-trivial in-process handlers; the render task token is completed by this script, as the
-download function would), counts state transitions from the execution history, and prices
-them. The last line of output is one JSON object with the figures.
+The local stack (moto server, the HTTP API, the poller schedule, the download queue, every
+function in process) and the CHILI sandbox run in this process. Signed Shopify webhooks go to
+the HTTP API, one line item (= one artifact of ``--file-size``) per order, then five per order
+in a second run. Every order runs the default flow to ``Success``: intake, render, polls,
+download into S3, REST delivery, email.
 
-Included in the price: Step Functions Standard transitions, the step Lambdas' requests and
-duration (arm64, assumed duration and memory below), and the DynamoDB writes the state
-machine itself makes (status updates, error records; write units from the order item's
-size). Not included: webhook intake, the poller and download functions, S3, SES, logs.
+What is counted, not assumed:
+
+- every AWS request of every client, per service and operation, by a botocore event hook
+  (:mod:`printflow_tools.aws_requests`); the bench's own calls use another session and are not
+  counted;
+- state transitions, from each execution's history (:mod:`printflow.flows.transitions`);
+- Lambda invocations and their durations, per function (the local stack times each handler);
+- HTTP API requests: the webhooks posted.
+
+One price table (``PRICES``, us-east-1 list prices, dated) turns them into USD per 1,000 orders.
+Assumed, and printed: Lambda GB-seconds = the measured durations at the template's memory sizes
+(arm64; durations on this machine against moto, not on AWS); DynamoDB request units from the
+measured item sizes; the poller's schedule (a fixed cost per month, not per order) and what is
+not priced (S3 storage, CloudWatch Logs, data transfer, the render provider). PrintFlow's own
+overhead is everything except SES and the provider. The last line is one JSON object.
+
+The transitions of the error path (the REST step fails, the error step runs) are measured too,
+on moto's engine in process, for ``transitions_per_step`` on both paths.
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import json
 import math
 import os
-import queue
+import re
+import socket
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-from moto import mock_aws
-
-from printflow.adapters.dynamo_types import serialize_item
-from printflow.adapters.order_table import NewOrderRecord
-from printflow.domain.order import LineItem, Order, OrderKey, Property, RawBodyRef
-from printflow.errors import StepFailed
-from printflow.flows import compile_flow_text, parse_flow_json
-from printflow.flows.compiler import FUNCTION_ARN_SUBSTITUTIONS, apply_substitutions
-from printflow.flows.model import OrderFlow
-from printflow.flows.transitions import state_transitions, states_entered
-from printflow_tools.localstack.lambda_dispatch import LambdaDispatcher
-
 ROOT = Path(__file__).resolve().parents[1]
 FLOW_FILE = ROOT / "flows" / "default.json"
-ACCOUNT = "123456789012"
-TABLE = "printflow-orders"
+MiB = 1024 * 1024
 
-# Prices (us-east-1, see /work/shared/reference/aws-facts.md).
-USD_PER_TRANSITION = 0.025 / 1000
-USD_PER_LAMBDA_REQUEST = 0.20 / 1_000_000
-USD_PER_GB_SECOND_ARM64 = 0.0000133334
-USD_PER_WRITE_UNIT = 0.625 / 1_000_000
-# Assumptions about the step Lambdas (start render, POST to a REST API, send an email).
-ASSUMED_STEP_DURATION_SECONDS = 0.3
-ASSUMED_STEP_MEMORY_MB = 256
+# -- the one price table ------------------------------------------------------------------------
+# us-east-1 list prices (USD), as published on aws.amazon.com/<service>/pricing/ in January
+# 2025 (Lambda, Step Functions and DynamoDB as in /work/shared/reference/aws-facts.md). No free
+# tier. Change a price here and every figure follows.
+PRICES_DATE = "2025-01"
+PRICES: dict[str, float] = {
+    "api_gateway_http_request": 1.00 / 1e6,  # HTTP API, first 300 M a month, per 512 KB
+    "lambda_request": 0.20 / 1e6,
+    "lambda_gb_second_arm64": 0.0000133334,
+    "step_functions_transition": 0.025 / 1000,  # Standard workflows
+    "dynamodb_write_unit": 0.625 / 1e6,  # on-demand
+    "dynamodb_read_unit": 0.125 / 1e6,
+    "s3_put_class_request": 0.005 / 1000,  # PUT, COPY, POST, LIST (parts, complete, tagging)
+    "s3_get_class_request": 0.0004 / 1000,  # GET, HEAD and all other requests
+    "sqs_request": 0.40 / 1e6,  # standard queue, per 64 KiB of payload
+    "eventbridge_event": 1.00 / 1e6,  # custom events put on a bus
+    "scheduler_invocation": 1.00 / 1e6,  # EventBridge Scheduler
+    "secrets_manager_call": 0.05 / 10_000,
+    "ses_email": 0.10 / 1000,  # per recipient of an outbound email
+}
+# S3 request classes (DeleteObject and AbortMultipartUpload are free).
+S3_PUT_CLASS = frozenset(
+    {
+        "PutObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "CompleteMultipartUpload",
+        "PutObjectTagging",
+        "CopyObject",
+        "UploadPartCopy",
+        "ListObjectsV2",
+        "ListObjects",
+        "ListMultipartUploads",
+        "ListParts",
+    }
+)
+S3_FREE = frozenset({"DeleteObject", "AbortMultipartUpload"})
+DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+DYNAMODB_TRANSACT_WRITES = frozenset({"TransactWriteItems"})
+DYNAMODB_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem"})
+NOT_BILLED = {
+    # Step Functions bills transitions, not API calls; moto's engine invokes the step Lambdas.
+    "stepfunctions": "billed as state transitions",
+    "lambda": "billed as invocations (counted per function)",
+}
+SCHEDULE_RUNS_PER_MONTH = 60 * 24 * 30  # rate(1 minute)
 
 
-def realistic_order_item() -> dict[str, Any]:
-    """An order as intake records it: two line items with personalisation properties."""
-    key = OrderKey("shop-1", "1001")
-    order = Order(
-        key=key,
-        platform="shopify",
-        number="1001",
-        name="#1001",
-        email="customer@example.com",
-        currency="EUR",
-        created_at="2025-01-01T10:00:00Z",
-        line_items=tuple(
-            LineItem(
-                id=f"li-{n}",
-                name="Personalised poster A3",
-                quantity=1,
-                sku=f"POSTER-A3-{n}",
-                product_id="p-1",
-                variant_id="v-1",
-                properties=(Property("Name", "Ada Lovelace"), Property("Colour", "Navy")),
-            )
-            for n in range(2)
-        ),
-    )
-    record = NewOrderRecord(
-        order=order,
-        raw_body=RawBodyRef("printflow-artifacts", "raw/shopify/shop-1/1001.json"),
-        flow="default",
-        received_at="2025-01-01T10:00:01Z",
-        sweep_due_at=1_735_725_901,
-        due_shards=4,
-    )
-    return record.to_item("bench")
+def parse_size(text: str) -> int:
+    units = {"": 1, "kib": 1024, "mib": MiB, "gib": 1024 * MiB}
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([a-zA-Z]*)", text.strip())
+    if not match or match.group(2).lower() not in units:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 10MiB)")
+    return int(float(match.group(1)) * units[match.group(2).lower()])
 
 
-def item_size_bytes(value: Any, name: str = "") -> int:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- one measured run -----------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    orders: int
+    artifacts_per_order: int
+    file_size: int
+    seconds: float
+    requests: dict[tuple[str, str], int]
+    units: dict[tuple[str, str], int]
+    invocations: dict[str, int]
+    invocation_seconds: dict[str, float]
+    transitions: int
+    steps_run: int
+    webhooks: int
+    order_item_bytes: int
+    job_item_bytes: int
+
+
+class CostRun:
+    """The local stack with a CHILI storefront, the counter installed before any client."""
+
+    def __init__(self, file_size: int, speedup: float) -> None:
+        from printflow.adapters import aws
+        from printflow_tools.aws_requests import AwsRequestCounter
+        from printflow_tools.localstack.environment import LocalEnvironment
+        from printflow_tools.localstack.stack import StackOptions
+        from printflow_tools.sandboxes import Behaviour, ChiliSandbox
+
+        # Installed first: every client the stack and its functions create inherits the hook.
+        self.counter = AwsRequestCounter().install()
+        self.env = LocalEnvironment(
+            options=StackOptions(
+                aws_port=free_port(),
+                api_port=free_port(),
+                schedule_speedup=speedup,
+                quiet_functions=True,
+                log_stream=open(os.devnull, "w"),  # noqa: SIM115 - lives as long as the run
+            ),
+            chili=ChiliSandbox(behaviour=Behaviour(file_size=file_size), polls_until_done=2),
+        )
+        self.env.start()
+        aws.client.cache_clear()
+        import boto3
+
+        # The bench's own calls: another session, so the counter never sees them.
+        self.session = boto3.Session(region_name="us-east-1")
+        self.file_size = file_size
+        self._sequence = 0
+
+    @property
+    def stack(self) -> Any:
+        assert self.env.stack is not None
+        return self.env.stack
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.stack.aws_endpoint)
+
+    def close(self) -> None:
+        self.env.stop()
+
+    def idle(self, seconds: float) -> tuple[dict[tuple[str, str], int], int, float]:
+        """Requests, poller runs and poller seconds of the schedule with nothing to do."""
+        runs, spent = self._poller()
+        self.counter.reset()
+        with self.counter.counting():
+            time.sleep(seconds)
+        after_runs, after_spent = self._poller()
+        return dict(self.counter.snapshot().requests), after_runs - runs, after_spent - spent
+
+    def _poller(self) -> tuple[int, float]:
+        return (
+            self.stack.invocation_counts.get("PollerFunction", 0),
+            self.stack.invocation_seconds.get("PollerFunction", 0.0),
+        )
+
+    def run(self, orders: int, artifacts: int, timeout_s: float) -> RunResult:
+        from printflow.flows.transitions import state_transitions, states_entered
+        from printflow_tools.webhook_events import DEMO_SECRETS, payload, signed_headers
+
+        template = json.loads(payload("shopify-orders-create.json"))
+        invocations = dict(self.stack.invocation_counts)
+        seconds = dict(self.stack.invocation_seconds)
+        self.counter.reset()
+        keys = []
+        started = time.monotonic()
+        with self.counter.counting():
+            for _ in range(orders):
+                self._sequence += 1
+                order_id = 7_000_000 + self._sequence
+                body = json.dumps(order_payload(template, order_id, artifacts)).encode()
+                headers = signed_headers("shopify", body, DEMO_SECRETS["shopify"])
+                status = post(f"{self.stack.api_url}/webhooks/shopify/demo-shopify", body, headers)
+                if status != 202:
+                    sys.exit(f"webhook for order {order_id} answered HTTP {status}")
+                keys.append(str(order_id))
+            executions = self._wait(keys, timeout_s)
+            time.sleep(1.0)  # the tail: SQS deletes, the last poller run of the window
+        elapsed = time.monotonic() - started
+        counts = self.counter.snapshot()
+        sfn = self.client("stepfunctions")
+        transitions = steps = 0
+        for arn in executions:
+            history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            transitions += state_transitions(history)
+            steps += len(states_entered(history))
+        return RunResult(
+            orders=orders,
+            artifacts_per_order=artifacts,
+            file_size=self.file_size,
+            seconds=elapsed,
+            requests=dict(counts.requests),
+            units=dict(counts.units),
+            invocations=diff(self.stack.invocation_counts, invocations),
+            invocation_seconds=diff(self.stack.invocation_seconds, seconds),
+            transitions=transitions,
+            steps_run=steps,
+            webhooks=orders,
+            order_item_bytes=self._mean_item_bytes("ORDER#demo-shopify#", "ORDER"),
+            job_item_bytes=self._mean_item_bytes("ORDER#demo-shopify#", "JOB#"),
+        )
+
+    def _wait(self, order_ids: list[str], timeout_s: float) -> list[str]:
+        """Every order's execution ARN once all have succeeded; exits when one does not."""
+        dynamodb = self.client("dynamodb")
+        sfn = self.client("stepfunctions")
+        table = self.stack.resources.table()
+        machine = self.stack.resources.state_machine()
+        deadline = time.monotonic() + timeout_s
+        pending = set(order_ids)
+        done: list[str] = []
+        while pending:
+            for order_id in sorted(pending):
+                item = dynamodb.get_item(
+                    TableName=table,
+                    Key={"pk": {"S": f"ORDER#demo-shopify#{order_id}"}, "sk": {"S": "ORDER"}},
+                    ConsistentRead=True,
+                ).get("Item", {})
+                name = item.get("executionName", {}).get("S")
+                if not name:
+                    continue
+                arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+                try:
+                    status = sfn.describe_execution(executionArn=arn)["status"]
+                except sfn.exceptions.ExecutionDoesNotExist:
+                    continue
+                if status == "SUCCEEDED":
+                    pending.discard(order_id)
+                    done.append(arn)
+                elif status != "RUNNING":
+                    sys.exit(f"order {order_id}: execution {status}")
+            if time.monotonic() > deadline:
+                sys.exit(f"{len(pending)} order(s) not done after {timeout_s:.0f} s")
+            time.sleep(0.25)
+        return done
+
+    def _mean_item_bytes(self, pk_prefix: str, sk_prefix: str) -> int:
+        """Mean stored size of the items (names + values), for DynamoDB's request units."""
+        from printflow.adapters.dynamo_types import deserialize_item
+
+        dynamodb = self.client("dynamodb")
+        sizes = []
+        pages = dynamodb.get_paginator("scan").paginate(TableName=self.stack.resources.table())
+        for page in pages:
+            for raw in page["Items"]:
+                if raw["pk"]["S"].startswith(pk_prefix) and raw["sk"]["S"].startswith(sk_prefix):
+                    sizes.append(item_bytes(deserialize_item(raw)))
+        return round(sum(sizes) / len(sizes)) if sizes else 0
+
+
+def order_payload(template: dict[str, Any], order_id: int, line_items: int) -> dict[str, Any]:
+    """The sample Shopify order with its own id and ``line_items`` personalised posters."""
+    order = copy.deepcopy(template)
+    order["id"] = order_id
+    order["name"] = f"#{order_id}"
+    order["number"] = order["order_number"] = order_id
+    order["admin_graphql_api_id"] = f"gid://shopify/Order/{order_id}"
+    first = template["line_items"][0]
+    order["line_items"] = []
+    for n in range(line_items):
+        item = copy.deepcopy(first)
+        item["id"] = order_id * 10 + n
+        item["admin_graphql_api_id"] = f"gid://shopify/LineItem/{item['id']}"
+        order["line_items"].append(item)
+    return order
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+        return int(response.status)
+
+
+def diff(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def item_bytes(value: Any, name: str = "") -> int:
     """Approximate DynamoDB item size: names + values, small overhead per container entry."""
     size = len(name.encode())
     if isinstance(value, dict):
-        return size + 3 + sum(item_size_bytes(v, str(k)) + 1 for k, v in value.items())
+        return size + 3 + sum(item_bytes(v, str(k)) + 1 for k, v in value.items())
     if isinstance(value, list):
-        return size + 3 + sum(item_size_bytes(v) + 1 for v in value)
+        return size + 3 + sum(item_bytes(v) + 1 for v in value)
     if isinstance(value, bool) or value is None:
         return size + 1
     if isinstance(value, int | float):
@@ -103,176 +325,350 @@ def item_size_bytes(value: Any, name: str = "") -> int:
     return size + len(str(value).encode())
 
 
-class Bench:
-    def __init__(self, flow: OrderFlow, lambdas: LambdaDispatcher) -> None:
-        self.flow = flow
-        self.lambdas = lambdas
-        self.sfn: Any = boto3.client("stepfunctions")
-        self.dynamodb: Any = boto3.client("dynamodb")
-        self.tokens: queue.Queue[str] = queue.Queue()
-        substitutions = {"OrderTable": TABLE}
-        for step_type, variable in FUNCTION_ARN_SUBSTITUTIONS.items():
-            substitutions[variable] = self.arn(step_type.value)
-        definition = apply_substitutions(compile_flow_text(flow), substitutions)
-        self.machine = self.sfn.create_state_machine(
-            name="order-flow",
-            definition=definition,
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/order-flow",
-        )["stateMachineArn"]
-
-    @staticmethod
-    def arn(step_type: str) -> str:
-        return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{step_type}"
-
-    def run(self, name: str, failing_step_type: str | None) -> tuple[list[dict[str, Any]], str]:
-        """One order through the flow; ``failing_step_type`` raises StepFailed."""
-
-        def handler_for(step_type: str) -> Any:
-            def handler(event: dict[str, Any], context: Any) -> Any:
-                if step_type == failing_step_type:
-                    raise StepFailed("bench: simulated permanent failure")
-                if "taskToken" in event:
-                    self.tokens.put(event["taskToken"])
-                return {"ok": True}
-
-            return handler
-
-        for step_type in FUNCTION_ARN_SUBSTITUTIONS:
-            self.lambdas.register(self.arn(step_type.value), handler_for(step_type.value))
-        item = realistic_order_item()
-        self.dynamodb.put_item(TableName=TABLE, Item=serialize_item(item))
-        execution_arn = self.sfn.start_execution(
-            stateMachineArn=self.machine,
-            name=name,
-            input=json.dumps(
-                {
-                    "order": {
-                        "pk": item["pk"],
-                        "sk": item["sk"],
-                        "storefrontId": item["storefrontId"],
-                        "orderId": item["orderId"],
-                    }
-                }
-            ),
-        )["executionArn"]
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                token = self.tokens.get(timeout=0.02)
-            except queue.Empty:
-                pass
-            else:
-                self.sfn.send_task_success(taskToken=token, output='{"files": []}')
-            status = self.sfn.describe_execution(executionArn=execution_arn)["status"]
-            if status != "RUNNING":
-                break
-            if time.monotonic() > deadline:
-                sys.exit(f"{name}: execution still running after 30 s")
-        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)
-        return events["events"], status
-
-    def order_item_size(self) -> int:
-        item = self.dynamodb.get_item(
-            TableName=TABLE, Key={"pk": {"S": "ORDER#shop-1#1001"}, "sk": {"S": "ORDER"}}
-        )["Item"]
-        return item_size_bytes(item)
+# -- pricing ------------------------------------------------------------------------------------
 
 
-def create_table() -> None:
+@dataclass
+class Priced:
+    per_service: dict[str, float]  # USD per 1,000 orders
+    lines: dict[str, str]  # what each service's figure is made of
+    gb_seconds_per_order: float
+
+    @property
+    def total(self) -> float:
+        return sum(self.per_service.values())
+
+    @property
+    def overhead(self) -> float:
+        return sum(usd for name, usd in self.per_service.items() if name != "ses")
+
+
+def price(result: RunResult, memory_mb: dict[str, int]) -> Priced:
+    """USD per 1,000 orders, per service, from what ``result`` counted."""
+    per_order = 1 / result.orders
+    requests = result.requests
+
+    def calls(service: str, operations: Callable[[str], bool] = lambda op: True) -> float:
+        return sum(n for (svc, op), n in requests.items() if svc == service and operations(op))
+
+    usd: dict[str, float] = {}
+    lines: dict[str, str] = {}
+
+    usd["api_gateway"] = result.webhooks * PRICES["api_gateway_http_request"]
+    lines["api_gateway"] = f"{result.webhooks * per_order:.1f} HTTP API request/order"
+
+    lambda_requests = sum(result.invocations.values())
+    gb_seconds = sum(
+        seconds * memory_mb.get(function, 256) / 1024
+        for function, seconds in result.invocation_seconds.items()
+    )
+    usd["lambda"] = (
+        lambda_requests * PRICES["lambda_request"] + gb_seconds * PRICES["lambda_gb_second_arm64"]
+    )
+    per_function = ", ".join(
+        f"{name.removesuffix('Function')} {count * per_order:.2f}"
+        f"x{1000 * result.invocation_seconds.get(name, 0) / count:.0f}ms"
+        for name, count in sorted(result.invocations.items())
+    )
+    lines["lambda"] = (
+        f"{lambda_requests * per_order:.2f} invocations/order, "
+        f"{gb_seconds * per_order:.3f} GB-s/order ({per_function})"
+    )
+
+    usd["step_functions"] = result.transitions * PRICES["step_functions_transition"]
+    lines["step_functions"] = f"{result.transitions * per_order:.1f} transitions/order"
+
+    write_units = math.ceil(max(result.order_item_bytes, result.job_item_bytes, 1) / 1024)
+    read_units = math.ceil(max(result.order_item_bytes, result.job_item_bytes, 1) / 4096)
+    writes = calls("dynamodb", lambda op: op in DYNAMODB_WRITES)
+    transact = calls("dynamodb", lambda op: op in DYNAMODB_TRANSACT_WRITES)
+    reads = calls("dynamodb", lambda op: op in DYNAMODB_READS)
+    usd["dynamodb"] = (writes + 2 * transact) * write_units * PRICES["dynamodb_write_unit"] + (
+        reads * read_units * PRICES["dynamodb_read_unit"]
+    )
+    lines["dynamodb"] = (
+        f"{writes * per_order:.1f} writes + {transact * per_order:.1f} transactions "
+        f"x {write_units} WRU, {reads * per_order:.1f} reads x {read_units} RRU per order"
+    )
+
+    put_class = calls("s3", lambda op: op in S3_PUT_CLASS)
+    get_class = calls("s3", lambda op: op not in S3_PUT_CLASS and op not in S3_FREE)
+    usd["s3"] = (
+        put_class * PRICES["s3_put_class_request"] + get_class * PRICES["s3_get_class_request"]
+    )
+    lines["s3"] = f"{put_class * per_order:.1f} PUT-class + {get_class * per_order:.1f} GET-class"
+
+    sqs_sends = calls("sqs", lambda op: op in ("SendMessage", "SendMessageBatch"))
+    sqs_chunks = result.units.get(("sqs", "payload_chunks"), 0)
+    sqs_other = calls(
+        "sqs",
+        lambda op: op not in ("SendMessage", "SendMessageBatch", "ReceiveMessage:empty"),
+    )
+    usd["sqs"] = (sqs_chunks + sqs_other) * PRICES["sqs_request"]
+    lines["sqs"] = (
+        f"{(sqs_sends + sqs_other) * per_order:.1f} requests/order (empty receives of the "
+        "event source mapping are a fixed cost, not counted here)"
+    )
+
+    events = result.units.get(("events", "events"), 0)
+    usd["eventbridge"] = events * PRICES["eventbridge_event"]
+    lines["eventbridge"] = (
+        f"{events * per_order:.1f} PrintFlow events/order (S3's own events to EventBridge are free)"
+    )
+
+    secret_calls = calls("secretsmanager")
+    usd["secrets_manager"] = secret_calls * PRICES["secrets_manager_call"]
+    lines["secrets_manager"] = f"{secret_calls * per_order:.2f} GetSecretValue/order (cached)"
+
+    recipients = result.units.get(("sesv2", "recipients"), 0)
+    usd["ses"] = recipients * PRICES["ses_email"]
+    lines["ses"] = f"{recipients * per_order:.1f} recipients/order"
+
+    per_1000 = {name: value * 1000 * per_order for name, value in usd.items()}
+    return Priced(per_1000, lines, gb_seconds * per_order)
+
+
+def fixed_monthly(
+    idle: dict[tuple[str, str], int], runs: int, seconds: float, memory_mb: int
+) -> dict[str, float]:
+    """The poller's schedule: one run a minute whatever the orders (measured idle runs)."""
+    if runs == 0:
+        return {}
+    per_run_reads = sum(n for (svc, op), n in idle.items() if svc == "dynamodb") / runs
+    per_run = (
+        PRICES["scheduler_invocation"]
+        + PRICES["lambda_request"]
+        + seconds / runs * memory_mb / 1024 * PRICES["lambda_gb_second_arm64"]
+        + per_run_reads * PRICES["dynamodb_read_unit"]
+    )
+    return {
+        "usd_per_month": per_run * SCHEDULE_RUNS_PER_MONTH,
+        "dynamodb_reads_per_run": per_run_reads,
+        "ms_per_run": 1000 * seconds / runs,
+    }
+
+
+# -- the error path's transitions (moto's engine in process, stub step Lambdas) -------------------
+
+
+def transitions_per_step_of_both_paths() -> dict[str, Any]:
+    """Transitions per step of the default flow: success, and the REST step failing."""
+    import queue
+
+    import boto3
+    from moto import mock_aws
+
+    from printflow.adapters.order_table import OrderTable, StepStatus
+    from printflow.adapters.task_tokens import TaskTokens
+    from printflow.errors import StepFailed
+    from printflow.flows import compile_flow_text, parse_flow_json
+    from printflow.flows.compiler import FUNCTION_ARN_SUBSTITUTIONS, apply_substitutions
+    from printflow.flows.transitions import state_transitions, states_entered
+    from printflow.steps.completion import StepCompletion, iso_now
+    from printflow.steps.context import parse_step_event
+    from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
+    from printflow_tools.localstack.lambda_dispatch import LambdaDispatcher
     from printflow_tools.localstack.resources import create_table_from_template
 
-    create_table_from_template(boto3.client("dynamodb"), TABLE)
+    table = "printflow-orders"
+    account = "123456789012"
+    flow = parse_flow_json(FLOW_FILE.read_text())
+    make_moto_behave_like_aws()
+    results: dict[str, Any] = {}
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[arg-type]
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        create_table_from_template(dynamodb, table)
+        orders = OrderTable(dynamodb, table)
+        completion = StepCompletion(orders, TaskTokens(sfn))
+
+        def arn(step_type: str) -> str:
+            return f"arn:aws:lambda:us-east-1:{account}:function:{step_type}"
+
+        substitutions = {"OrderTable": table}
+        for step_type, variable in FUNCTION_ARN_SUBSTITUTIONS.items():
+            substitutions[variable] = arn(step_type.value)
+        machine = sfn.create_state_machine(
+            name="order-flow",
+            definition=apply_substitutions(compile_flow_text(flow), substitutions),
+            roleArn=f"arn:aws:iam::{account}:role/order-flow",
+        )["stateMachineArn"]
+        with LambdaDispatcher() as lambdas:
+            for path, failing in (("success", None), ("error", "consume-rest-api")):
+                tokens: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+
+                def handler_for(
+                    step_type: str,
+                    failing: str | None = failing,
+                    tokens: queue.Queue[tuple[str, dict[str, Any]]] = tokens,
+                ) -> Any:
+                    def handler(event: dict[str, Any], context: Any) -> Any:
+                        if step_type == failing:
+                            raise StepFailed("bench: simulated permanent failure")
+                        if step_type == "generate-production-files":
+                            tokens.put((event["taskToken"], event))
+                        else:
+                            invocation = parse_step_event(event, expected_type=step_type)
+                            completion.step_done(invocation)
+                        return {"ok": True}
+
+                    return handler
+
+                for step_type in FUNCTION_ARN_SUBSTITUTIONS:
+                    lambdas.register(arn(step_type.value), handler_for(step_type.value))
+                key = {"pk": {"S": f"ORDER#bench#{path}"}, "sk": {"S": "ORDER"}}
+                dynamodb.put_item(TableName=table, Item={**key, "status": {"S": "Received"}})
+                execution = sfn.start_execution(
+                    stateMachineArn=machine,
+                    name=path,
+                    input=json.dumps(
+                        {
+                            "order": {
+                                "pk": key["pk"]["S"],
+                                "sk": "ORDER",
+                                "storefrontId": "bench",
+                                "orderId": path,
+                            }
+                        }
+                    ),
+                )["executionArn"]
+                deadline = time.monotonic() + 30
+                while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+                    try:
+                        token, render_event = tokens.get(timeout=0.05)
+                    except queue.Empty:
+                        pass
+                    else:  # as the download function does: the status, then the token
+                        step = parse_step_event(
+                            render_event, expected_type="generate-production-files"
+                        )
+                        orders.record_step_status(
+                            step.order,
+                            StepStatus(step.step_id, step.success_status, iso_now(), token[-32:]),
+                        )
+                        sfn.send_task_success(taskToken=token, output="{}")
+                    if time.monotonic() > deadline:
+                        sys.exit(f"{path} path: execution still running after 30 s")
+                history = sfn.get_execution_history(executionArn=execution, maxResults=1000)
+                events = history["events"]
+                entered = states_entered(events)
+                steps = [name for name in entered if name in {s.id for s in flow.steps}]
+                results[path] = {
+                    "status": sfn.describe_execution(executionArn=execution)["status"],
+                    "states": entered,
+                    "transitions": state_transitions(events),
+                    "steps": len(steps),
+                }
+    return results
 
 
-def price(transitions: int, invocations: int, writes: int, write_units: int) -> dict[str, float]:
-    gb_seconds = invocations * ASSUMED_STEP_DURATION_SECONDS * ASSUMED_STEP_MEMORY_MB / 1024
-    per_order = {
-        "step_functions": transitions * USD_PER_TRANSITION,
-        "lambda_requests": invocations * USD_PER_LAMBDA_REQUEST,
-        "lambda_duration": gb_seconds * USD_PER_GB_SECOND_ARM64,
-        "dynamodb_writes": writes * write_units * USD_PER_WRITE_UNIT,
-    }
-    return {name: round(usd * 1000, 6) for name, usd in per_order.items()}
+# -- main ---------------------------------------------------------------------------------------
 
 
 def main() -> None:
-    # Fake credentials and a fixed region: nothing here may ever reach a real account.
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=20, help="orders with one artifact")
+    parser.add_argument("--orders-5", type=int, default=8, help="orders with five artifacts")
+    parser.add_argument("--file-size", type=parse_size, default=10 * MiB)
+    parser.add_argument("--speedup", type=float, default=30.0, help="poller schedule speed-up")
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI (seconds)")
+    args = parser.parse_args()
+    if args.smoke:
+        args.orders, args.orders_5, args.file_size = 2, 1, 64 * 1024
+    # Fake credentials, fixed region: nothing here may ever reach a real account.
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
         }
     )
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
-    flow = parse_flow_json(FLOW_FILE.read_text())
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        create_table()
-        with LambdaDispatcher() as lambdas:
-            bench = Bench(flow, lambdas)
-            ok_events, ok_status = bench.run("bench-success", failing_step_type=None)
-            item_bytes = bench.order_item_size()
-            err_events, err_status = bench.run("bench-error", failing_step_type="consume-rest-api")
 
-    def summary(events: list[dict[str, Any]]) -> tuple[list[str], int, int, int]:
-        entered = states_entered(events)
-        tasks = [name for name in entered if name in {step.id for step in flow.steps}]
-        writes = [name for name in entered if "." in name]
-        return entered, state_transitions(events), len(tasks), len(writes)
+    paths = transitions_per_step_of_both_paths()
 
-    ok_states, ok_transitions, ok_steps, ok_writes = summary(ok_events)
-    err_states, err_transitions, err_steps, err_writes = summary(err_events)
-    write_units = math.ceil(item_bytes / 1024)
-    ok_price = price(ok_transitions, ok_steps, ok_writes, write_units)
-    err_price = price(err_transitions, err_steps, err_writes, write_units)
-    ok_total = round(sum(ok_price.values()), 6)
-    err_total = round(sum(err_price.values()), 6)
-    per_step = ok_transitions / ok_steps
+    run = CostRun(args.file_size, args.speedup)
+    try:
+        memory = {name: spec.memory_mb for name, spec in run.stack.resources.functions.items()}
+        idle_requests, idle_runs, idle_seconds = run.idle(2.0 if args.smoke else 6.0)
+        timeout = 120.0 + args.file_size / MiB * 3
+        one = run.run(args.orders, 1, timeout)
+        five = run.run(args.orders_5, 5, timeout * 2)
+    finally:
+        run.close()
 
-    print(f"flow: {FLOW_FILE.relative_to(ROOT)} ({len(flow.steps)} steps)")
-    print(f"success path ({ok_status}): {' -> '.join(ok_states)}")
+    one_priced = price(one, memory)
+    five_priced = price(five, memory)
+    fixed = fixed_monthly(idle_requests, idle_runs, idle_seconds, memory.get("PollerFunction", 256))
+
+    ok, err = paths["success"], paths["error"]
+    ok_per_step = ok["transitions"] / ok["steps"]
+    err_per_step = err["transitions"] / err["steps"]
+    print(f"flow: {FLOW_FILE.relative_to(ROOT)}")
+    for label, path, per_step in (("success", ok, ok_per_step), ("error", err, err_per_step)):
+        print(
+            f"{label} path ({path['status']}): {' -> '.join(path['states'])}: "
+            f"{path['transitions']} transitions for {path['steps']} steps = {per_step:.2f} "
+            f"per step (target <= 1.0: {'met' if per_step <= 1 else 'MISSED'})"
+        )
+    print(f"prices: us-east-1 list prices of {PRICES_DATE}, no free tier")
+    for result, priced in ((one, one_priced), (five, five_priced)):
+        print(
+            f"\n{result.orders} orders x {result.artifacts_per_order} artifact(s) of "
+            f"{result.file_size / MiB:.2f} MiB through the local stack in {result.seconds:.1f} s; "
+            f"USD per 1,000 orders:"
+        )
+        for service, usd in sorted(priced.per_service.items(), key=lambda kv: -kv[1]):
+            print(f"  {service:<16} {usd:9.5f}   {priced.lines[service]}")
+        print(f"  {'total':<16} {priced.total:9.5f}")
+        print(
+            f"  {'overhead':<16} {priced.overhead:9.5f}   (all but SES and the provider; "
+            "target <= 0.10 with one 10 MiB artifact)"
+        )
+    counted = sorted(f"{svc}.{op} {n}" for (svc, op), n in one.requests.items())
+    print(f"\nrequests counted (1-artifact run, {one.orders} orders): {', '.join(counted)}")
     print(
-        f"  {ok_transitions} state transitions for {ok_steps} steps "
-        f"= {per_step:.1f} per step (target <= 2: {'met' if per_step <= 2 else 'MISSED'})"
+        "assumptions: Lambda GB-s = measured in-process durations (this machine, moto) x the "
+        f"template's memory sizes, arm64; DynamoDB item sizes measured (order ~"
+        f"{one.order_item_bytes} B, job ~{one.job_item_bytes} B): every write = "
+        "ceil(largest/1 KB) WRU, every read ceil(largest/4 KB) RRU, transactions x2."
     )
-    print(f"error path, consume fails ({err_status}): {' -> '.join(err_states)}")
-    print(f"  {err_transitions} state transitions, {err_steps} step invocations")
+    if fixed:
+        print(
+            f"fixed, not per order: the poller schedule, {SCHEDULE_RUNS_PER_MONTH:,} runs a month "
+            f"at {fixed['ms_per_run']:.0f} ms and {fixed['dynamodb_reads_per_run']:.0f} "
+            f"DynamoDB reads each when idle: ${fixed['usd_per_month']:.3f} a month."
+        )
     print(
-        f"assumptions: step Lambdas {ASSUMED_STEP_DURATION_SECONDS * 1000:.0f} ms at "
-        f"{ASSUMED_STEP_MEMORY_MB} MB arm64; order item ~{item_bytes} bytes "
-        f"= {write_units} WRU per update"
+        "not priced: S3 storage and its retention, CloudWatch Logs, data transfer, KMS, the "
+        "render provider's own charges, the SQS event source mapping's idle polling."
     )
-    print("USD per 1,000 orders (success path):")
-    for name, usd in ok_price.items():
-        print(f"  {name:<16} {usd:.6f}")
-    print(f"  {'total':<16} {ok_total:.6f}")
-    print(f"USD per 1,000 orders (error path): {err_total:.6f}")
     print(
         json.dumps(
             {
                 "flow": str(FLOW_FILE.relative_to(ROOT)),
-                "steps": ok_steps,
-                "flow_steps": len(flow.steps),
-                "transitions_per_order": ok_transitions,
-                "transitions_per_step": per_step,
-                "error_path_transitions_per_order": err_transitions,
-                "usd_per_1000_orders": ok_total,
-                "usd_per_1000_orders_error_path": err_total,
-                "usd_per_1000_orders_breakdown": ok_price,
-                "included": [
-                    "step_functions_transitions",
-                    "step_lambda_requests",
-                    "step_lambda_duration",
-                    "state_machine_dynamodb_writes",
-                ],
-                "assumptions": {
-                    "step_duration_seconds": ASSUMED_STEP_DURATION_SECONDS,
-                    "step_memory_mb": ASSUMED_STEP_MEMORY_MB,
-                    "lambda_architecture": "arm64",
-                    "order_item_bytes": item_bytes,
-                    "write_units_per_update": write_units,
+                "transitions_per_step": ok_per_step,
+                "transitions_per_step_error_path": err_per_step,
+                "transitions_per_order": ok["transitions"],
+                "error_path_transitions_per_order": err["transitions"],
+                "orders": one.orders,
+                "artifact_bytes": one.file_size,
+                "usd_per_1000_orders": round(one_priced.total, 6),
+                "usd_per_1000_orders_overhead": round(one_priced.overhead, 6),
+                "usd_per_1000_orders_breakdown": {
+                    k: round(v, 6) for k, v in one_priced.per_service.items()
                 },
+                "usd_per_1000_orders_5_artifacts": round(five_priced.total, 6),
+                "usd_per_1000_orders_overhead_5_artifacts": round(five_priced.overhead, 6),
+                "usd_per_1000_orders_breakdown_5_artifacts": {
+                    k: round(v, 6) for k, v in five_priced.per_service.items()
+                },
+                "lambda_gb_seconds_per_order": round(one_priced.gb_seconds_per_order, 4),
+                "usd_per_month_poller_schedule": round(fixed.get("usd_per_month", 0.0), 4),
+                "prices_date": PRICES_DATE,
+                "prices_region": "us-east-1",
             },
             sort_keys=True,
         )

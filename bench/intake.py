@@ -131,7 +131,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--import-runs", type=int, default=9)
     parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI (seconds)")
     args = parser.parse_args()
+    if args.smoke:
+        args.import_runs, args.orders = 2, 10
 
     sys.path.insert(0, str(ROOT))  # bench is run as a script; the package is installed
     from printflow_tools.localstack.template import Resolver, function_specs, load_template

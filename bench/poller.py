@@ -183,7 +183,10 @@ def main() -> None:
     parser.add_argument(
         "--skip-dynamodb", action="store_true", help="only the in-memory job store run"
     )
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI (seconds)")
     args = parser.parse_args()
+    if args.smoke:
+        args.jobs, args.latency, args.concurrency, args.sequential_sample = 40, 0.01, 10, 5
 
     import boto3
 
@@ -289,9 +292,8 @@ def main() -> None:
             finally:
                 await directory.aclose()
 
-        import uvloop
-
-        report = uvloop.run(sweep(seeded(MemoryJobs())))
+        # Plain asyncio, as the Lambda runs it: no event loop the runtime does not have.
+        report = asyncio.run(sweep(seeded(MemoryJobs())))
         dynamodb_report = None
         if not args.skip_dynamodb:
             dynamodb_report = asyncio.run(

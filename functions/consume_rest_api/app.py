@@ -13,14 +13,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from printflow.errors import StepFailed, StepRetryable
 from printflow.observability import logger, metrics, tracer
+from printflow.steps.completion import StepCompletion
 from printflow.steps.context import parse_step_event
 from printflow.steps.rest import RestStep
 from printflow.steps.settings import StepSettings
-from printflow.steps.wiring import build_rest_step
+from printflow.steps.wiring import build_rest_step, build_step_completion
 
 STEP_TYPE = "consume-rest-api"
 SETTINGS = StepSettings.from_env()
 _step: RestStep | None = None
+_completion: StepCompletion | None = None
 
 
 def step() -> RestStep:
@@ -31,6 +33,13 @@ def step() -> RestStep:
     return _step
 
 
+def completion() -> StepCompletion:
+    global _completion
+    if _completion is None:
+        _completion = build_step_completion(SETTINGS)
+    return _completion
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @tracer().capture_lambda_handler(capture_response=False)
@@ -39,6 +48,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(order_key=str(invocation.order), step=invocation.step_id)
     try:
         delivery = step().run(invocation, remaining_s=context.get_remaining_time_in_millis() / 1000)
+        # The step's status is part of its work: no status state follows it in the flow.
+        completion().step_done(invocation)
     except StepRetryable as exc:
         logger.warning("rest delivery will be retried", extra={"reason": str(exc)})
         metrics.add_metric(name="RestDeliveriesRetried", unit="Count", value=1)
@@ -47,6 +58,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("rest delivery failed", extra={"reason": str(exc)})
         metrics.add_metric(name="RestDeliveriesFailed", unit="Count", value=1)
         raise
+    except Exception as exc:
+        if not invocation.ends_flow_failed:
+            raise
+        # The step ending a failed flow catches only known error names (not its own
+        # OrderFailed): an unexpected one becomes a step failure, so the order is marked.
+        raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
     logger.info("rest delivery accepted", extra={"status": delivery.status})
     metrics.add_metric(name="RestDeliveries", unit="Count", value=1)
     return {"status": delivery.status, "delivery": delivery.delivery_id}

@@ -41,6 +41,7 @@ def render_request(event: dict[str, Any], context: LambdaContext) -> RenderReque
         token,
         int(timeout),
         remaining_s=lambda: context.get_remaining_time_in_millis() / 1000,
+        success_status=invocation.success_status,
     )
 
 

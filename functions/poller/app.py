@@ -1,4 +1,5 @@
-"""Scheduled every minute: start stuck orders, then poll the due render jobs."""
+"""Scheduled every minute, the safety net: start stuck orders, rescue render jobs whose poll
+timer was lost (due for longer than ``RESCUE_AFTER_SECONDS``) and count them."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def sweep() -> StuckOrderSweep:
 
 
 async def poll(remaining_s: Any) -> PollReport:
-    poller, directory = build_poller(SETTINGS, registry())
+    poller, directory = build_poller(SETTINGS, registry(), rescue=True)
     try:
         return await poller.sweep(remaining_s)
     finally:
@@ -52,9 +53,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         ("RenderPolls", report.polls),
         ("RenderJobsFinished", report.finished),
         ("RenderJobsFailed", report.failed),
+        ("RenderJobsRescued", report.rescued),
         ("OrdersRestarted", swept.started),
     ):
         metrics.add_metric(name=name, unit="Count", value=value)
+    if report.rescued:
+        logger.warning(
+            "render jobs rescued: their poll timers were lost", extra={"rescued": report.rescued}
+        )
     if report.polls or swept.checked:
         logger.info("poll run", extra={"sweep": swept.to_dict(), "poll": report.to_dict()})
     return {"sweep": swept.to_dict(), "poll": report.to_dict()}

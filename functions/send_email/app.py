@@ -13,14 +13,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from printflow.errors import StepFailed, StepRetryable
 from printflow.observability import logger, metrics, tracer
+from printflow.steps.completion import StepCompletion
 from printflow.steps.context import parse_step_event
 from printflow.steps.email import EmailStep
 from printflow.steps.settings import StepSettings
-from printflow.steps.wiring import build_email_step
+from printflow.steps.wiring import build_email_step, build_step_completion
 
 STEP_TYPE = "send-email"
 SETTINGS = StepSettings.from_env(email=True)
 _step: EmailStep | None = None
+_completion: StepCompletion | None = None
 
 
 def step() -> EmailStep:
@@ -28,6 +30,13 @@ def step() -> EmailStep:
     if _step is None:
         _step = build_email_step(SETTINGS)
     return _step
+
+
+def completion() -> StepCompletion:
+    global _completion
+    if _completion is None:
+        _completion = build_step_completion(SETTINGS)
+    return _completion
 
 
 @metrics.log_metrics
@@ -38,6 +47,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(order_key=str(invocation.order), step=invocation.step_id)
     try:
         sent = step().run(invocation)
+        # The step's status is part of its work: no status state follows it in the flow.
+        completion().step_done(invocation)
     except StepRetryable as exc:
         logger.warning("email will be retried", extra={"reason": str(exc)})
         metrics.add_metric(name="EmailsRetried", unit="Count", value=1)
@@ -46,6 +57,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("email failed", extra={"reason": str(exc)})
         metrics.add_metric(name="EmailsFailed", unit="Count", value=1)
         raise
+    except Exception as exc:
+        if not invocation.ends_flow_failed:
+            raise
+        # The step ending a failed flow catches only known error names (not its own
+        # OrderFailed): an unexpected one becomes a step failure, so the order is marked.
+        raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
     logger.info("email sent", extra={"recipients": sent.recipient_count})
     metrics.add_metric(name="EmailsSent", unit="Count", value=1)
     return {"messageId": sent.message_id, "recipients": sent.recipient_count}

@@ -246,6 +246,11 @@ def s3(moto_s3: Any) -> Iterator[SpyS3]:
     moto_s3.delete_bucket(Bucket=BUCKET)
 
 
+def sha256_tag(s3: SpyS3, key: str = KEY) -> str | None:
+    tags = s3._client.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]
+    return {tag["Key"]: tag["Value"] for tag in tags}.get("sha256")
+
+
 def stored(s3: SpyS3, key: str = KEY) -> tuple[bytes, dict[str, Any]]:
     obj = s3._client.get_object(Bucket=BUCKET, Key=key)
     return obj["Body"].read(), obj
@@ -313,15 +318,18 @@ def test_multipart_happy_path(s3: SpyS3, files: FileServer) -> None:
     # When it is streamed into S3
     result = download(streamer, files.url("/task/42/download"), declared_size=len(body))
 
-    # Then the object is the file, with its SHA-256 and the caller's metadata
+    # Then the object is the file, with the caller's metadata and its SHA-256 as a tag
     sha = hashlib.sha256(body).hexdigest()
     assert (result.key, result.size, result.sha256) == (KEY, len(body), sha)
     content, obj = stored(s3)
     assert content == body
     assert obj["ContentType"] == "application/pdf" == result.content_type
-    assert obj["Metadata"] == {**META, "sha256": sha}
+    assert obj["Metadata"] == META
+    assert sha256_tag(s3) == sha
     assert obj["ETag"] == result.etag
     assert s3.calls.count("upload_part") == 3
+    # written once: no copy of the object onto itself
+    assert not {"copy_object", "upload_part_copy"} & set(s3.calls)
     assert s3._client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     # and the server was asked for the identity encoding
     assert files.received[0].headers["accept-encoding"] == "identity"
@@ -351,6 +359,26 @@ def test_small_file_is_a_single_put(s3: SpyS3, files: FileServer) -> None:
     assert obj["ContentType"] == "application/octet-stream"
     assert obj["Metadata"]["sha256"] == result.sha256 == hashlib.sha256(body).hexdigest()
     assert "create_multipart_upload" not in s3.calls
+
+
+def test_a_file_of_up_to_two_parts_with_a_known_length_is_a_single_put(
+    s3: SpyS3, files: FileServer
+) -> None:
+    # 10 MiB with 5 MiB parts: one PutObject (tag included) instead of create, 2 parts,
+    # complete and tag; S3 bills every request.
+    body = payload(2 * PART)
+    files.routes["/f"] = lambda h: h.reply_body(body)
+    result = download(make_streamer(s3, files), files.url("/f"), declared_size=len(body))
+    content, obj = stored(s3)
+    assert content == body
+    assert obj["Metadata"]["sha256"] == result.sha256 == hashlib.sha256(body).hexdigest()
+    assert sha256_tag(s3) == result.sha256
+    assert s3.calls == ["put_object"]
+    # One byte more is stored in parts again
+    body = payload(2 * PART + 1)
+    files.routes["/g"] = lambda h: h.reply_body(body)
+    download(make_streamer(s3, files), files.url("/g"), declared_size=len(body))
+    assert s3.calls.count("upload_part") == 3
 
 
 def test_empty_file(s3: SpyS3, files: FileServer) -> None:
@@ -484,11 +512,11 @@ def test_keyboard_interrupt_aborts_the_upload(s3: SpyS3, files: FileServer) -> N
     assert_aborted(s3)
 
 
-def test_failed_restamp_leaves_nothing(s3: SpyS3, files: FileServer) -> None:
+def test_failed_tagging_leaves_nothing(s3: SpyS3, files: FileServer) -> None:
     body = payload(12 * MiB)
     files.routes["/f"] = lambda h: h.reply_body(body)
-    s3.fail[("copy_object", 1)] = ClientError(
-        {"Error": {"Code": "InternalError", "Message": "boom"}}, "CopyObject"
+    s3.fail[("put_object_tagging", 1)] = ClientError(
+        {"Error": {"Code": "InternalError", "Message": "boom"}}, "PutObjectTagging"
     )
     with pytest.raises(StorageFailed):
         download(make_streamer(s3, files), files.url("/f"))
@@ -663,16 +691,18 @@ def test_existing_matches(s3: SpyS3, files: FileServer) -> None:
     assert streamer.existing_matches(KEY, len(body), sha.upper())
     assert not streamer.existing_matches(KEY, len(body) - 1, sha)
     assert not streamer.existing_matches(KEY, len(body), "0" * 64)
-    # An object without the digest (written by something else, or never restamped) is not it.
+    # An object without the digest (written by something else, or never tagged) is not it.
     s3._client.put_object(Bucket=BUCKET, Key="orders/x", Body=body)
     assert not streamer.existing_matches("orders/x", len(body), sha)
 
 
-# -- objects beyond a single CopyObject ----------------------------------------------------------
+# -- the digest on the object, without a second write ----------------------------------------
 
 
-def test_large_object_is_restamped_part_by_part(s3: SpyS3) -> None:
-    # CopyObject stops at 5 GiB; with the limit lowered, the multipart copy path runs on moto.
+def test_the_tag_lands_on_the_version_just_completed(s3: SpyS3) -> None:
+    # On a versioned bucket (as the artifact bucket is), a writer that lands a newer version
+    # between complete and tag must not get our digest.
+    s3._client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     body = payload(12 * MiB)
     target = StreamedObject(
         s3,
@@ -681,20 +711,20 @@ def test_large_object_is_restamped_part_by_part(s3: SpyS3) -> None:
         plan=plan_parts(len(body), PART),
         content_type="application/pdf",
         metadata=META,
-        single_copy_limit=6 * MiB,
-        copy_part_size=PART,
     )
     for start in range(0, len(body), MiB):
         target.write(body[start : start + MiB])
-    sha = hashlib.sha256(body).hexdigest()
-    assert target.commit().sha256 == sha
+    committed = target.commit()
 
-    content, obj = stored(s3)
-    assert content == body
-    assert obj["Metadata"] == {**META, "sha256": sha}
-    assert s3.calls.count("upload_part_copy") == 3
-    assert "copy_object" not in s3.calls
-    assert s3._client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    versions = s3._client.list_object_versions(Bucket=BUCKET, Prefix=KEY)["Versions"]
+    assert len(versions) == 1  # one write: no copy made a second version
+    tags = s3._client.get_object_tagging(
+        Bucket=BUCKET, Key=KEY, VersionId=versions[0]["VersionId"]
+    )["TagSet"]
+    assert tags == [{"Key": "sha256", "Value": committed.sha256}]
+    assert committed.sha256 == hashlib.sha256(body).hexdigest()
+    for version in versions:  # the fixture removes the bucket, which must be empty
+        s3._client.delete_object(Bucket=BUCKET, Key=KEY, VersionId=version["VersionId"])
 
 
 def test_client_must_not_follow_redirects_itself(s3: SpyS3, files: FileServer) -> None:

@@ -16,7 +16,7 @@ WOO_ORDER = OrderKey("demo-woo", "7311")
 
 def render_done(world: Any, key: OrderKey) -> None:
     world.wait(lambda: world.jobs(key), what="render jobs")
-    world.run_poller()
+    world.polled_until_settled(key)
     world.wait(lambda: all(j["state"] == "ready" for j in world.jobs(key)), what="ready jobs")
 
 
@@ -89,7 +89,13 @@ def test_an_expired_download_fails_the_step_with_the_cause(world: Any) -> None:
     assert "no longer available" in order["error"]["cause"] or "404" in order["error"]["cause"]
     assert "failed" in {j["state"] for j in world.jobs(SHOPIFY_ORDER)}
     assert no_open_uploads(world)
-    assert object_versions(world) == 0
+    # Nothing was stored but the manifest that says so.
+    assert object_versions(world) == 1
+    body = boto3.client("s3").get_object(
+        Bucket=world.resources.bucket(), Key="orders/demo-shopify/5678901234567/manifest.json"
+    )["Body"]
+    manifest = json.loads(body.read())
+    assert (manifest["complete"], manifest["artifacts"]) == (False, [])
 
 
 def test_throttled_then_served_and_several_files_per_job(world: Any) -> None:
@@ -138,3 +144,57 @@ def test_a_malformed_message_reaches_the_dead_letter_queue_quickly(world: Any) -
     dead = sqs.receive_message(QueueUrl=world.resources.queues["DownloadDeadLetterQueue"])
     assert [m["Body"] for m in dead.get("Messages", [])] == ["{not json"]
     assert world.queued_downloads() == []
+
+
+def test_a_failed_order_gets_a_manifest_saying_its_files_are_incomplete(world: Any) -> None:
+    # Given an order of two projects: one renders, the other fails for good.
+    world.register_canvas_storefront(maxRecoveryAttempts=0)
+    world.canvas.add_order(
+        storefront_id=42,
+        order_id="7311",
+        line_item_ids=["412", "413"],
+        line_items=[
+            Pipeline.completes(after_polls=0),
+            Pipeline.fails_forever(polls_to_finish=0),
+        ],
+    )
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
+    world.wait(lambda: len(world.jobs(WOO_ORDER)) >= 1, what="render jobs")
+    world.wait(
+        lambda: (
+            (world.run_poller(), {j["state"] for j in world.jobs(WOO_ORDER)})[1]
+            >= {"ready", "failed"}
+        ),
+        what="one ready and one failed job",
+    )
+
+    # When the downloads run (the stored file, and the poller's note about the failed job)
+    world.deliver_downloads()
+
+    # Then the manifest names the order's final state, the cause and the orphaned file.
+    body = boto3.client("s3").get_object(
+        Bucket=world.resources.bucket(), Key="orders/demo-woo/7311/manifest.json"
+    )["Body"]
+    manifest = json.loads(body.read())
+    assert manifest["complete"] is False
+    assert "failed" in manifest["cause"]
+    assert len(manifest["artifacts"]) == 1
+    listing = boto3.client("s3").list_objects_v2(
+        Bucket=world.resources.bucket(), Prefix="orders/demo-woo/7311/"
+    )
+    stored = {o["Key"] for o in listing["Contents"]} - {"orders/demo-woo/7311/manifest.json"}
+    assert stored == {a["key"] for a in manifest["artifacts"]}
+    execution = world.wait_finished(WOO_ORDER)
+    assert execution["status"] == "FAILED"
+
+
+def test_a_successful_order_manifest_says_complete(world: Any) -> None:
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    render_done(world, SHOPIFY_ORDER)
+    world.deliver_downloads()
+
+    body = boto3.client("s3").get_object(
+        Bucket=world.resources.bucket(), Key="orders/demo-shopify/5678901234567/manifest.json"
+    )["Body"]
+    assert json.loads(body.read())["complete"] is True

@@ -2,7 +2,11 @@
 
 State transitions are counted as Step Functions bills them (see
 :mod:`printflow.flows.transitions`): one per ``*StateEntered`` history event, plus one per
-retry attempt. The compiler's promise is at most two per step on the success path.
+retry attempt. The compiler's promise is one per step on the success and ``onError`` paths.
+
+The step handlers here are the test's, but each finishes as the real ones do: the Lambda
+steps with :class:`StepCompletion` (their status write, and the ``OrderFailed`` of a step that
+ends a failed flow), the render step's token like the download function (status, then token).
 """
 
 from __future__ import annotations
@@ -21,10 +25,15 @@ import pytest
 from moto import mock_aws
 
 from printflow.adapters.dynamo_types import deserialize_item
+from printflow.adapters.order_table import OrderTable, StepStatus
+from printflow.adapters.task_tokens import TaskTokens
 from printflow.errors import StepFailed, StepRetryable
 from printflow.flows import compile_flow_text, parse_flow
 from printflow.flows.compiler import FUNCTION_ARN_SUBSTITUTIONS, apply_substitutions
 from printflow.flows.transitions import state_transitions, states_entered
+from printflow.steps.completion import StepCompletion, iso_now
+from printflow.steps.context import parse_step_event
+from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
 from printflow_tools.localstack.lambda_dispatch import LambdaDispatcher
 from printflow_tools.localstack.resources import create_table_from_template
 
@@ -55,18 +64,29 @@ class FlowRun:
     sfn: Any = field(default_factory=lambda: boto3.client("stepfunctions"))
     dynamodb: Any = field(default_factory=lambda: boto3.client("dynamodb"))
     tokens: queue.Queue[str] = field(default_factory=queue.Queue)
+    render_steps: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def handle(self, step_type: str, handler: Callable[[dict[str, Any]], Any]) -> None:
+        completion = StepCompletion(OrderTable(self.dynamodb, TABLE), TaskTokens(self.sfn))
+
         def recorded(event: dict[str, Any], context: Any) -> Any:
             self.events.append(event)
-            return handler(event)
+            result = handler(event)
+            if step_type != "generate-production-files":
+                completion.step_done(parse_step_event(event, expected_type=step_type))
+            return result
 
         self.lambdas.register(FUNCTIONS[step_type], recorded)
 
     def render_waits_for_token(self) -> None:
         """The start-render Lambda: records the token; someone completes it later."""
-        self.handle("generate-production-files", lambda event: self.tokens.put(event["taskToken"]))
+
+        def start(event: dict[str, Any]) -> None:
+            self.render_steps.put(event["step"])
+            self.tokens.put(event["taskToken"])
+
+        self.handle("generate-production-files", start)
 
     def execute(self, flow: list[dict[str, Any]], name: str = "shop-1-1001") -> str:
         substitutions = {"OrderTable": TABLE}
@@ -85,7 +105,15 @@ class FlowRun:
         )
 
     def complete_render(self, output: Any = None) -> None:
+        """As the download function does: the render step's status, then its token."""
         token = self.tokens.get(timeout=WAIT_LIMIT_SECONDS)
+        step = self.render_steps.get(timeout=WAIT_LIMIT_SECONDS)
+        status = StepStatus(step["id"], step["successStatus"], iso_now(), f"render:{token[-32:]}")
+        key = parse_step_event(
+            {"input": EXECUTION_INPUT, "step": step, "execution": "x"},
+            expected_type="generate-production-files",
+        ).order
+        OrderTable(self.dynamodb, TABLE).record_step_status(key, status)
         self.sfn.send_task_success(taskToken=token, output=json.dumps(output or {"files": []}))
 
     def wait(self, execution_arn: str) -> dict[str, Any]:
@@ -116,6 +144,8 @@ class FlowRun:
 
 @pytest.fixture
 def run() -> Iterator[FlowRun]:
+    # moto drops SendTaskFailure's cause; AWS keeps it (the error path's cause depends on it).
+    make_moto_behave_like_aws()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         dynamodb = boto3.client("dynamodb")
         create_table_from_template(dynamodb, TABLE)
@@ -196,17 +226,10 @@ def test_success_path(run: FlowRun) -> None:
     assert "taskToken" not in consume
     assert consume["step"]["options"] == {"uri": "https://orders.example.com/printflow"}
 
-    # Two transitions per step: the Task and its status update, nothing else
+    # One transition per step: each step writes its own status, no state follows it
     history = run.history(execution_arn)
-    assert states_entered(history) == [
-        "generate",
-        "generate.status",
-        "consume",
-        "consume.status",
-        "email",
-        "email.status",
-    ]
-    assert state_transitions(history) == 6 <= 2 * len(run.events)
+    assert states_entered(history) == ["generate", "consume", "email"]
+    assert state_transitions(history) == 3 == len(run.events)
 
 
 def test_transient_error_is_retried(run: FlowRun) -> None:
@@ -234,8 +257,8 @@ def test_transient_error_is_retried(run: FlowRun) -> None:
     failed = [e for e in history if e["type"] == "TaskFailed"]
     assert [e["taskFailedEventDetails"]["error"] for e in failed] == ["StepRetryable"]
     # The retry is one more billed transition, not a new state.
-    assert len(states_entered(history)) == 6
-    assert state_transitions(history) == 7
+    assert len(states_entered(history)) == 3
+    assert state_transitions(history) == 4
 
 
 def test_permanent_failure_runs_the_error_step_with_the_cause(run: FlowRun) -> None:
@@ -278,16 +301,10 @@ def test_permanent_failure_runs_the_error_step_with_the_cause(run: FlowRun) -> N
     assert execution["error"] == "OrderFailed"
     assert execution["cause"].startswith("StepFailed: ")
     history = run.history(execution_arn)
-    assert states_entered(history) == [
-        "generate",
-        "generate.status",
-        "consume",
-        "consume.error",
-        "error",
-        "error.status",
-        "Order failed",
-    ]
-    assert state_transitions(history) == 7
+    # One transition per step on the error path too: the error step records the error with
+    # its status and fails its own task with OrderFailed (no record or Fail state)
+    assert states_entered(history) == ["generate", "consume", "error"]
+    assert state_transitions(history) == 3 == len(run.events)
 
 
 def test_render_timeout_goes_to_on_error(run: FlowRun) -> None:
@@ -311,13 +328,7 @@ def test_render_timeout_goes_to_on_error(run: FlowRun) -> None:
     assert order["error"]["step"] == "generate"
     assert order["error"]["error"] == "States.Timeout"
     assert order["status"] == "Failed"
-    assert states_entered(run.history(execution_arn)) == [
-        "generate",
-        "generate.error",
-        "error",
-        "error.status",
-        "Order failed",
-    ]
+    assert states_entered(run.history(execution_arn)) == ["generate", "error"]
 
 
 def test_failure_without_on_error_fails_the_execution_and_the_order(run: FlowRun) -> None:
@@ -347,11 +358,41 @@ def test_failure_without_on_error_fails_the_execution_and_the_order(run: FlowRun
     assert "HTTP 404" in order["error"]["cause"]
     assert history_of(order)[-1] == ("Failed", "consume")
     history = run.history(execution_arn)
-    assert states_entered(history) == [
+    assert states_entered(history) == ["generate", "consume", "consume.failed", "Order failed"]
+    assert history[-1]["type"] == "ExecutionFailed"
+
+
+def test_the_error_steps_own_failure_still_marks_the_order_failed(run: FlowRun) -> None:
+    # Given the REST step fails and then the error step's email fails too
+    def rejected(event: dict[str, Any]) -> None:
+        raise StepFailed("HTTP 422 from https://orders.example.com/printflow")
+
+    def email(event: dict[str, Any]) -> None:
+        if event["step"]["id"] == "error":
+            raise StepFailed("SES refused the operations address")
+
+    run.render_waits_for_token()
+    run.handle("consume-rest-api", rejected)
+    run.handle("send-email", email)
+
+    execution_arn = run.execute(DEFAULT_FLOW)
+    run.complete_render()
+    execution = run.wait(execution_arn)
+
+    # Then its own error is caught (its OrderFailed is not: that one never came), the order
+    # is marked Failed by the error step's record, and the execution fails with that error
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "OrderFailed"
+    assert execution["cause"].startswith("StepFailed: ")
+    assert "SES refused" in execution["cause"]
+    order = run.order()
+    assert order["status"] == "Failed"
+    assert order["error"]["step"] == "error"
+    assert history_of(order)[-1] == ("Failed", "error")
+    assert states_entered(run.history(execution_arn)) == [
         "generate",
-        "generate.status",
         "consume",
-        "consume.failed",
+        "error",
+        "error.failed",
         "Order failed",
     ]
-    assert history[-1]["type"] == "ExecutionFailed"

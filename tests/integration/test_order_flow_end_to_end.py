@@ -41,7 +41,7 @@ def captured_events(world: Any) -> Any:
 def run_to_completion(world: Any, key: OrderKey, polls: int = 3) -> dict[str, Any]:
     world.wait(lambda: world.jobs(key), what="render jobs")
     for _ in range(polls):
-        world.run_poller()
+        world.polled_until_settled(key)
         world.deliver_downloads()
         if world.execution(key)["status"] != "RUNNING":
             break

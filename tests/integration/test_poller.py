@@ -2,7 +2,8 @@
 
 - two pollers at once over the same due jobs: every job polled exactly once per due time;
 - a run that dies mid-sweep: its jobs come back when their lease expires, not before;
-- 5xx, 429 and other transient failures back off (Retry-After honoured) until the limit.
+- 5xx, 429 and other transient failures back off (Retry-After honoured) until the step's
+  deadline, never failing the order early; the adapter's own TooSoon counts no failure.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from printflow.providers.base import (
     ProviderUnavailable,
     RecoveryPlan,
     RenderWork,
+    TooSoon,
     WorkKind,
 )
 from printflow.render.jobs import job_for_work
@@ -199,30 +201,54 @@ def test_a_run_that_dies_mid_sweep_leaves_its_jobs_to_a_later_run(jobs: RenderJo
     assert states(jobs, 60) == Counter({"pending": 60})
 
 
-def test_transient_failures_back_off_then_fail_the_step(jobs: RenderJobTable) -> None:
+def test_transient_failures_back_off_until_the_steps_deadline_never_fail_early(
+    jobs: RenderJobTable,
+) -> None:
     clock = Clock()
     seed(jobs, 1, clock)
+    (seeded,) = jobs.jobs_of(OrderKey("shop", "order-0"))
 
     def throttled(work: RenderWork) -> PollResult:
         raise ProviderUnavailable("429 from chili", status=429, retry_after_s=120.0)
 
     provider = ScriptedProvider(throttled)
     recorder = Recorder()
-    for attempt in range(1, 4):
+    # Far more failures in a row than max_transient_failures (3): the job keeps trying.
+    for attempt in range(1, 3 * POLICY.max_transient_failures + 2):
         report = poller(jobs, provider, clock, recorder).run(lambda: 60.0)
         assert report.polls == 1 and report.failed == 0
         (job,) = jobs.jobs_of(OrderKey("shop", "order-0"))
         assert job.state is JobState.PENDING and job.failures == attempt
         assert job.due_at is not None and job.due_at >= clock() + 120.0  # Retry-After honoured
+        assert job.due_at <= seeded.deadline_at
         clock.now = job.due_at
+    assert recorder.failures == []
 
+    # Only the render step's deadline ends it, as a timeout.
+    clock.now = seeded.deadline_at + 1
     report = poller(jobs, provider, clock, recorder).run(lambda: 60.0)
 
     (job,) = jobs.jobs_of(OrderKey("shop", "order-0"))
     assert report.failed == 1 and job.state is JobState.FAILED
-    ((token, error, cause),) = recorder.failures
-    assert (token, error) == ("token-0", "Render.Unavailable")
-    assert "429 from chili" in cause
+    ((token, error, _),) = recorder.failures
+    assert (token, error) == ("token-0", "Render.TimedOut")
+
+
+def test_a_too_soon_refusal_waits_and_counts_no_failure(jobs: RenderJobTable) -> None:
+    clock = Clock()
+    seed(jobs, 1, clock)
+
+    def refused(work: RenderWork) -> PollResult:
+        raise TooSoon("polled 10 s ago; the minimum is 60 s", retry_after_s=50.0)
+
+    recorder = Recorder()
+    for _ in range(3 * POLICY.max_transient_failures):
+        poller(jobs, ScriptedProvider(refused), clock, recorder).run(lambda: 60.0)
+        (job,) = jobs.jobs_of(OrderKey("shop", "order-0"))
+        assert job.state is JobState.PENDING and job.failures == 0
+        assert job.due_at == pytest.approx(clock() + 50.0)
+        clock.now = job.due_at
+    assert recorder.failures == []
 
 
 def test_a_finished_job_is_queued_once_and_leaves_the_index(jobs: RenderJobTable) -> None:

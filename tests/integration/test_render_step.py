@@ -7,8 +7,10 @@ failed and fails the step, and the flow takes its onError path.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import boto3
 import pytest
 
 from printflow.domain.order import OrderKey
@@ -41,9 +43,10 @@ def test_the_poller_finds_chili_work_done_and_queues_downloads(world: Any) -> No
     world.post("shopify", "demo-shopify", "shopify-orders-create.json")
     world.wait(lambda: len(world.jobs(SHOPIFY_ORDER)) == 2, what="two render jobs")
 
-    result = world.run_poller()
+    result = world.fire_poll_timers(until=lambda totals: totals.get("finished", 0) >= 2)
 
-    assert result["poll"]["finished"] == 2, result
+    assert result["finished"] == 2, result
+    assert result["polls"] == 4  # CHILI says "running" once, then "done"
     jobs = world.jobs(SHOPIFY_ORDER)
     assert {j["state"] for j in jobs} == {"ready"}
     assert all(j["files"][0]["url"].endswith("/download") for j in jobs)
@@ -59,9 +62,9 @@ def test_a_failed_chili_task_fails_the_step_and_the_flow_takes_on_error(world: A
     world.post("shopify", "demo-shopify", "shopify-orders-create.json")
     world.wait(lambda: len(world.jobs(SHOPIFY_ORDER)) == 2, what="two render jobs")
 
-    result = world.run_poller()
+    result = world.fire_poll_timers(until=lambda totals: totals.get("failed", 0) >= 1)
 
-    assert result["poll"]["failed"] >= 1
+    assert result["failed"] >= 1
     execution = world.wait_finished(SHOPIFY_ORDER)
     assert execution["status"] == "FAILED"
     assert execution["cause"].startswith("Render.Failed: ")
@@ -88,9 +91,9 @@ def test_customers_canvas_projects_become_jobs(world: Any) -> None:
     )
     assert {j["kind"] for j in jobs} == {"project"}
 
-    result = world.run_poller()
+    result = world.fire_poll_timers(until=lambda totals: totals.get("finished", 0) >= 2)
 
-    assert result["poll"]["finished"] == 2, result
+    assert result["finished"] == 2, result
     assert {j["state"] for j in world.jobs(WOO_ORDER)} == {"ready"}
 
 
@@ -101,9 +104,9 @@ def test_canvas_projects_not_created_yet_are_discovered_later(world: Any) -> Non
     assert discovery["kind"] == "discovery"
 
     world.canvas.add_order(storefront_id=42, order_id="7311", line_items=[Pipeline.completes()])
-    result = world.run_poller()
+    result = world.fire_poll_timers(until=lambda totals: totals.get("discovered", 0) >= 1)
 
-    assert result["poll"]["discovered"] == 1, result
+    assert result["discovered"] == 1, result
     kinds = sorted((j["kind"], j["state"]) for j in world.jobs(WOO_ORDER))
     # the order's one line item has its project: discovery is finished (queued, no files)
     assert kinds == [("discovery", "ready"), ("project", "pending")]
@@ -123,9 +126,9 @@ def test_canvas_discovery_cut_short_by_its_deadline_finishes_and_says_so(world: 
     world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
     world.wait(lambda: world.jobs(WOO_ORDER), what="render jobs")
 
-    # When the poller looks after the deadline and the downloads run
+    # When the poll timers fire after the deadline and the downloads run
     for _ in range(3):
-        world.run_poller()
+        world.polled_until_settled(WOO_ORDER)
         world.deliver_downloads()
         if world.execution(WOO_ORDER)["status"] != "RUNNING":
             break
@@ -258,3 +261,31 @@ def test_a_start_running_out_of_time_stops_between_tasks_and_the_retry_goes_on(
 
         assert started.jobs == 2 and len(chili.tasks()) == 2
         assert table.get_order(order.key)["renderStartsDone"] == ["generate"]  # type: ignore[index]
+
+
+def test_the_scheduled_run_rescues_jobs_whose_timers_were_lost(world: Any) -> None:
+    from printflow_tools.localstack.handlers import load_handler
+
+    from .world import context
+
+    # The scheduled poller as the template declares it, with a 1 s staleness limit instead
+    # of 300 s so that the test need not wait five minutes.
+    safety_net = load_handler(
+        world.resources.functions["PollerFunction"],
+        {"EGRESS_ALLOWLIST": "127.0.0.1", "RESCUE_AFTER_SECONDS": "1"},
+    )
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    world.wait(lambda: len(world.jobs(SHOPIFY_ORDER)) == 2, what="two render jobs")
+    # Both timers are lost (say, the messages expired in a dead-letter queue).
+    sqs = boto3.client("sqs")
+    sqs.purge_queue(QueueUrl=world.resources.queues["RenderPollQueue"])
+    assert safety_net({}, context("PollerFunction", 60))["poll"]["rescued"] == 0  # not stale yet
+
+    time.sleep(3.5)  # the first poll was due 2 s after the start: now 1.5 s stale
+    result = safety_net({}, context("PollerFunction", 60))
+
+    assert result["poll"]["rescued"] == 2 and result["poll"]["polls"] == 2, result
+    # ... and the jobs are back on the fast path: each has a timer again.
+    totals = world.fire_poll_timers(until=lambda t: t.get("finished", 0) >= 2)
+    assert totals["finished"] == 2

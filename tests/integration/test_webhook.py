@@ -245,10 +245,10 @@ BAD_INPUTS: list[tuple[str, Any, int, str]] = [
     (
         "too large",
         lambda: signed(
-            "generic", "demo-generic", b'{"id": "1", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+            "generic", "demo-generic", b'{"id": "1", "pad": "' + b"x" * (5 * 1024 * 1024) + b'"}'
         ),
         413,
-        "limit is 1048576",
+        "limit is 5242880",
     ),
     (
         "get method",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,9 +145,64 @@ class World:
 
     # -- the platform's other triggers --------------------------------------------------------
 
+    def polled_until_settled(self, key: OrderKey, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Fire poll timers until no job of ``key`` waits for a poll any more."""
+        return self.fire_poll_timers(
+            until=lambda _: not any(j["state"] in ("pending", "leased") for j in self.jobs(key)),
+            timeout_s=timeout_s,
+        )
+
     def run_poller(self, seconds: float = 15.0) -> dict[str, Any]:
         result = self.handlers["PollerFunction"]({}, context("PollerFunction", seconds))
         return dict(result)
+
+    def fire_poll_timers(
+        self, until: Any = None, timeout_s: float = 20.0, wait_s: int = 1
+    ) -> dict[str, Any]:
+        """Run the poll function on poll timers as they fire (in real time: SQS delays them),
+        as the event-source mapping would, until ``until(totals)`` holds (or nothing fires
+        for ``wait_s`` when ``until`` is None). Returns the poll reports' totals."""
+        sqs = boto3.client("sqs")
+        url = self.resources.queues["RenderPollQueue"]
+        totals: Counter[str] = Counter()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if until is not None and until(totals):
+                return dict(totals)
+            messages = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=wait_s,
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                if until is None:
+                    return dict(totals)
+                continue
+            event = {
+                "Records": [
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": m.get("Attributes", {}),
+                        "messageAttributes": {},
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": self.resources.resolver.arns["RenderPollQueue"],
+                        "awsRegion": "us-east-1",
+                    }
+                    for m in messages
+                ]
+            }
+            result = self.handlers["RenderPollFunction"](event, context("RenderPollFunction", 30))
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            for m in messages:
+                if m["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            totals.update({k: v for k, v in result["poll"].items() if isinstance(v, int)})
+        if until is not None and not until(totals):
+            raise AssertionError(f"poll timers: condition not met in {timeout_s} s: {dict(totals)}")
+        return dict(totals)
 
     def deliver_downloads(self, max_batches: int = 10) -> list[dict[str, Any]]:
         """Receive download messages and run the download function on them (as Lambda's

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from printflow.download.keys import (
+from printflow.domain.object_keys import (
     FALLBACK_FILENAME,
     MAX_SEGMENT_BYTES,
     artifact_key,
@@ -103,8 +103,57 @@ def test_changed_ids_do_not_collide() -> None:
 
 def test_safe_forms_are_idempotent() -> None:
     for value in ("a/b", "../..", "x" * 400, "é" * 200, "", "CON"):
-        assert safe_id(safe_id(value)) == safe_id(value)
         assert safe_filename(safe_filename(value)) == safe_filename(value)
+    for value in ("1001", "GEN-2026-000123", "Zoë", "a_b"):
+        assert safe_id(safe_id(value)) == safe_id(value) == value
+
+
+def test_an_id_cannot_imitate_another_ids_changed_form() -> None:
+    # "a/b" becomes "a_b~<hash>"; a shop sending that very string must get another segment.
+    changed = safe_id("a/b")
+    assert "~" in changed
+    assert safe_id(changed) != changed
+    assert safe_id("x~1") != "x~1"
+
+
+HOSTILE_IDS = [
+    "..",
+    ".",
+    "/",
+    "a/b",
+    "a_b",
+    "a\\b",
+    "a\b",
+    "../../etc",
+    "x" * 5000,
+    "x" * 149,
+    "x" * 151,
+    "é",
+    unicodedata.normalize("NFD", "é") + "x",
+    "CON",
+    "con",
+    "a~b",
+    "a_b~0123456789abcdef",
+    "\u202efdp.exe",
+    " a",
+    "a ",
+    "a.",
+    "",
+    "1001",
+    "\u0661\u0660\u0660\u0661",
+    "\uff21",
+    "A",
+]
+
+
+def test_safe_id_is_injective_over_hostile_ids() -> None:
+    # NFC-equal ids are the same id; any other two must never share a segment.
+    distinct = {unicodedata.normalize("NFC", v) for v in HOSTILE_IDS}
+    segments = {safe_id(v) for v in distinct}
+    assert len(segments) == len(distinct)
+    for segment in segments:
+        assert "/" not in segment and not segment.startswith(".") and segment
+        assert len(segment.encode()) <= 150
 
 
 def test_long_names_are_bounded_and_keep_their_extension() -> None:

@@ -99,9 +99,10 @@ class CountingS3:
         self.calls.append("complete")
         return {"ETag": '"final-3"'}
 
-    def copy_object(self, **kwargs: Any) -> dict[str, Any]:
-        self.calls.append("copy")
-        return {"CopyObjectResult": {"ETag": '"copied"'}}
+    def put_object_tagging(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append("tag")
+        self.tagging = kwargs
+        return {}
 
     def abort_multipart_upload(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append("abort")
@@ -132,8 +133,10 @@ def test_memory_is_bounded_by_a_few_parts_whatever_the_size() -> None:
         tracemalloc.stop()
     # Then every part but the last is full, and at most (2 + 1) part buffers ever existed
     assert s3.part_sizes.count(part) == 19 and sum(s3.part_sizes) == 96 * MiB
-    assert s3.calls == ["create", "complete", "copy"]
-    assert committed.etag == '"copied"'
+    # The object is written once: completed, then tagged with its digest (no copy onto itself)
+    assert s3.calls == ["create", "complete", "tag"]
+    assert committed.etag == '"final-3"'
+    assert s3.tagging["Tagging"] == {"TagSet": [{"Key": "sha256", "Value": committed.sha256}]}
     # And the digest, computed part by part on its own thread, is that of every byte in order
     assert committed.sha256 == hashlib.sha256(chunk * 96).hexdigest()
     assert committed.size == 96 * MiB
@@ -158,4 +161,5 @@ def test_a_file_smaller_than_a_part_is_one_put() -> None:
     assert s3.calls == ["put"]
     assert bytes(s3.put["Body"]) == b"abc"
     assert s3.put["Metadata"] == {"a": "1", "sha256": abc_sha}
+    assert s3.put["Tagging"] == f"sha256={abc_sha}"
     assert s3.put["ContentType"] == "text/plain"

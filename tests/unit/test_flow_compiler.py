@@ -43,18 +43,13 @@ def test_seed_compiles_to_the_expected_states() -> None:
 
     assert asl["StartAt"] == "generate"
     assert asl["QueryLanguage"] == "JSONPath"
+    # One state per step: each step writes its own status (no status or error-record
+    # states); only a step without onError keeps its ".failed" record, with the Fail state.
     assert list(asl["States"]) == [
         "generate",
-        "generate.status",
-        "generate.error",
         "consume",
-        "consume.status",
-        "consume.error",
         "email",
-        "email.status",
-        "email.error",
         "error",
-        "error.status",
         "error.failed",
         FAIL_STATE,
     ]
@@ -65,7 +60,9 @@ def test_render_step_waits_for_its_task_token_with_a_default_timeout() -> None:
 
     assert state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
     assert state["TimeoutSeconds"] == 3600
-    assert state["ResultPath"] is None
+    # The output is replaced by the next step's name: the state data says who runs now.
+    assert state["ResultSelector"] == {"step": "consume"}
+    assert state["ResultPath"] == "$.running"
     assert state["Parameters"] == {
         "FunctionName": "${GenerateProductionFilesFunctionArn}",
         "Payload": {
@@ -81,7 +78,7 @@ def test_render_step_waits_for_its_task_token_with_a_default_timeout() -> None:
             "taskToken.$": "$$.Task.Token",
         },
     }
-    assert state["Next"] == "generate.status"
+    assert state["Next"] == "consume"
 
 
 def test_render_step_timeout_from_the_flow() -> None:
@@ -135,23 +132,16 @@ def test_no_retry_block_when_retries_are_switched_off() -> None:
     assert "Retry" not in state
 
 
-def test_on_error_catches_everything_and_records_the_error_before_the_error_step() -> None:
+def test_on_error_catches_everything_and_goes_straight_to_the_error_step() -> None:
     states = compiled(SEED)["States"]
 
     assert states["consume"]["Catch"] == [
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "consume.error"}
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "error"}
     ]
-    record = states["consume.error"]
-    assert record["Resource"] == "arn:aws:states:::dynamodb:updateItem"
-    assert record["Next"] == "error"
-    params = record["Parameters"]
-    assert params["UpdateExpression"] == "SET #error = :error, #updatedAt = :at"
-    assert params["ExpressionAttributeValues"][":error"]["M"] == {
-        "step": {"S": "consume"},
-        "error": {"S.$": "$.error.Error"},
-        "cause": {"S.$": "$.error.Cause"},
-        "at": {"S.$": "$$.State.EnteredTime"},
-    }
+    # The error step records the error with its own status: it knows who failed from
+    # "running" (or, before any step finished, from flowStart).
+    assert states["error"]["Parameters"]["Payload"]["step"]["flowStart"] == "generate"
+    assert "flowStart" not in states["consume"]["Parameters"]["Payload"]["step"]
 
 
 def test_without_on_error_the_order_is_marked_failed_and_the_execution_fails() -> None:
@@ -172,27 +162,18 @@ def test_without_on_error_the_order_is_marked_failed_and_the_execution_fails() -
     }
 
 
-def test_status_update_sets_status_and_appends_history() -> None:
+def test_no_state_writes_a_status_the_steps_write_their_own() -> None:
     states = compiled(SEED)["States"]
-    status = states["consume.status"]
-    params = status["Parameters"]
 
-    assert status["Resource"] == "arn:aws:states:::dynamodb:updateItem"
-    assert status["ResultPath"] is None
-    assert params["TableName"] == "${OrderTable}"
-    assert params["Key"] == {"pk": {"S.$": "$.order.pk"}, "sk": {"S.$": "$.order.sk"}}
-    assert params["ConditionExpression"] == "attribute_exists(pk)"
-    assert (
-        "list_append(if_not_exists(#statusHistory, :empty), :entry)" in (params["UpdateExpression"])
-    )
-    values = params["ExpressionAttributeValues"]
-    assert values[":status"] == {"S": "In progress"}
-    assert values[":step"] == {"S": "consume"}
-    assert values[":entry"]["L"][0]["M"]["step"] == {"S": "consume"}
-    assert status["Next"] == "email"
-    assert status["Retry"][0]["ErrorEquals"][0].startswith("DynamoDB.")
-    assert states["email.status"]["End"] is True
-    assert "Next" not in states["email.status"]
+    writes = [name for name, state in states.items() if "dynamodb" in state.get("Resource", "")]
+    assert writes == ["error.failed"]  # only a step without onError keeps its failure record
+    assert states["consume"]["Next"] == "email"
+    assert states["consume"]["ResultSelector"] == {"step": "email"}
+    assert states["email"]["End"] is True
+    assert states["email"]["ResultPath"] is None
+    assert "Next" not in states["email"]
+    for name in ("generate", "consume", "email", "error"):
+        assert states[name]["Parameters"]["Payload"]["step"]["successStatus"]
 
 
 @pytest.mark.parametrize("document", [SEED, DEFAULT_FLOW], ids=["seed", "default"])
@@ -298,7 +279,7 @@ def test_apply_substitutions() -> None:
     text = apply_substitutions(compile_flow_text(parse_flow(SEED)), values)
 
     assert "${" not in text
-    assert json.loads(text)["States"]["consume.status"]["Parameters"]["TableName"] == (
+    assert json.loads(text)["States"]["error.failed"]["Parameters"]["TableName"] == (
         "value-of-OrderTable"
     )
     with pytest.raises(KeyError, match="SendEmailFunctionArn"):
@@ -307,10 +288,35 @@ def test_apply_substitutions() -> None:
 
 def test_a_step_reached_only_after_an_error_ends_the_execution_as_failed() -> None:
     states = compiled(SEED)["States"]
-    # "error" is only ever reached through onError edges
-    assert states["error.status"]["Next"] == FAIL_STATE
-    assert "End" not in states["error.status"]
-    assert states["email.status"]["End"] is True
+    # "error" is only ever reached through onError edges: it runs as a callback task that
+    # its Lambda fails with OrderFailed once its work is done; its own errors are caught,
+    # OrderFailed is not (it must end the execution).
+    error = states["error"]
+    assert error["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert error["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
+    assert error["Parameters"]["Payload"]["step"]["endsFlowFailed"] is True
+    assert error["TimeoutSeconds"] == 900
+    assert error["End"] is True
+    (catch,) = error["Catch"]
+    assert "OrderFailed" not in catch["ErrorEquals"]
+    assert "States.ALL" not in catch["ErrorEquals"]
+    assert {"StepFailed", "StepRetryable", "States.Timeout"} <= set(catch["ErrorEquals"])
+    assert catch["Next"] == "error.failed"
+    assert "endsFlowFailed" not in states["email"]["Parameters"]["Payload"]["step"]
+    assert states["email"]["End"] is True
+
+
+def test_a_render_step_reached_only_after_an_error_goes_to_the_fail_state() -> None:
+    # Its token is completed with success by the download function, so a Fail state follows.
+    flow = copy.deepcopy(SEED)
+    flow[3] = {**flow[1], "stepDefinitionId": "error", "onSuccess": None}
+    flow[3].pop("onSuccess")
+    flow[3].pop("onError", None)
+    flow[3]["type"] = "generate-production-files"
+    flow[3]["options"] = {"fileFormat": "pdf"}
+    states = compiled(flow)["States"]
+    assert states["error"]["Next"] == FAIL_STATE
+    assert "endsFlowFailed" not in states["error"]["Parameters"]["Payload"]["step"]
 
 
 def test_a_step_on_both_paths_ends_successfully() -> None:
@@ -330,4 +336,6 @@ def test_a_step_on_both_paths_ends_successfully() -> None:
             "options": {"uri": "https://example.com/n"},
         },
     ]
-    assert compiled(flow)["States"]["notify.status"]["End"] is True
+    notify = compiled(flow)["States"]["notify"]
+    assert notify["End"] is True
+    assert "endsFlowFailed" not in notify["Parameters"]["Payload"]["step"]

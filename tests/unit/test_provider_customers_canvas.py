@@ -26,7 +26,11 @@ from printflow.providers import (
     UrlPolicy,
     WorkKind,
 )
-from printflow.providers.customers_canvas import CustomersCanvasAdapter, CustomersCanvasSettings
+from printflow.providers.customers_canvas import (
+    CustomersCanvasAdapter,
+    CustomersCanvasSettings,
+    PollSpacing,
+)
 from printflow.providers.oauth import AccessTokens, ClientCredentials
 from printflow_tools.sandboxes import Behaviour, CustomersCanvasSandbox, ManualClock, Pipeline
 
@@ -728,3 +732,98 @@ def test_file_details_map_to_sources() -> None:
         "li-7",
     )
     assert downgraded.auth is ArtifactAuth.BEARER  # plain http is never fetched anonymously
+
+
+# -- the poll spacing is kept per storefront -----------------------------------------------
+
+
+def _two_shops(
+    sandbox: CustomersCanvasSandbox, clock: ManualClock, shops: list[tuple[str, int, int | None]]
+) -> Callable[[Callable[[list[CustomersCanvasAdapter]], Awaitable[T]]], T]:
+    """Adapters for several PrintFlow storefronts sharing one spacing, as a registry builds."""
+
+    def run(scenario: Callable[[list[CustomersCanvasAdapter]], Awaitable[T]]) -> T:
+        async def main() -> T:
+            spacing = PollSpacing(60.0, clock)
+            async with httpx.AsyncClient() as http:
+                adapters = []
+                for shop, cc_storefront, tenant in shops:
+                    settings = CustomersCanvasSettings(
+                        base_url=sandbox.base_url,
+                        token_url=sandbox.token_url,
+                        credentials_secret="printflow/cc",
+                        storefront_id=cc_storefront,
+                        tenant_id=tenant,
+                    )
+                    tokens = AccessTokens(
+                        settings.token_endpoint, ClientCredentials("cc-client", "cc-secret")
+                    )
+                    adapters.append(
+                        CustomersCanvasAdapter(
+                            settings,
+                            tokens,
+                            http,
+                            url_policy=UrlPolicy.loopback(),
+                            clock=clock,
+                            spacing=spacing,
+                            storefront_id=shop,
+                        )
+                    )
+                return await scenario(adapters)
+
+        return asyncio.run(main())
+
+    return run
+
+
+ORDER_1001 = RenderWork(
+    provider=ProviderName.CUSTOMERS_CANVAS, kind=WorkKind.ORDER_PROJECTS, reference="1001"
+)
+
+
+@pytest.mark.parametrize(
+    "shops",
+    [
+        # Same Canvas tenant and storefront, two PrintFlow storefronts.
+        [("shop-a", STOREFRONT, None), ("shop-b", STOREFRONT, None)],
+        # Two Canvas storefronts of one tenant.
+        [("shop-a", STOREFRONT, 5), ("shop-b", 7, 5)],
+        # Two tenants.
+        [("shop-a", STOREFRONT, 5), ("shop-b", STOREFRONT, 6)],
+    ],
+    ids=["same-canvas-storefront", "same-tenant", "two-tenants"],
+)
+def test_one_shops_poll_never_holds_back_another_shops_order_of_the_same_id(
+    shops: list[tuple[str, int, int | None]],
+) -> None:
+    clock = ManualClock()
+
+    async def scenario(adapters: list[CustomersCanvasAdapter]) -> Any:
+        first = await adapters[0].poll(ORDER_1001)
+        second = await adapters[1].poll(ORDER_1001)  # must not raise TooSoon
+        with pytest.raises(TooSoon):
+            await adapters[0].poll(ORDER_1001)  # the same shop's spacing still holds
+        return first, second
+
+    with CustomersCanvasSandbox(clock=clock) as cc:
+        first, second = _two_shops(cc, clock, shops)(scenario)
+
+    assert first.state is PollState.NOT_READY
+    assert second.state is PollState.NOT_READY
+
+
+def test_project_polls_are_spaced_per_storefront_too() -> None:
+    clock = ManualClock()
+
+    async def scenario(adapters: list[CustomersCanvasAdapter]) -> Any:
+        work = project_work(project_id)
+        await adapters[0].poll(work)
+        await adapters[1].poll(work)
+        with pytest.raises(TooSoon):
+            await adapters[1].poll(work)
+
+    with CustomersCanvasSandbox(clock=clock) as cc:
+        (project_id,) = cc.add_order(
+            storefront_id=STOREFRONT, order_id="1001", line_items=[Pipeline.completes(300)]
+        )
+        _two_shops(cc, clock, [("shop-a", STOREFRONT, None), ("shop-b", 7, None)])(scenario)

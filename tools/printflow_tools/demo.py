@@ -145,7 +145,10 @@ def run(env: LocalEnvironment) -> int:
     status, answer = post(api, shopify, body, signed_headers("shopify", body, "forged-secret-0000"))
     say(f"  a delivery signed with the wrong secret: HTTP {status} {answer['message']}")
 
-    say("\n== Following the orders (the poller runs every 2 s here, every minute in AWS)")
+    say(
+        "\n== Following the orders (each render job has its own poll timer: CHILI is polled "
+        "2 s after the start, then less often; Customer's Canvas every 60 s)"
+    )
     s3 = stack.client("s3")
     bucket = stack.resources.bucket()
     started = time.monotonic()
@@ -258,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     options = StackOptions(
         api_port=free_port(3000),
         aws_port=free_port(4566),
-        schedule_speedup=30.0,
+        schedule_speedup=1.0,  # the real schedule: poll timers make CHILI orders fast
         log_stream=sys.stdout if args.verbose else log,
     )
     say(

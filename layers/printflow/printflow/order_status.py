@@ -30,7 +30,8 @@ def order_status_view(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_order_status(table: OrderTable, key: OrderKey) -> dict[str, Any]:
-    item = table.get_order(key)
+    # A large order's status shows its bounded document (lineItemCount, no lineItems).
+    item = table.get_order(key, full_order=False)
     if item is None:
         raise NotFound(f"order {key.order_id!r} of storefront {key.storefront_id!r} not found")
     return order_status_view(item)

@@ -42,6 +42,9 @@ def _json_map(env: Mapping[str, str], name: str) -> dict[str, str]:
     return {str(k): v for k, v in value.items()}
 
 
+MAX_WEBHOOK_BODY_BYTES = 5 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
     """Resources every function touches."""
@@ -66,7 +69,8 @@ class IntakeSettings:
     artifact_bucket: str
     # Flow name -> state machine ARN, e.g. {"default": "arn:aws:states:...:OrderFlow"}.
     order_flows: dict[str, str]
-    max_body_bytes: int = 1024 * 1024
+    # Shopify's own webhook limit; a larger delivery is answered 413 (README: Large orders).
+    max_body_bytes: int = MAX_WEBHOOK_BODY_BYTES
     # Seconds the generic scheme accepts between the signed timestamp and now.
     replay_window_s: int = 300
     # Seconds a storefront config (and its secret) stays cached in a warm function.
@@ -82,7 +86,7 @@ class IntakeSettings:
             core=CoreSettings.from_env(env),
             artifact_bucket=_require(env, "ARTIFACT_BUCKET"),
             order_flows=_json_map(env, "ORDER_FLOWS"),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", MAX_WEBHOOK_BODY_BYTES),
             replay_window_s=_int(env, "REPLAY_WINDOW_SECONDS", 300),
             config_cache_s=_int(env, "CONFIG_CACHE_SECONDS", 60),
             sweep_after_s=_int(env, "SWEEP_AFTER_SECONDS", 180),
@@ -102,6 +106,10 @@ class RenderSettings:
     egress_reroutes: str = ""
     poll_concurrency: int = 100
     provider_timeout_s: float = 10.0
+    # The poll queue that carries every render job's poll timer ("" : no timers, tests).
+    poll_queue_url: str = ""
+    # Seconds a job may stay due before the scheduled run rescues it (its timer was lost).
+    rescue_after_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RenderSettings:
@@ -115,6 +123,8 @@ class RenderSettings:
             egress_reroutes=env.get("EGRESS_REROUTES", ""),
             poll_concurrency=_int(env, "POLL_CONCURRENCY", 100),
             provider_timeout_s=float(_int(env, "PROVIDER_TIMEOUT_SECONDS", 10)),
+            poll_queue_url=env.get("POLL_QUEUE_URL", "").strip(),
+            rescue_after_s=float(_int(env, "RESCUE_AFTER_SECONDS", 300)),
         )
 
     def require_queue(self) -> str:

@@ -10,6 +10,12 @@
   so reads take the same lock.
 - moto 5.2's ``SendTaskFailure`` handler drops the ``cause`` parameter, so a flow's Catch
   sees ``Cause: null``. AWS passes it through; so does the patched handler.
+- moto's SQS long poll (``WaitTimeSeconds``) looks for messages once a second: a message whose
+  ``DelaySeconds`` (or visibility timeout) runs out during the wait is returned up to 1 s
+  late (measured: 0.3-0.8 s late for messages due 0.2-0.7 s into the wait). SQS returns a
+  long poll as soon as a message is available, and the render jobs' poll timers are delayed
+  messages, so the patched wait wakes when the next waiting message becomes available.
+  (moto does honour ``DelaySeconds`` in real time and refuses more than 900 s, as SQS does.)
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import functools
 import threading
 from typing import Any
 
+from moto.core.utils import unix_time_millis
 from moto.dynamodb.models import DynamoDBBackend
+from moto.sqs.models import Queue
 from moto.stepfunctions.responses import StepFunctionResponse
 
 _ITEM_LOCK = threading.RLock()
@@ -54,6 +62,7 @@ def make_moto_behave_like_aws() -> None:
 
         setattr(DynamoDBBackend, name, locked)
     StepFunctionResponse.send_task_failure = _send_task_failure_with_cause  # type: ignore[method-assign]
+    Queue.wait_for_messages = _wait_for_messages_until_available  # type: ignore[method-assign]
     _installed = True
 
 
@@ -66,3 +75,22 @@ def _send_task_failure_with_cause(self: StepFunctionResponse) -> Any:
         cause=self._get_param("cause"),
     )
     return EmptyResult()
+
+
+def _wait_for_messages_until_available(self: Queue, timeout: int) -> None:
+    """Wait up to ``timeout`` s for a message: a new one, or a delayed or invisible one whose
+    time has come (moto's own wait notices only new ones, and only once a second)."""
+    deadline_ms = unix_time_millis() + timeout * 1000
+    with self._messages_lock:
+        while not self.messages:
+            now_ms = unix_time_millis()
+            if now_ms >= deadline_ms:
+                return
+            upcoming = [
+                max(message.delayed_until, message.visible_at)
+                for message in self._messages
+                if max(message.delayed_until, message.visible_at) > now_ms
+            ]
+            wake_ms = min([deadline_ms, *upcoming])
+            # A few ms past the due time, so the message counts as available on waking.
+            self._messages_lock.wait(max(0.001, (wake_ms - now_ms) / 1000 + 0.002))

@@ -3,6 +3,16 @@
 Requests become the events API Gateway would send; handler responses become HTTP. Routes are
 read from the template: a new route appears here without being declared twice. IAM
 authorisation is not evaluated locally (there are no IAM principals); the route still exists.
+
+Odd requests are answered the way API Gateway answers them, never with ``http.server``'s
+own 501 or a dropped connection, so local runs tell the truth:
+
+- any syntactically valid method (``FOO``, ``PROPFIND``, ``TRACE``, lower-case ``post``) is
+  routed: an ``ANY`` route hands it to the function (which answers 405 itself), a route of
+  another method does not match (404);
+- a method that is not an HTTP token (``GET\x00``), or a ``Content-Length`` that is not a
+  non-negative integer (``abc``, ``-5``), is a 400 and the connection is closed (the body
+  cannot be framed).
 """
 
 from __future__ import annotations
@@ -25,6 +35,9 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 # The body limit of API Gateway HTTP APIs (the function enforces its own, lower, limit).
 MAX_BODY_BYTES = 10 * 1024 * 1024
 _TEXT_TYPES = ("application/json", "text/", "application/xml")
+# RFC 9110 token characters: what a method may be made of.
+_METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$")
+_CONTENT_LENGTH = re.compile(r"^[0-9]{1,19}$")
 
 
 @dataclass(frozen=True)
@@ -104,17 +117,36 @@ class HttpApiGateway:
             def log_message(self, format: str, *args: Any) -> None:
                 return  # the functions log; the access log would only repeat them
 
-            def _serve(self) -> None:
-                gateway.serve(self)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+            def handle_one_request(self) -> None:
+                # http.server answers 501 for any method without a do_<METHOD>; API Gateway
+                # routes every method, so every parsed request goes to the gateway.
+                try:
+                    self.raw_requestline = self.rfile.readline(65537)
+                    if len(self.raw_requestline) > 65536:
+                        self.send_error(414)
+                        return
+                    if not self.raw_requestline:
+                        self.close_connection = True
+                        return
+                    if not self.parse_request():
+                        return
+                    gateway.serve(self)
+                    self.wfile.flush()
+                except TimeoutError:
+                    self.close_connection = True
 
         return Handler
 
     def serve(self, request: BaseHTTPRequestHandler) -> None:
         url = urlsplit(request.path)
-        length = int(request.headers.get("Content-Length") or 0)
+        declared = (request.headers.get("Content-Length") or "0").strip()
+        if not _METHOD.match(request.command) or not _CONTENT_LENGTH.match(declared):
+            request.close_connection = True
+            self._reply(request, 400, {"message": "Bad Request"})
+            return
+        length = int(declared)
         if length > MAX_BODY_BYTES:
+            request.close_connection = True  # the body stays unread
             self._reply(request, 413, {"message": "Request Entity Too Large"})
             return
         body = request.rfile.read(length) if length else b""
@@ -180,6 +212,8 @@ class HttpApiGateway:
         request.send_response(status)
         request.send_header("Content-Type", "application/json")
         request.send_header("Content-Length", str(len(data)))
+        if request.close_connection:
+            request.send_header("Connection", "close")
         request.end_headers()
         request.wfile.write(data)
 

@@ -104,8 +104,26 @@ def create_resources(
         created.tables[logical_id] = _create_table(dynamodb, resolver, logical_id, resource)
 
     s3 = client("s3")
-    for logical_id, resource in resources_of_type(template, "AWS::S3::Bucket").items():
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    for logical_id, resource in buckets.items():
         created.buckets[logical_id] = _create_bucket(s3, resolver, logical_id, resource)
+    # Then policies, then logging: S3 (and moto) refuse logging into a bucket whose policy
+    # does not yet let the logging service write, as CloudFormation's DependsOn orders it.
+    for resource in resources_of_type(template, "AWS::S3::BucketPolicy").values():
+        props = resolver.resolve(resource.get("Properties") or {})
+        s3.put_bucket_policy(Bucket=props["Bucket"], Policy=_local_policy(props["PolicyDocument"]))
+    for logical_id, resource in buckets.items():
+        logging = resolver.resolve(resource.get("Properties") or {}).get("LoggingConfiguration")
+        if logging:
+            s3.put_bucket_logging(
+                Bucket=created.buckets[logical_id],
+                BucketLoggingStatus={
+                    "LoggingEnabled": {
+                        "TargetBucket": logging["DestinationBucketName"],
+                        "TargetPrefix": logging.get("LogFilePrefix", ""),
+                    }
+                },
+            )
 
     sqs = client("sqs")
     queues = resources_of_type(template, "AWS::SQS::Queue")
@@ -194,6 +212,21 @@ def _create_bucket(
     return name
 
 
+def _local_policy(document: dict[str, Any]) -> str:
+    """The bucket policy as the local stack can apply it.
+
+    moto evaluates bucket policies, and every local request is plain HTTP on loopback: the
+    template's deny of insecure transport would refuse them all. On AWS every client uses
+    TLS, so that statement is left out here, and only here.
+    """
+    statements = [
+        statement
+        for statement in document.get("Statement", [])
+        if "aws:SecureTransport" not in json.dumps(statement.get("Condition", {}))
+    ]
+    return json.dumps({**document, "Statement": statements})
+
+
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     """CloudFormation's lifecycle rule shape -> the S3 API's."""
     out: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"], "Filter": {}}
@@ -202,6 +235,8 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
         out["AbortIncompleteMultipartUpload"] = {
             "DaysAfterInitiation": int(abort["DaysAfterInitiation"])
         }
+    if rule.get("ExpirationInDays") is not None:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
     noncurrent = rule.get("NoncurrentVersionExpiration")
     if noncurrent:
         out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(noncurrent["NoncurrentDays"])}

@@ -107,6 +107,7 @@ class LocalStack:
         self._moto: Any = None
         self._invoke_lock = threading.Lock()
         self.invocation_counts: dict[str, int] = {}
+        self.invocation_seconds: dict[str, float] = {}
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -223,7 +224,15 @@ class LocalStack:
         def run(event: Any, context: Any) -> Any:
             with self._invoke_lock:
                 self.invocation_counts[function] = self.invocation_counts.get(function, 0) + 1
-            return handler(event, context)
+            started = time.perf_counter()
+            try:
+                return handler(event, context)
+            finally:
+                # What Lambda would bill as duration (benches price it at the function's memory).
+                elapsed = time.perf_counter() - started
+                with self._invoke_lock:
+                    seconds = self.invocation_seconds.get(function, 0.0) + elapsed
+                    self.invocation_seconds[function] = seconds
 
         return run
 

@@ -17,6 +17,7 @@ import random
 import re
 import secrets
 import socket
+import struct
 import sys
 import threading
 import time
@@ -61,6 +62,8 @@ class Behaviour:
     failure_status: int = 503
     throttle_rate: float = 0.0
     retry_after_s: int = 1
+    # Streamed bodies (file downloads) cut after their first chunk, the connection reset.
+    reset_rate: float = 0.0
     file_size: int = 64 * 1024
     content_type: str | None = None
     seed: int = 0
@@ -222,8 +225,9 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         response = sandbox.handle(self.command, split.path, query, self.headers, body)
-        self._send(response)
+        # Logged before it is sent: a client that has its answer must find it in the log.
         sandbox.log(self.command, split.path, split.query, response.status)
+        self._send(response)
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
@@ -240,12 +244,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if response.status in (204, 304):
             return
+        reset = not isinstance(response.body, bytes) and (
+            self.server.sandbox.behaviour.reset_rate > 0
+            and self.server.sandbox.chance(self.server.sandbox.behaviour.reset_rate)
+        )
         try:
             for chunk in chunks:
                 self.wfile.write(chunk)
+                if reset:
+                    self._reset_mid_stream()
+                    return
         except (BrokenPipeError, ConnectionResetError):
             # The client went away mid-body (e.g. a test read only the head): drop it.
             self.close_connection = True
+
+    def _reset_mid_stream(self) -> None:
+        """Drop the connection with a TCP reset, as a proxy or a flaky network would."""
+        self.wfile.flush()
+        # SO_LINGER 0: close() sends RST instead of FIN, so the client sees a reset mid-body.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
 
 
 class SandboxServer:

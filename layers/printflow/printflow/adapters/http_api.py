@@ -40,7 +40,8 @@ def parse_http_event(event: dict[str, Any]) -> HttpRequest:
         body = raw_body.encode("utf-8", "surrogatepass") if isinstance(raw_body, str) else b""
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     return HttpRequest(
-        method=str(http.get("method") or "GET").upper(),
+        # As sent: methods are case-sensitive, and "post" is not POST (RFC 9110).
+        method=str(http.get("method") or "GET"),
         path=str(event.get("rawPath") or http.get("path") or "/"),
         path_parameters={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
         headers=headers,

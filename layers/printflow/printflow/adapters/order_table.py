@@ -5,6 +5,12 @@ Items (``pk`` / ``sk``):
 - order:       ``ORDER#{storefrontId}#{orderId}`` / ``ORDER``
 - storefront:  ``STOREFRONTS`` / ``{storefrontId}`` (one small partition, listed with a Query)
 
+An order whose document would make its item larger than :data:`INLINE_ORDER_MAX_BYTES`
+(a B2B order with hundreds of customised line items; DynamoDB refuses items over 400 KB)
+keeps its full document in S3 beside its raw body (``orderDocument``) and a bounded one in
+the item: the same fields without ``lineItems``, plus ``lineItemCount``. :meth:`OrderTable.
+get_order` puts the full document back, so every step reads the order it always did.
+
 The sparse ``DueIndex`` (``dueShard`` / ``dueAt``, epoch seconds) holds only items that need
 attention at a given time: orders the sweep must check (``SWEEP#{n}``) and, later, render
 jobs due for a poll. Items leave the index by dropping the two attributes.
@@ -12,6 +18,7 @@ jobs due for a poll. Items leave the index by dropping the two attributes.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from dataclasses import dataclass
@@ -19,7 +26,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from printflow.adapters import aws
 from printflow.adapters.dynamo_types import deserialize_item, serialize_item
+from printflow.adapters.raw_bodies import OrderDocuments
 from printflow.domain.order import Order, OrderKey, OrderStatus, RawBodyRef
 from printflow.domain.storefront import Storefront, storefront_from_document
 from printflow.errors import OrderAlreadyRecorded
@@ -28,11 +37,33 @@ ORDER_SK = "ORDER"
 STOREFRONTS_PK = "STOREFRONTS"
 DUE_INDEX = "DueIndex"
 SWEEP_SHARD_PREFIX = "SWEEP#"
+# The order document's JSON size above which it moves to S3: leaves the rest of the 400 KB
+# item (status history, artifacts, events) ample room.
+INLINE_ORDER_MAX_BYTES = 256 * 1024
+ORDER_DOCUMENT_ATTRIBUTE = "orderDocument"
 
 
 # The render steps of an order whose start finished: a retry then only moves its jobs to the
 # new task token (see printflow.render.start).
 START_DONE_ATTRIBUTE = "renderStartsDone"
+# The successStatus a started render step sets once its files are stored: the download
+# function writes it when it completes the step's task token (one write, with the artifacts).
+PENDING_STATUS_ATTRIBUTE = "renderPendingStatus"
+# The last step run (execution + step) whose status was written: a repeated write of the same
+# run (a Lambda retried after it had written, a redelivered download) appends no second entry.
+STATUS_RUN_ATTRIBUTE = "statusRun"
+
+
+@dataclass(frozen=True, slots=True)
+class StepStatus:
+    """One step's ``successStatus`` write: the status, the step and, on an error path, the
+    error the step was reached with (``{step, error, cause, at}``)."""
+
+    step_id: str
+    status: str
+    at: str
+    run_id: str
+    error: dict[str, str] | None = None
 
 
 def order_pk(key: OrderKey) -> str:
@@ -81,9 +112,31 @@ class NewOrderRecord:
 class OrderTable:
     """Typed access to the order table through a low-level DynamoDB client."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(
+        self, client: Any, table_name: str, documents: OrderDocuments | None = None
+    ) -> None:
         self._client = client
         self.table_name = table_name
+        self._documents = documents
+
+    @property
+    def documents(self) -> OrderDocuments:
+        # Most items never need S3: the client is created the first time one does.
+        if self._documents is None:
+            self._documents = OrderDocuments(aws.client("s3"))
+        return self._documents
+
+    def _bounded(self, order: Order, bucket: str | None) -> tuple[dict[str, Any], Any]:
+        """The order document for the item, and the S3 reference of the full one (or None)."""
+        document = order.to_document()
+        if len(json.dumps(document, separators=(",", ":"))) <= INLINE_ORDER_MAX_BYTES:
+            return document, None
+        if bucket is None:
+            raise ValueError("a large order needs a bucket for its document")
+        ref = self.documents.put(bucket, order.key, document)
+        bounded = {k: v for k, v in document.items() if k != "lineItems"}
+        bounded["lineItemCount"] = len(order.line_items)
+        return bounded, ref
 
     # -- orders ---------------------------------------------------------------------------
 
@@ -94,10 +147,14 @@ class OrderTable:
         in the same single call (``ReturnValuesOnConditionCheckFailure``).
         """
         intake_id = uuid.uuid4().hex
+        item = record.to_item(intake_id)
+        item["order"], item[ORDER_DOCUMENT_ATTRIBUTE] = self._bounded(
+            record.order, record.raw_body.bucket
+        )
         try:
             self._client.put_item(
                 TableName=self.table_name,
-                Item=serialize_item(record.to_item(intake_id)),
+                Item=serialize_item(item),
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -126,14 +183,24 @@ class OrderTable:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def get_order(self, key: OrderKey) -> dict[str, Any] | None:
+    def get_order(self, key: OrderKey, *, full_order: bool = True) -> dict[str, Any] | None:
+        """The order item; with ``full_order`` its ``order`` is the full document, wherever kept.
+
+        ``full_order=False`` leaves a large order's bounded document (no S3 read).
+        """
         response = self._client.get_item(
             TableName=self.table_name,
             Key=serialize_item(order_key_attributes(key)),
             ConsistentRead=True,
         )
-        item = response.get("Item")
-        return deserialize_item(item) if item else None
+        raw = response.get("Item")
+        if not raw:
+            return None
+        item = deserialize_item(raw)
+        ref = item.get(ORDER_DOCUMENT_ATTRIBUTE)
+        if full_order and isinstance(ref, dict):
+            item["order"] = self.documents.get(ref)
+        return item
 
     def recorded_orders(self, keys: list[OrderKey]) -> set[OrderKey]:
         """Which of ``keys`` have an order item (batches of 100, keys only, consistent)."""
@@ -157,29 +224,35 @@ class OrderTable:
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
-    def complete_order(self, order: Order, at: str) -> None:
+    def complete_order(self, order: Order, at: str, document_bucket: str | None = None) -> None:
         """Replace a thin order (``complete: false``) with the full one read from its store.
 
         Conditional on the stored order still being thin, so a slower retry never overwrites
-        a completion with an older read; the order's status and history are not touched.
+        a completion with an older read; the order's status and history are not touched. A
+        large completed order keeps its full document in ``document_bucket``.
         """
+        document, ref = self._bounded(order, document_bucket)
+        values: dict[str, Any] = {":order": document, ":at": at, ":thin": False}
+        update = "SET #order = :order, completedFromStoreAt = :at, updatedAt = :at"
+        if ref is not None:
+            update += f", {ORDER_DOCUMENT_ATTRIBUTE} = :ref"
+            values[":ref"] = ref
         try:
             self._client.update_item(
                 TableName=self.table_name,
                 Key=serialize_item(order_key_attributes(order.key)),
-                UpdateExpression="SET #order = :order, completedFromStoreAt = :at, updatedAt = :at",
+                UpdateExpression=update,
                 ConditionExpression="attribute_exists(pk) AND #order.complete = :thin",
                 ExpressionAttributeNames={"#order": "order"},
-                ExpressionAttributeValues=serialize_item(
-                    {":order": order.to_document(), ":at": at, ":thin": False}
-                ),
+                ExpressionAttributeValues=serialize_item(values),
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def mark_render_started(self, key: OrderKey, step_id: str) -> None:
-        """Note that ``step_id`` started all its render work (every job is recorded).
+    def mark_render_started(self, key: OrderKey, step_id: str, success_status: str = "") -> None:
+        """Note that ``step_id`` started all its render work (every job is recorded), and the
+        status the step sets when its files are stored.
 
         A list, not a string set: the order item stays plain JSON for every reader. A step
         noted twice (a retry racing the first attempt) is harmless.
@@ -189,23 +262,81 @@ class OrderTable:
             Key=serialize_item(order_key_attributes(key)),
             UpdateExpression=(
                 f"SET {START_DONE_ATTRIBUTE} = "
-                f"list_append(if_not_exists({START_DONE_ATTRIBUTE}, :none), :step)"
+                f"list_append(if_not_exists({START_DONE_ATTRIBUTE}, :none), :step), "
+                f"{PENDING_STATUS_ATTRIBUTE} = :pending"
             ),
-            ExpressionAttributeValues=serialize_item({":none": [], ":step": [step_id]}),
+            ExpressionAttributeValues=serialize_item(
+                {
+                    ":none": [],
+                    ":step": [step_id],
+                    ":pending": {"step": step_id, "status": success_status},
+                }
+            ),
         )
 
+    def record_step_status(self, key: OrderKey, status: StepStatus) -> bool:
+        """Set the order's status to a step's ``successStatus``: status, current step, a
+        history entry and, on an error path, the error it was reached with. One write.
+
+        ``False`` when this run's status was written before (nothing changes). The state
+        machine has no status states: this is each step's own last act (see
+        :mod:`printflow.flows.compiler`).
+        """
+        expression = (
+            "SET #status = :status, currentStep = :step, updatedAt = :at, "
+            f"{STATUS_RUN_ATTRIBUTE} = :run, "
+            "statusHistory = list_append(if_not_exists(statusHistory, :empty), :entry)"
+        )
+        values: dict[str, Any] = {
+            ":status": status.status,
+            ":step": status.step_id,
+            ":at": status.at,
+            ":run": status.run_id,
+            ":empty": [],
+            ":entry": [{"status": status.status, "at": status.at, "step": status.step_id}],
+        }
+        if status.error is not None:
+            expression += ", #error = :error"
+            values[":error"] = status.error
+        return self._update_once(key, expression, values, status.run_id)
+
     def set_artifacts(
-        self, key: OrderKey, artifacts: list[dict[str, Any]], manifest_key: str, at: str
+        self,
+        key: OrderKey,
+        artifacts: list[dict[str, Any]],
+        manifest_key: str,
+        at: str,
+        status: StepStatus | None = None,
     ) -> None:
-        """Record the order's stored artifacts (what the status API and REST documents show)."""
+        """Record the order's stored artifacts (what the status API and REST documents show),
+        with the render step's ``status`` in the same write when given."""
+        expression = "SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at"
+        values: dict[str, Any] = {":artifacts": artifacts, ":manifest": manifest_key, ":at": at}
+        if status is not None:
+            expression += (
+                ", #status = :status, currentStep = :step, "
+                f"{STATUS_RUN_ATTRIBUTE} = :run, "
+                "statusHistory = list_append(if_not_exists(statusHistory, :empty), :entry)"
+            )
+            values.update(
+                {
+                    ":status": status.status,
+                    ":step": status.step_id,
+                    ":run": status.run_id,
+                    ":empty": [],
+                    ":entry": [{"status": status.status, "at": status.at, "step": status.step_id}],
+                }
+            )
+            if self._update_once(key, expression, values, status.run_id):
+                return
+            expression = "SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at"
+            values = {":artifacts": artifacts, ":manifest": manifest_key, ":at": at}
         self._client.update_item(
             TableName=self.table_name,
             Key=serialize_item(order_key_attributes(key)),
-            UpdateExpression="SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at",
+            UpdateExpression=expression,
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=serialize_item(
-                {":artifacts": artifacts, ":manifest": manifest_key, ":at": at}
-            ),
+            ExpressionAttributeValues=serialize_item(values),
         )
 
     def note_project_discovery(self, key: OrderKey, step_id: str, note: dict[str, Any]) -> None:
@@ -217,6 +348,32 @@ class OrderTable:
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=serialize_item({":note": {"stepId": step_id, **note}}),
         )
+
+    def _update_once(
+        self, key: OrderKey, expression: str, values: dict[str, Any], run_id: str
+    ) -> bool:
+        """Apply ``expression`` unless this run was recorded already; ``False`` if it was."""
+        names = {"#status": "status"}
+        if "#error" in expression:
+            names["#error"] = "error"
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize_item(order_key_attributes(key)),
+                UpdateExpression=expression,
+                ConditionExpression=(
+                    "attribute_exists(pk) AND "
+                    f"(attribute_not_exists({STATUS_RUN_ATTRIBUTE}) "
+                    f"OR {STATUS_RUN_ATTRIBUTE} <> :run)"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize_item(values),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def claim_event(self, key: OrderKey, event: str, token_id: str) -> bool:
         """True once per (event, flow step attempt): a redelivery publishes nothing twice."""

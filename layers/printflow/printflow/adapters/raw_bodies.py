@@ -1,25 +1,40 @@
-"""Raw webhook bodies in the artifact bucket, kept exactly as delivered."""
+"""Raw webhook bodies, and the documents of orders too large for their table item.
+
+Both live under ``webhooks/{storefrontId}/{orderId}/`` in the artifact bucket, with the order
+id made safe and injective by :func:`printflow.domain.object_keys.safe_id` (an id of ``..``
+or ``a/b`` must not nest or escape when a consumer syncs the bucket to disk).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
-from urllib.parse import quote
 
+from printflow.domain.object_keys import safe_id
 from printflow.domain.order import OrderKey, RawBodyRef
 
 RAW_BODY_PREFIX = "webhooks"
 
 
-def raw_body_key(key: OrderKey, received_at: str, body: bytes) -> str:
-    """``webhooks/{storefrontId}/{orderId}/{receivedAt}-{sha256[:12]}.body``.
+def order_prefix(key: OrderKey) -> str:
+    """``webhooks/{storefrontId}/{safe orderId}/``: everything intake keeps of one order."""
+    return f"{RAW_BODY_PREFIX}/{safe_id(key.storefront_id)}/{safe_id(key.order_id)}/"
 
-    The order id is percent-encoded: it comes from the storefront and may hold ``/``.
-    """
+
+def raw_body_key(key: OrderKey, received_at: str, body: bytes) -> str:
+    """``webhooks/{storefrontId}/{orderId}/{receivedAt}-{sha256[:12]}.body``."""
     digest = hashlib.sha256(body).hexdigest()[:12]
     stamp = received_at.replace(":", "").replace("-", "")
-    order_part = quote(key.order_id, safe="")
-    return f"{RAW_BODY_PREFIX}/{key.storefront_id}/{order_part}/{stamp}-{digest}.body"
+    return f"{order_prefix(key)}{stamp}-{digest}.body"
+
+
+def order_document_key(key: OrderKey, document: bytes) -> str:
+    """``webhooks/{storefrontId}/{orderId}/order-{sha256[:16]}.json``.
+
+    Named by content: a duplicate delivery of the same order writes the same object.
+    """
+    return f"{order_prefix(key)}order-{hashlib.sha256(document).hexdigest()[:16]}.json"
 
 
 class RawBodyStore:
@@ -37,3 +52,28 @@ class RawBodyStore:
             Metadata={"storefront-id": key.storefront_id},
         )
         return RawBodyRef(bucket=self.bucket, key=object_key)
+
+
+class OrderDocuments:
+    """Full order documents kept in S3 when the order is too large for its table item."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def put(self, bucket: str, key: OrderKey, document: dict[str, Any]) -> dict[str, str]:
+        """Store ``document``; return its reference (``{"bucket", "key"}``) for the item."""
+        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        object_key = order_document_key(key, body)
+        self._client.put_object(
+            Bucket=bucket,
+            Key=object_key,
+            Body=body,
+            ContentType="application/json",
+            Metadata={"storefront-id": key.storefront_id},
+        )
+        return {"bucket": bucket, "key": object_key}
+
+    def get(self, ref: dict[str, Any]) -> dict[str, Any]:
+        response = self._client.get_object(Bucket=str(ref["bucket"]), Key=str(ref["key"]))
+        document: dict[str, Any] = json.loads(response["Body"].read())
+        return document

@@ -41,7 +41,7 @@ class JobKind(StrEnum):
 class PollingPolicy:
     """How often a provider's work may be polled and how long transient errors are borne."""
 
-    interval_s: float  # between polls of a running job
+    interval_s: float  # between the first polls of a running job
     first_poll_s: float  # after the job is created
     max_transient_failures: int = 8  # consecutive 5xx / 429 / timeouts before giving up
     backoff_base_s: float = 2.0
@@ -49,9 +49,21 @@ class PollingPolicy:
     min_interval_s: float = 0.0  # a floor the provider asks for (Customer's Canvas: 60 s)
     max_recoveries: int = 3  # resume/restart attempts of a failed pipeline
     recovery_delay_s: float = 60.0
+    # A job that keeps running is polled less often: the interval grows by ``growth`` per
+    # poll up to ``max_interval_s``, spread by +/- ``jitter`` so jobs started together do
+    # not stay in lockstep.
+    growth: float = 1.0
+    max_interval_s: float | None = None
+    jitter: float = 0.0
 
-    def next_poll_delay(self) -> float:
-        return max(self.interval_s, self.min_interval_s)
+    def next_poll_delay(self, polls_made: int = 1) -> float:
+        """Seconds until the next poll of a job still running after ``polls_made`` polls."""
+        delay = self.interval_s * self.growth ** max(0, polls_made - 1)
+        if self.jitter:
+            delay *= random.uniform(1.0 - self.jitter, 1.0 + self.jitter)
+        if self.max_interval_s is not None:
+            delay = min(delay, self.max_interval_s)
+        return max(delay, self.min_interval_s)
 
     def backoff_delay(self, failures: int, retry_after: float | None = None) -> float:
         """Exponential backoff with full jitter; never sooner than the provider's Retry-After."""

@@ -1,6 +1,6 @@
 """Artifact download: provider links streamed into S3 under predictable, safe keys.
 
-- :mod:`printflow.download.keys`: ``orders/{storefrontId}/{orderId}/{jobId}/{filename}``,
+- :mod:`printflow.domain.object_keys`: ``orders/{storefrontId}/{orderId}/{jobId}/{filename}``,
   the order's ``manifest.json``, and collision-free file names within a job;
 - :mod:`printflow.download.streaming`: :class:`ArtifactStreamer`, httpx into S3 multipart
   upload with memory bounded by a few parts;
@@ -9,6 +9,13 @@
 - :mod:`printflow.download.errors`: transient versus permanent failures.
 """
 
+from printflow.domain.object_keys import (
+    artifact_key,
+    manifest_key,
+    safe_filename,
+    safe_id,
+    unique_filenames,
+)
 from printflow.download.errors import (
     ArtifactExpired,
     ArtifactTooLarge,
@@ -21,13 +28,6 @@ from printflow.download.errors import (
     SizeMismatch,
     StorageFailed,
     TooManyRedirects,
-)
-from printflow.download.keys import (
-    artifact_key,
-    manifest_key,
-    safe_filename,
-    safe_id,
-    unique_filenames,
 )
 from printflow.download.streaming import ArtifactStreamer, StoredArtifact
 

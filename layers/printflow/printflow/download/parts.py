@@ -48,12 +48,19 @@ class PartPlan:
         return min(self.first_size << doublings, S3_MAX_PART_SIZE)
 
 
-def plan_parts(length: int | None, min_part_size: int) -> PartPlan:
-    """The plan for a body of ``length`` bytes (None: unknown until the end)."""
+def plan_parts(length: int | None, min_part_size: int, single_put_limit: int = 0) -> PartPlan:
+    """The plan for a body of ``length`` bytes (None: unknown until the end).
+
+    A body of known length up to ``single_put_limit`` gets one buffer larger than itself, so
+    it never fills a part: it is stored with one ``PutObject`` (1 request instead of create,
+    parts, complete and tag; S3 bills each).
+    """
     if min_part_size < S3_MIN_PART_SIZE or min_part_size > S3_MAX_PART_SIZE:
         raise ValueError(f"min_part_size must be between {S3_MIN_PART_SIZE} and {S3_MAX_PART_SIZE}")
     if length is None:
         return PartPlan(first_size=min_part_size, grows=True)
+    if length <= single_put_limit:
+        return PartPlan(first_size=max(min_part_size, length + 1))
     if length > S3_MAX_OBJECT_SIZE:
         raise ArtifactTooLarge(f"the file is {length} bytes; S3 objects hold at most 5 TiB")
     needed = -(-length // S3_MAX_PARTS)

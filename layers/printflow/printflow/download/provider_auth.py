@@ -37,4 +37,8 @@ class ProviderAuth:
         storefront = self._orders.get_storefront(job.order_key.storefront_id)
         if storefront is None or storefront.provider is None:
             raise LookupError(f"storefront {job.order_key.storefront_id!r} has no provider")
-        return await self._registry.adapter_for(storefront.provider, http)  # type: ignore[arg-type]
+        return await self._registry.adapter_for(
+            storefront.provider,
+            http,  # type: ignore[arg-type]
+            storefront_id=storefront.storefront_id,
+        )

@@ -11,14 +11,18 @@ of taking about a third of the reading thread's time (measured in ``bench/downlo
 One thread, fed in part order, keeps the digest sequential.
 
 The multipart upload is created only when the first part is full: a file smaller than one
-part is stored with a single ``PutObject`` (no upload to abort, one request instead of
-three), and an empty file is valid too.
+part is stored with a single ``PutObject`` (no upload to abort, one request instead of four),
+and an empty file is valid too. (The streamer plans a first part larger than a file of known
+length up to two parts, so such files are one ``PutObject`` as well.)
 
-User metadata cannot be added to an object after the fact, yet the SHA-256 is only known at
-the end. So a multipart object is completed, then copied onto itself with its full metadata
-(``sha256`` included), conditional on the ETag just completed. The copy is server-side; until
-it lands the object lacks ``sha256``, which is why readers trust only objects that carry it
-(see :meth:`ArtifactStreamer.existing_matches`) and the manifest is written last.
+The SHA-256 is only known at the end, and user metadata is fixed when an upload starts. It
+is not worth a second write of the object (a copy onto itself is a full rewrite on S3, and
+past 5 GB a multipart copy): the digest goes into the manifest, and onto the object as the
+``sha256`` object tag, which S3 stores beside the object without rewriting it (one
+``PutObjectTagging`` of the version just completed). A single-part object gets the tag, and
+the ``sha256`` metadata, with its ``PutObject``. Until the tag is on, the object lacks it,
+which is why readers trust only objects that carry it (see
+:meth:`ArtifactStreamer.existing_matches`) and the manifest is written last.
 
 Failure handling is the point: :meth:`StreamedObject.abort` waits for parts in flight, then
 aborts the upload, so no parts linger (they are billed) and no partial object appears.
@@ -37,18 +41,16 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from printflow.download.errors import StorageFailed
-from printflow.download.parts import GiB, PartPlan
+from printflow.download.parts import PartPlan
 from printflow.observability import logger
 
 SHA256_METADATA_KEY = "sha256"
 # S3 limits user metadata to 2 KB (keys and values, as sent).
 MAX_METADATA_BYTES = 2048
-# CopyObject copies at most 5 GiB in one request; larger objects are copied part by part.
-SINGLE_COPY_LIMIT = 5 * GiB
-COPY_PART_SIZE = 1 * GiB  # 5 TiB / 1 GiB = 5,120 parts, within the 10,000 limit
+SHA256_TAG_KEY = "sha256"
 # Each part carries a CRC32 that S3 verifies on receipt, combined into a FULL_OBJECT CRC32 of
 # the whole file (readers' get_object verifies it). CRC64NVME would do the same, but botocore
-# computes it only with awscrt installed. Neither is the SHA-256 we store as metadata.
+# computes it only with awscrt installed. Neither is the SHA-256 of the tag and the manifest.
 CHECKSUM_ALGORITHM = "CRC32"
 CHECKSUM_TYPE = "FULL_OBJECT"
 # Printable ASCII except "%": values are percent-encoded, so "%" itself must be encoded.
@@ -108,8 +110,6 @@ class StreamedObject:
         content_type: str,
         metadata: Mapping[str, str],
         concurrency: int = 2,
-        single_copy_limit: int = SINGLE_COPY_LIMIT,
-        copy_part_size: int = COPY_PART_SIZE,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -120,8 +120,6 @@ class StreamedObject:
         self._content_type = content_type
         self._metadata = object_metadata(metadata)
         self._concurrency = concurrency
-        self._single_copy_limit = single_copy_limit
-        self._copy_part_size = copy_part_size
 
         self.size = 0
         self._upload_id: str | None = None
@@ -156,16 +154,16 @@ class StreamedObject:
                 self._submit_part()
 
     def commit(self) -> CommittedObject:
-        """Make the object visible with its metadata and the SHA-256 of what was written."""
+        """Make the object visible with its metadata and the ``sha256`` tag of what was written."""
         if self._upload_id is None:
             return self._put_whole()
         if self._filled:
             self._submit_part()
         self._drain()
         sha256 = self._digest.hexdigest()
-        etag = self._complete()
-        etag = self._restamp(etag, {**self._metadata, SHA256_METADATA_KEY: sha256})
-        return CommittedObject(etag=etag, sha256=sha256, size=self.size)
+        completed = self._complete()
+        self._tag(sha256, completed.get("VersionId"))
+        return CommittedObject(etag=str(completed["ETag"]), sha256=sha256, size=self.size)
 
     def abort(self) -> None:
         """Give up: wait for parts in flight, abort the upload. Safe to call at any time."""
@@ -289,90 +287,45 @@ class StreamedObject:
             Body=body,
             ContentType=self._content_type,
             Metadata={**self._metadata, SHA256_METADATA_KEY: sha256},
+            Tagging=f"{SHA256_TAG_KEY}={sha256}",
         )
         return CommittedObject(etag=str(response["ETag"]), sha256=sha256, size=self.size)
 
-    def _complete(self) -> str:
+    def _complete(self) -> dict[str, Any]:
         parts = [self._parts[number] for number in sorted(self._parts)]
-        response = self._call(
+        response: dict[str, Any] = self._call(
             "complete_multipart_upload",
             Bucket=self.bucket,
             Key=self.key,
             UploadId=self._upload_id,
             MultipartUpload={"Parts": parts},
         )
-        # Completed: there is nothing left to abort, only an object to restamp (or remove).
+        # Completed: there is nothing left to abort, only an object to tag (or remove).
         self._upload_id = None
-        return str(response["ETag"])
+        return response
 
-    def _restamp(self, etag: str, metadata: dict[str, str]) -> str:
-        """Copy the completed object onto itself with ``metadata``; remove it if that fails.
+    def _tag(self, sha256: str, version_id: str | None) -> None:
+        """Tag the object just completed with its SHA-256; remove it if that fails.
 
-        ``CopySourceIfMatch`` makes sure the copy is of the object just completed, not of one a
-        concurrent writer put there meanwhile.
+        A tag is stored beside the object: nothing is rewritten. ``VersionId`` (the bucket is
+        versioned) makes sure the tag lands on this version, not on one a concurrent writer
+        put there meanwhile.
         """
+        request: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self.key,
+            "Tagging": {"TagSet": [{"Key": SHA256_TAG_KEY, "Value": sha256}]},
+        }
+        if version_id:
+            request["VersionId"] = version_id
         try:
-            if self.size <= self._single_copy_limit:
-                response = self._call(
-                    "copy_object",
-                    Bucket=self.bucket,
-                    Key=self.key,
-                    CopySource={"Bucket": self.bucket, "Key": self.key},
-                    CopySourceIfMatch=etag,
-                    MetadataDirective="REPLACE",
-                    ContentType=self._content_type,
-                    Metadata=metadata,
-                )
-                return str(response["CopyObjectResult"]["ETag"])
-            return self._copy_in_parts(etag, metadata)
+            self._call("put_object_tagging", **request)
         except BaseException:
             # Complete but without its digest: remove it, so a retry starts from nothing.
             try:
                 self._s3.delete_object(Bucket=self.bucket, Key=self.key)
             except Exception:
-                logger.exception("unstamped object not removed", extra={"key": self.key})
-            raise
-
-    def _copy_in_parts(self, etag: str, metadata: dict[str, str]) -> str:
-        upload_id = str(
-            self._call(
-                "create_multipart_upload",
-                Bucket=self.bucket,
-                Key=self.key,
-                ContentType=self._content_type,
-                Metadata=metadata,
-            )["UploadId"]
-        )
-        try:
-            parts = []
-            for number, start in enumerate(range(0, self.size, self._copy_part_size), start=1):
-                end = min(start + self._copy_part_size, self.size) - 1
-                response = self._call(
-                    "upload_part_copy",
-                    Bucket=self.bucket,
-                    Key=self.key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    CopySource={"Bucket": self.bucket, "Key": self.key},
-                    CopySourceIfMatch=etag,
-                    CopySourceRange=f"bytes={start}-{end}",
-                )
-                parts.append({"ETag": response["CopyPartResult"]["ETag"], "PartNumber": number})
-            response = self._call(
-                "complete_multipart_upload",
-                Bucket=self.bucket,
-                Key=self.key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
-            return str(response["ETag"])
-        except BaseException:
-            try:
-                self._s3.abort_multipart_upload(
-                    Bucket=self.bucket, Key=self.key, UploadId=upload_id
-                )
-            except Exception:
-                logger.exception("copy upload not aborted", extra={"key": self.key})
+                logger.exception("untagged object not removed", extra={"key": self.key})
             raise
 
     def _call(self, operation: str, **kwargs: Any) -> Any:

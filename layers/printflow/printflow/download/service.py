@@ -15,6 +15,13 @@ Failures: a permanent one (the file expired, a blocked redirect, a 4xx) fails th
 at once with ``Download.Failed``; a transient one is retried by SQS (sooner than the queue's
 visibility timeout, with backoff), and on the last delivery the step fails too and the message
 moves to the dead-letter queue.
+
+Failed orders get a manifest too. Once every job of the step has ended and one of them failed
+(here, or in the poller, which then queues a message for the failed job so that this function
+settles the order), ``manifest.json`` is written with ``"complete": false``, the cause, and
+the artifacts that were stored: a consumer can tell an order's files are orphans, never
+mistake them for a set still being written. A successful order's manifest says
+``"complete": true``.
 """
 
 from __future__ import annotations
@@ -28,15 +35,16 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from printflow.adapters.domain_events import ARTIFACTS_READY
-from printflow.adapters.order_table import OrderTable
+from printflow.adapters.order_table import PENDING_STATUS_ATTRIBUTE, OrderTable, StepStatus
 from printflow.adapters.render_job_table import RenderJobTable
+from printflow.domain.object_keys import artifact_key, manifest_key, unique_filenames
 from printflow.domain.order import OrderKey, order_from_document
 from printflow.domain.render_job import JobKind, JobState, RenderJob
 from printflow.download.errors import DownloadPermanent, DownloadTransient, DownloadUnauthorized
-from printflow.download.keys import artifact_key, manifest_key, unique_filenames
 from printflow.download.streaming import ArtifactStreamer, StoredArtifact
 from printflow.observability import logger
 from printflow.providers.base import ArtifactSource
+from printflow.steps.completion import iso_now
 
 DOWNLOAD_FAILED = "Download.Failed"
 # Step Functions' task output limit is 256 KiB: above this many artifacts the output names
@@ -121,6 +129,9 @@ class DownloadService:
         if job.state not in (JobState.READY, JobState.DOWNLOADING):
             if job.state in (JobState.PENDING, JobState.LEASED):
                 return DownloadResult(Outcome.RETRY, 5.0, "job not ready yet")
+            if job.state is JobState.FAILED:
+                # The poller failed it: the order's manifest must say what is left.
+                self.complete_order_if_done(job)
             return DownloadResult(Outcome.SKIPPED, detail=f"job is {job.state.value}")
         if job.state is JobState.READY:
             moved = self._jobs.move(key, job_id, (JobState.READY,), JobState.DOWNLOADING)
@@ -231,33 +242,45 @@ class DownloadService:
             error=cause,
         )
         self._tokens.fail(job.task_token, DOWNLOAD_FAILED, f"{job.job_id}: {cause}")
+        self.complete_order_if_done(job)
         return DownloadResult(Outcome.FAILED, detail=cause)
 
     # -- the order ----------------------------------------------------------------------------
 
     def complete_order_if_done(self, job: RenderJob) -> bool:
-        """When every job of the step is done: manifest, order artifacts, token, event.
+        """When every job of the step has ended: the manifest, and on success the rest.
 
-        Each part is idempotent, so two functions finishing the last two jobs at once, or a
-        redelivered message, complete the order correctly (the event is published once).
+        All done: manifest (``complete: true``), order artifacts, token, event. Some failed:
+        the manifest says ``complete: false`` with the cause and lists what was stored (the
+        step's failure was already reported). Each part is idempotent, so two functions
+        finishing the last two jobs at once, or a redelivered message, end the same way (the
+        event is published once).
         """
         siblings = [
             j
             for j in self._jobs.jobs_of(job.order_key)
             if j.step_id == job.step_id and j.state is not JobState.SUPERSEDED
         ]
-        if not siblings or any(j.state is not JobState.DONE for j in siblings):
+        if not siblings or any(j.state not in _ENDED for j in siblings):
             return False
+        failed = sorted((j for j in siblings if j.state is JobState.FAILED), key=_cause_first)
+        if failed:
+            self._write_incomplete_manifest(job, siblings, failed)
+            return True
         token_id = job.task_token[-32:]
         item = self._orders.get_order(job.order_key) or {}
         if (item.get("publishedEvents") or {}).get(ARTIFACTS_READY) == token_id:
             return True  # completed before (a redelivered message): nothing to redo
-        ordered = sorted(siblings, key=lambda j: j.job_id)
+        ordered = sorted(siblings, key=_by_id)
         artifacts = [a for j in ordered for a in j.details.get("artifacts", [])]
         key = manifest_key(job.order_key.storefront_id, job.order_key.order_id)
         completed_at = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
         self._manifests.put_json(key, manifest(item, artifacts, self.bucket, completed_at))
-        self._orders.set_artifacts(job.order_key, artifacts, key, completed_at)
+        # The render step's successStatus, written with the artifacts: the flow has no status
+        # state after the step (one transition per step).
+        self._orders.set_artifacts(
+            job.order_key, artifacts, key, completed_at, render_step_status(item, job)
+        )
         output: dict[str, Any] = {
             "manifestKey": key,
             "bucket": self.bucket,
@@ -281,6 +304,50 @@ class DownloadService:
             )
         return True
 
+    def _write_incomplete_manifest(
+        self, job: RenderJob, siblings: list[RenderJob], failed: list[RenderJob]
+    ) -> None:
+        item = self._orders.get_order(job.order_key) or {}
+        stored = [
+            a
+            for j in sorted(siblings, key=_by_id)
+            if j.state is JobState.DONE
+            for a in j.details.get("artifacts", [])
+        ]
+        key = manifest_key(job.order_key.storefront_id, job.order_key.order_id)
+        ended_at = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
+        doc = manifest(item, stored, self.bucket, ended_at, complete=False)
+        doc["cause"] = f"render job {failed[0].job_id} failed: {failed[0].error or 'no cause'}"
+        doc["failedJobs"] = [{"jobId": j.job_id, "error": j.error} for j in failed]
+        self._manifests.put_json(key, doc)
+        logger.info("order ended incomplete", extra={"artifacts": len(stored)})
+
+
+_ENDED = frozenset({JobState.DONE, JobState.FAILED})
+
+
+def _by_id(job: RenderJob) -> str:
+    return job.job_id
+
+
+def _cause_first(job: RenderJob) -> tuple[bool, str]:
+    # Jobs the poller cancelled because another failed name that one, not the cause.
+    return (job.error or "").startswith("cancelled"), job.job_id
+
+
+def render_step_status(item: dict[str, Any], job: RenderJob) -> StepStatus | None:
+    """The status the job's render step sets once its files are stored (``None``: the
+    order carries none for this step, e.g. it was started before statuses moved here)."""
+    pending = item.get(PENDING_STATUS_ATTRIBUTE)
+    if not isinstance(pending, dict) or pending.get("step") != job.step_id:
+        return None
+    status = pending.get("status")
+    if not isinstance(status, str) or not status:
+        return None
+    return StepStatus(
+        step_id=job.step_id, status=status, at=iso_now(), run_id=f"render:{job.task_token[-32:]}"
+    )
+
 
 def _artifact_record(
     bucket: str, job: RenderJob, source: ArtifactSource, filename: str, stored: StoredArtifact
@@ -300,12 +367,22 @@ def _artifact_record(
 
 
 def manifest(
-    item: dict[str, Any], artifacts: list[dict[str, Any]], bucket: str, completed_at: str
+    item: dict[str, Any],
+    artifacts: list[dict[str, Any]],
+    bucket: str,
+    completed_at: str,
+    *,
+    complete: bool = True,
 ) -> dict[str, Any]:
-    """``manifest.json``: the order, its line items and every artifact (schema v1)."""
+    """``manifest.json``: the order, its line items and every artifact (schema v1).
+
+    ``complete`` is False for an order whose render step failed: ``artifacts`` then lists
+    the files that were stored before it did (orphans a consumer should not print).
+    """
     order = order_from_document(item["order"]) if item.get("order") else None
     return {
         "schema": "printflow.manifest/v1",
+        "complete": complete,
         "bucket": bucket,
         "storefrontId": item.get("storefrontId"),
         "orderId": item.get("orderId"),

@@ -5,7 +5,7 @@
 body into a :class:`~printflow.download.s3_object.StreamedObject` while hashing it, checks the
 length against ``Content-Length`` and the provider's declared size, and only then makes the
 object visible. Any failure aborts the upload: a key either holds the complete file with its
-``sha256`` metadata, or nothing new.
+``sha256`` tag, or nothing new.
 
 Time: httpx's timeouts bound each network wait, not the download. The caller passes a
 ``deadline`` (``time.monotonic()`` based, derived from the Lambda's remaining time); it is
@@ -36,7 +36,7 @@ from printflow.download.errors import (
     TooManyRedirects,
 )
 from printflow.download.parts import MiB, plan_parts
-from printflow.download.s3_object import SHA256_METADATA_KEY, StreamedObject, object_metadata
+from printflow.download.s3_object import SHA256_TAG_KEY, StreamedObject, object_metadata
 from printflow.net.ssrf import BlockedDestination, EgressGuard, UnresolvableDestination
 from printflow.providers.base import retry_after_s
 
@@ -106,9 +106,10 @@ class ArtifactStreamer:
 
         ``headers`` (the provider's bearer token, if any) go to the source's origin only.
         ``content_type`` is the provider's; the response's is used when it is None.
-        ``metadata`` (order id, job id, provider reference) is stored with the computed
-        ``sha256``. Raises :class:`DownloadTransient` or :class:`DownloadPermanent`
-        subclasses (see :mod:`printflow.download.errors`); on any error, nothing is stored.
+        ``metadata`` (order id, job id, provider reference) is stored with the object, the
+        computed SHA-256 as its ``sha256`` tag. Raises :class:`DownloadTransient` or
+        :class:`DownloadPermanent` subclasses (see :mod:`printflow.download.errors`); on any
+        error, nothing is stored.
         """
         object_metadata(metadata)  # a bad key is a programming error: fail before any I/O
         try:
@@ -124,8 +125,8 @@ class ArtifactStreamer:
     def existing_matches(self, key: str, size: int, sha256: str) -> bool:
         """Is ``key`` already the file with this size and SHA-256? (Then skip the download.)
 
-        Only an object carrying ``sha256`` metadata counts: it was stored completely by
-        :meth:`stream`.
+        Only an object carrying the ``sha256`` tag counts: it was stored completely by
+        :meth:`stream` (the tag is its last write). The tag is read only when the size matches.
         """
         try:
             head = self._s3.head_object(Bucket=self.bucket, Key=key)
@@ -136,8 +137,18 @@ class ArtifactStreamer:
             raise StorageFailed(f"s3 head_object for {key!r} failed: {exc}") from exc
         except BotoCoreError as exc:
             raise StorageFailed(f"s3 head_object for {key!r} failed: {exc}") from exc
-        stored_sha = head.get("Metadata", {}).get(SHA256_METADATA_KEY)
-        return bool(head.get("ContentLength") == size and stored_sha == sha256.lower())
+        if head.get("ContentLength") != size:
+            return False
+        try:
+            tagging = self._s3.get_object_tagging(
+                Bucket=self.bucket,
+                Key=key,
+                **({"VersionId": head["VersionId"]} if head.get("VersionId") else {}),
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageFailed(f"s3 get_object_tagging for {key!r} failed: {exc}") from exc
+        tags = {tag["Key"]: tag["Value"] for tag in tagging.get("TagSet", [])}
+        return tags.get(SHA256_TAG_KEY) == sha256.lower()
 
     # -- the request, redirects included ----------------------------------------------------
 
@@ -222,7 +233,13 @@ class ArtifactStreamer:
             self._s3,
             self.bucket,
             key,
-            plan=plan_parts(None if encoded else length, self._min_part_size),
+            # Up to two parts' worth in one PutObject: memory stays within the bound of
+            # (concurrency + 1) parts, and a 10 MiB file costs 1 request instead of 5.
+            plan=plan_parts(
+                None if encoded else length,
+                self._min_part_size,
+                single_put_limit=2 * self._min_part_size,
+            ),
             content_type=stored_type,
             metadata=metadata,
             concurrency=self._upload_concurrency,

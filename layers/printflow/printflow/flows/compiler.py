@@ -1,27 +1,34 @@
 """Compiling an :class:`OrderFlow` into an Amazon States Language (JSONPath) definition.
 
 Shape per step ``s`` (state names are built from step ids, which validation restricts to
-``[A-Za-z0-9_-]{1,40}``; the suffixes below contain a ``.`` and the shared Fail state a space,
+``[A-Za-z0-9_-]{1,40}``; the suffix below contains a ``.`` and the shared Fail state a space,
 so no two steps can ever produce the same state name):
 
 - ``s``         Task invoking the step type's Lambda (``.waitForTaskToken`` for
-                generate-production-files, always with ``TimeoutSeconds``); output discarded
-                (``ResultPath: null``) so the state data stays the tiny execution input;
-                transient errors retried with backoff and full jitter;
-- ``s.status``  ``dynamodb:updateItem``: order ``status`` = successStatus, ``currentStep``,
-                ``updatedAt`` and a ``statusHistory`` entry; ``Next`` = onSuccess, else the
-                end: ``End`` on the success path, the ``Order failed`` Fail state for a step
-                only reachable after an ``onError`` edge (an order that took its error path
-                is a failed order, and its execution says so for alarms and dashboards);
-- ``s.error``   (with onError) records ``{step, error, cause, at}`` on the order in one
-                write, then continues with the onError step, which sees ``$.error``;
+                generate-production-files, always with ``TimeoutSeconds``); transient errors
+                retried with backoff and full jitter. The step writes its own successStatus
+                (status, ``currentStep``, ``updatedAt``, a ``statusHistory`` entry) as part of
+                its work, or whoever completes its task token does (:mod:`printflow.steps.
+                completion`), so no status state follows it. Its output is replaced by
+                ``{"step": <onSuccess>}`` at ``$.running``: the state data stays the tiny
+                execution input plus the name of the step now running, which an ``onError``
+                step reads to record which step failed (a retry entry that starts at another
+                step sets ``running.step`` in its input the same way).
+                ``Next`` = onSuccess, else the end: ``End`` on the success path; a step only
+                reachable after an ``onError`` edge (an order that took its error path is a
+                failed order) instead fails the execution itself: a Lambda step runs as a
+                callback task and its Lambda fails the task with ``OrderFailed`` and the
+                original cause once its work is done; a render step goes to the
+                ``Order failed`` Fail state.
+- ``onError``   a ``Catch`` on ``States.ALL`` (``ResultPath: $.error``) going straight to the
+                onError step, which records ``{step, error, cause, at}`` with its own status.
 - ``s.failed``  (without onError) sets status ``Failed`` and records the error and a
                 history entry in one write, then goes to the shared ``Order failed`` Fail
                 state, which fails the execution with the step's own error and cause.
 
-A successful order therefore costs exactly two state transitions per step. Output is
-deterministic (states in step order, keys in a fixed order), so the checked-in definition
-can be compared byte for byte with a fresh compile.
+An order therefore costs one state transition per step on the success path and on an
+``onError`` path. Output is deterministic (states in step order, keys in a fixed order), so
+the checked-in definition can be compared byte for byte with a fresh compile.
 
 Resource names are ``DefinitionSubstitutions`` variables filled in by the template:
 ``${OrderTable}`` and one ``${...FunctionArn}`` per step type.
@@ -32,6 +39,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from printflow.domain.order import OrderStatus
@@ -50,10 +58,13 @@ DEFINITION_SUBSTITUTIONS: tuple[str, ...] = (
 
 FAILED_STATUS = OrderStatus.FAILED.value
 FAIL_STATE = "Order failed"
+# The execution's error when an order took its error path (a step that ends the flow fails
+# its own task with it: printflow.steps.completion).
 FAILED_EXECUTION_ERROR = "OrderFailed"
-STATUS_SUFFIX = ".status"
-ERROR_SUFFIX = ".error"
+# TimeoutSeconds of a step that fails its own task (its Lambda's own limit is far lower).
+ENDING_STEP_TIMEOUT_S = 900
 FAILED_SUFFIX = ".failed"
+RUNNING_PATH = "$.running"
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 LAMBDA_INVOKE_WAIT = "arn:aws:states:::lambda:invoke.waitForTaskToken"
@@ -67,6 +78,22 @@ RETRYABLE_STEP_ERRORS = (
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+)
+# Errors a step that ends the flow after an error hands to its ``s.failed`` state: everything
+# but the ``OrderFailed`` its own Lambda sends when its work is done (a Catch cannot say
+# "all but"; these are every error a step task raises, see printflow.errors).
+STEP_FAILURE_ERRORS = (
+    "StepFailed",
+    "StepRetryable",
+    "States.Timeout",
+    "States.HeartbeatTimeout",
+    "States.Permissions",
+    "Lambda.Unknown",
+    *RETRYABLE_STEP_ERRORS[1:],  # the Lambda service's own, once retries are spent
+    # Lambda runtime failures (function timeout, crash, broken deployment)
+    "Sandbox.Timedout",
+    "Runtime.ExitError",
+    "Runtime.ImportModuleError",
 )
 RETRYABLE_DYNAMODB_ERRORS = (
     "DynamoDB.ProvisionedThroughputExceededException",
@@ -88,14 +115,16 @@ def compile_flow(flow: OrderFlow) -> dict[str, Any]:
     """The ASL definition (a JSON-ready dict) of ``flow``."""
     states: dict[str, Any] = {}
     success_path = flow.success_path()
+    error_targets = {step.on_error for step in flow.steps if step.on_error is not None}
     for step in flow.steps:
-        states[step.id] = _task_state(step)
-        states[step.id + STATUS_SUFFIX] = _status_state(step, step.id in success_path)
-        if step.on_error is not None:
-            states[step.id + ERROR_SUFFIX] = _record_error_state(step, step.on_error)
-        else:
+        ending = _ending(step, step.id in success_path)
+        states[step.id] = _task_state(step, ending, flow.first.id, step.id in error_targets)
+        if step.on_error is None:
             states[step.id + FAILED_SUFFIX] = _mark_failed_state(step)
-    if any(step.on_error is None or step.id not in success_path for step in flow.steps):
+    if any(
+        step.on_error is None or _ending(step, step.id in success_path) == _Ending.FAIL_STATE
+        for step in flow.steps
+    ):
         states[FAIL_STATE] = {
             "Type": "Fail",
             # A Fail state may not raise "States.*" names (a re-raised States.Timeout becomes
@@ -138,7 +167,29 @@ def apply_substitutions(definition_text: str, values: Mapping[str, str]) -> str:
 # -- states -----------------------------------------------------------------------------------
 
 
-def _task_state(step: Step) -> dict[str, Any]:
+class _Ending(Enum):
+    """How a step without ``onSuccess`` ends the execution."""
+
+    NEXT = "next"  # it has an onSuccess: no ending
+    SUCCEED = "succeed"  # on the success path
+    STEP_FAILS_IT = "step"  # after an error: its Lambda fails its own callback task
+    FAIL_STATE = "fail"  # after an error, a render step: the Fail state follows
+
+
+def _ending(step: Step, on_success_path: bool) -> _Ending:
+    if step.on_success is not None:
+        return _Ending.NEXT
+    if on_success_path:
+        return _Ending.SUCCEED
+    # A render step's token is completed by the download function with success, so it
+    # cannot fail its own task: the Fail state (one more transition) does.
+    return _Ending.FAIL_STATE if step.waits_for_callback else _Ending.STEP_FAILS_IT
+
+
+def _task_state(
+    step: Step, ending: _Ending, first_step: str, is_error_target: bool
+) -> dict[str, Any]:
+    callback = step.waits_for_callback or ending is _Ending.STEP_FAILS_IT
     payload: dict[str, Any] = {
         "input.$": "$",
         "step": {
@@ -149,14 +200,20 @@ def _task_state(step: Step) -> dict[str, Any]:
         },
         "execution.$": "$$.Execution.Id",
     }
+    if is_error_target:
+        # Who failed when no step ran before: the execution starts with no "running".
+        payload["step"]["flowStart"] = first_step
+    if ending is _Ending.STEP_FAILS_IT:
+        payload["step"]["endsFlowFailed"] = True
     if step.waits_for_callback:
-        payload["taskToken.$"] = "$$.Task.Token"
         # The step's Lambda gives its render jobs the same deadline, so nothing keeps
         # polling a provider for a step that Step Functions has already timed out.
         payload["step"]["timeoutSeconds"] = step.effective_timeout
+    if callback:
+        payload["taskToken.$"] = "$$.Task.Token"
     state: dict[str, Any] = {
         "Type": "Task",
-        "Resource": LAMBDA_INVOKE_WAIT if step.waits_for_callback else LAMBDA_INVOKE,
+        "Resource": LAMBDA_INVOKE_WAIT if callback else LAMBDA_INVOKE,
         "Parameters": {
             "FunctionName": "${" + FUNCTION_ARN_SUBSTITUTIONS[step.type] + "}",
             "Payload": payload,
@@ -164,7 +221,14 @@ def _task_state(step: Step) -> dict[str, Any]:
     }
     if step.effective_timeout is not None:
         state["TimeoutSeconds"] = step.effective_timeout
-    state["ResultPath"] = None
+    elif callback:
+        # A callback whose Lambda died before it failed the task must not wait a year.
+        state["TimeoutSeconds"] = ENDING_STEP_TIMEOUT_S
+    if step.on_success is not None:
+        state["ResultSelector"] = {"step": step.on_success}
+        state["ResultPath"] = RUNNING_PATH
+    else:
+        state["ResultPath"] = None
     policy = step.retry_policy
     if policy.max_attempts > 0:
         state["Retry"] = [
@@ -177,39 +241,16 @@ def _task_state(step: Step) -> dict[str, Any]:
                 "JitterStrategy": "FULL",
             }
         ]
-    handler = step.id + (ERROR_SUFFIX if step.on_error is not None else FAILED_SUFFIX)
-    state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": handler}]
-    state["Next"] = step.id + STATUS_SUFFIX
-    return state
-
-
-def _status_state(step: Step, on_success_path: bool) -> dict[str, Any]:
-    state = _update_order(
-        "SET #status = :status, #currentStep = :step, #updatedAt = :at, "
-        "#statusHistory = list_append(if_not_exists(#statusHistory, :empty), :entry)",
-        {
-            ":status": {"S": step.success_status},
-            ":step": {"S": step.id},
-            ":at": {"S.$": _NOW},
-            ":empty": {"L": []},
-            ":entry": {"L": [_history_entry(step.success_status, step.id)]},
-        },
-    )
-    if step.on_success is not None:
+    handler = step.on_error if step.on_error is not None else step.id + FAILED_SUFFIX
+    # The step's own OrderFailed must end the execution, so it is not caught.
+    caught = STEP_FAILURE_ERRORS if ending is _Ending.STEP_FAILS_IT else ("States.ALL",)
+    state["Catch"] = [{"ErrorEquals": list(caught), "ResultPath": "$.error", "Next": handler}]
+    if ending is _Ending.NEXT:
         state["Next"] = step.on_success
-    elif on_success_path:
-        state["End"] = True
-    else:
+    elif ending is _Ending.FAIL_STATE:
         state["Next"] = FAIL_STATE
-    return state
-
-
-def _record_error_state(step: Step, on_error: str) -> dict[str, Any]:
-    state = _update_order(
-        "SET #error = :error, #updatedAt = :at",
-        {":error": _error_record(step.id), ":at": {"S.$": _NOW}},
-    )
-    state["Next"] = on_error
+    else:
+        state["End"] = True
     return state
 
 

@@ -60,8 +60,12 @@ class OrderCompleter:
         self._url_policy = url_policy
         self._clock = clock
 
-    def complete(self, order: Order, storefront: Storefront) -> Order:
+    def complete(
+        self, order: Order, storefront: Storefront, *, document_bucket: str | None = None
+    ) -> Order:
         """``order`` itself when complete; otherwise the full order, now stored.
+
+        ``document_bucket`` keeps the document of an order too large for its table item.
 
         Raises :class:`OrderNotCompletable` or :class:`StoreUnavailable`.
         """
@@ -93,7 +97,9 @@ class OrderCompleter:
             raise OrderNotCompletable(exc.message) from None
         except MalformedPayload as exc:
             raise OrderNotCompletable(f"the store API's order is unusable: {exc.message}") from None
-        self._orders.complete_order(full, self._clock().isoformat(timespec="seconds"))
+        self._orders.complete_order(
+            full, self._clock().isoformat(timespec="seconds"), document_bucket
+        )
         return full
 
 

@@ -13,19 +13,15 @@ from typing import Any
 from printflow.domain.order import LineItem, Order, OrderKey, Property
 from printflow.domain.storefront import Platform
 from printflow.errors import MalformedPayload
+from printflow.intake.json_body import parse_json_object
 
 MAX_ORDER_ID_LENGTH = 128
 MAX_LINE_ITEMS = 1000
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise MalformedPayload("body must be a JSON object")
-    return value
+# No print order needs more; the bound keeps every quantity an exact number in DynamoDB,
+# JSON and every provider's API.
+MAX_QUANTITY = 1_000_000_000
+# BigCommerce order ids are integers; anything beyond a signed 64-bit one names no order.
+MAX_BIGCOMMERCE_ORDER_ID = 2**63 - 1
 
 
 def _order_id(value: Any, field: str) -> str:
@@ -52,12 +48,16 @@ def _opt_str(value: Any) -> str | None:
 def _quantity(value: Any, field: str) -> int:
     if isinstance(value, bool):
         raise MalformedPayload(f"field '{field}' must be an integer")
+    if isinstance(value, str) and len(value.strip()) > len(str(MAX_QUANTITY)):
+        raise MalformedPayload(f"field '{field}' must be at most {MAX_QUANTITY}")
     try:
         quantity = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise MalformedPayload(f"field '{field}' must be an integer") from None
     if quantity < 0:
         raise MalformedPayload(f"field '{field}' must not be negative")
+    if quantity > MAX_QUANTITY:
+        raise MalformedPayload(f"field '{field}' must be at most {MAX_QUANTITY}")
     return quantity
 
 
@@ -195,7 +195,7 @@ def normalise_bigcommerce(
     data = doc.get("data")
     if not isinstance(data, dict):
         raise MalformedPayload("order id missing: expected field 'data.id'")
-    order_id = _order_id(data.get("id"), "data.id")
+    order_id = _bigcommerce_order_id(data.get("id"), "data.id")
     delivery = {
         "scope": str(doc.get("scope") or ""),
         "storeId": str(doc.get("store_id") or ""),
@@ -215,6 +215,17 @@ def normalise_bigcommerce(
         complete=False,
         delivery={k: v for k, v in delivery.items() if v},
     )
+
+
+def _bigcommerce_order_id(value: Any, field: str) -> str:
+    order_id = _order_id(value, field)
+    if not (order_id.isascii() and order_id.isdigit()) or not (
+        0 < int(order_id) <= MAX_BIGCOMMERCE_ORDER_ID
+    ):
+        raise MalformedPayload(
+            f"field '{field}' must be a positive integer up to {MAX_BIGCOMMERCE_ORDER_ID}"
+        )
+    return str(int(order_id))
 
 
 def _bigcommerce_line_item(raw: dict[str, Any], where: str) -> LineItem:

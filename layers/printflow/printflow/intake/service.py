@@ -138,7 +138,8 @@ class IntakeService:
         return self._record(storefront, order, request)
 
     def _check_request(self, request: WebhookRequest) -> tuple[Storefront, list[str]]:
-        if request.method.upper() != "POST":
+        # Methods are case-sensitive (RFC 9110): "post" is not POST.
+        if request.method != "POST":
             raise MethodNotAllowed(f"method {request.method} is not allowed; use POST")
         if len(request.body) > self._settings.max_body_bytes:
             raise PayloadTooLarge(

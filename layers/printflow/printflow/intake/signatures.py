@@ -95,7 +95,8 @@ def verify_generic(
         raise InvalidSignature(
             f"missing {GENERIC_TIMESTAMP_HEADER} or {GENERIC_SIGNATURE_HEADER} header"
         )
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    # isascii(): str.isdigit() also accepts "²" and "¹²³", which int() then refuses.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise InvalidSignature(f"{GENERIC_TIMESTAMP_HEADER} must be unix seconds")
     if abs(now - int(timestamp)) > replay_window_s:
         raise InvalidSignature(

@@ -51,7 +51,7 @@ class StuckOrderSweep:
         for shard in range(self._due_shards):
             for key in self._table.sweep_candidates(shard, now, limit):
                 report.checked += 1
-                item = self._table.get_order(key)
+                item = self._table.get_order(key, full_order=False)
                 if item is None:
                     continue
                 flow = str(item.get("flow", "default"))

@@ -114,20 +114,27 @@ class CustomersCanvasSettings:
         return TokenEndpoint(self.token_url, TokenRequestStyle.FORM, scope=self.scope)
 
 
+# Whose work a poll is about: (PrintFlow storefront, Canvas API host, tenant, Canvas
+# storefront). Order ids and project ids are only unique within these.
+SpacingScope = tuple[str, str, str, str]
+
+
 class PollSpacing:
     """When each work was last polled in this process; a poll that comes too soon is refused.
 
     Shared by all adapters a registry builds, so two jobs that point at the same project (or
-    a poller that loops fast) still cannot hammer it.
+    a poller that loops fast) still cannot hammer it. Keyed by the work *and* its scope: order
+    ``1001`` of one shop (or of one Canvas tenant) is not order ``1001`` of another, and one
+    shop's polls must never hold back another's.
     """
 
     def __init__(self, interval_s: float, clock: Callable[[], float] = time.time) -> None:
         self.interval_s = interval_s
         self._clock = clock
-        self._last: dict[tuple[str, str], float] = {}
+        self._last: dict[tuple[SpacingScope, str, str], float] = {}
 
-    def claim(self, work: RenderWork) -> None:
-        key = (work.kind.value, work.reference)
+    def claim(self, work: RenderWork, scope: SpacingScope = ("", "", "", "")) -> None:
+        key = (scope, work.kind.value, work.reference)
         now = self._clock()
         last = self._last.get(key)
         if last is not None and now - last < self.interval_s:
@@ -155,13 +162,21 @@ class CustomersCanvasAdapter:
         url_policy: UrlPolicy | None = None,
         clock: Callable[[], float] = time.time,
         spacing: PollSpacing | None = None,
+        storefront_id: str = "",
     ) -> None:
+        """``storefront_id`` is PrintFlow's storefront the adapter works for (spacing scope)."""
         self.settings = settings
         self._tokens = tokens
         self._http = http
         self._url_policy = url_policy or UrlPolicy()
         self._clock = clock
         self._spacing = spacing or PollSpacing(MIN_POLL_INTERVAL_S, clock)
+        self._scope: SpacingScope = (
+            storefront_id,
+            settings.base_url,
+            "" if settings.tenant_id is None else str(settings.tenant_id),
+            str(settings.storefront_id),
+        )
 
     def _params(self, **params: Any) -> dict[str, Any]:
         if self.settings.tenant_id is not None:
@@ -284,7 +299,7 @@ class CustomersCanvasAdapter:
 
     async def poll(self, work: RenderWork) -> PollResult:
         if work.kind is WorkKind.ORDER_PROJECTS:
-            self._spacing.claim(work)
+            self._spacing.claim(work, self._scope)
             works = await self.find_projects(work.reference)
             missing = missing_line_items(work.expected_line_items, works)
             if not works:
@@ -305,7 +320,7 @@ class CustomersCanvasAdapter:
             return PollResult(PollState.DONE, discovered=works)
         if work.kind is not WorkKind.PROJECT:
             raise ValueError(f"Customer's Canvas cannot poll a {work.kind.value} work")
-        self._spacing.claim(work)
+        self._spacing.claim(work, self._scope)
         what = f"Customer's Canvas project {work.reference}"
         response = await self._tokens.request(
             self._http,

@@ -259,9 +259,13 @@ class ProviderRegistry:
         return parse_provider_settings(provider, self.url_policy)
 
     async def adapter_for(
-        self, provider: ProviderSettings, http: httpx.AsyncClient
+        self, provider: ProviderSettings, http: httpx.AsyncClient, *, storefront_id: str = ""
     ) -> RenderProvider:
-        """The adapter for a storefront's provider, using ``http`` for every request."""
+        """The adapter for a storefront's provider, using ``http`` for every request.
+
+        ``storefront_id`` (PrintFlow's) scopes what the adapter keeps per order, such as the
+        Customer's Canvas poll spacing: pass it wherever the storefront is known.
+        """
         settings = self.settings_for(provider)
         credentials = await self._load_credentials(settings.credentials_secret)
         tokens = self.tokens_for(settings.token_endpoint, credentials)
@@ -274,6 +278,7 @@ class ProviderRegistry:
             url_policy=self.url_policy,
             clock=self._clock,
             spacing=self.spacing,
+            storefront_id=storefront_id,
         )
 
     def tokens_for(self, endpoint: TokenEndpoint, credentials: ClientCredentials) -> AccessTokens:
@@ -313,8 +318,8 @@ async def start_render(
     ``AsyncClient`` belongs to the event loop it was first used on).
     """
     if http is not None:
-        adapter = await registry.adapter_for(provider, http)
+        adapter = await registry.adapter_for(provider, http, storefront_id=order.storefront_id)
         return await adapter.start(order, skip_line_items=skip_line_items, started=started)
     async with httpx.AsyncClient(timeout=timeout_s) as client:
-        adapter = await registry.adapter_for(provider, client)
+        adapter = await registry.adapter_for(provider, client, storefront_id=order.storefront_id)
         return await adapter.start(order, skip_line_items=skip_line_items, started=started)

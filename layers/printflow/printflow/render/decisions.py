@@ -83,7 +83,7 @@ def after_poll(
     polled = replace(job, attempts=job.attempts + 1, failures=0, last_polled_at=now)
     if status != job.last_status:
         polled = polled.with_history(now, status, result.detail or "")
-    next_poll = now + max(policy.next_poll_delay(), result.retry_after_s or 0.0)
+    next_poll = now + max(policy.next_poll_delay(polled.attempts), result.retry_after_s or 0.0)
 
     if job.kind is JobKind.DISCOVERY:
         return after_discovery(polled, result, next_poll, now)
@@ -113,7 +113,7 @@ def after_poll(
         case PollState.FAILED:
             cause = result.detail or f"{job.provider} reported {job.ref} failed"
             if recovery is not None and recovery.allowed:
-                at = now + max(recovery.wait_s, policy.next_poll_delay())
+                at = now + max(recovery.wait_s, policy.next_poll_delay(polled.attempts))
                 recovering = replace(polled, state=JobState.PENDING, due_at=at)
                 return Decision(recovering.with_history(now, "recovering", cause), Action.RECOVER)
             reason = f" ({recovery.reason})" if recovery is not None and recovery.reason else ""
@@ -180,17 +180,33 @@ def _discovery_finished(
 def after_transient_error(
     job: RenderJob, policy: PollingPolicy, now: float, message: str, retry_after: float | None
 ) -> Decision:
-    """Back off; give up only after ``max_transient_failures`` in a row."""
+    """Back off and poll again: a transient error (5xx, 429, network) never fails a job.
+
+    The job's deadline (the render step's timeout) is what ends the retries, through
+    :func:`past_deadline`: a provider that is down for a while costs time, not the order.
+    Only a job without a deadline gives up after ``max_transient_failures`` in a row.
+    """
     failures = job.failures + 1
     noted = replace(
         job.with_history(now, "transient-error", message), failures=failures, last_polled_at=now
     )
-    if failures > policy.max_transient_failures:
+    if not job.deadline_at and failures > policy.max_transient_failures:
         return failed(
             noted,
             now,
             RENDER_UNAVAILABLE,
             f"{job.provider} kept failing ({failures} times): {message}",
         )
-    delay = policy.backoff_delay(failures, retry_after)
-    return Decision(replace(noted, state=JobState.PENDING, due_at=now + delay))
+    due = now + policy.backoff_delay(failures, retry_after)
+    if job.deadline_at:
+        # Never sleep through the deadline: the step's timeout is then reported on time.
+        due = min(due, max(job.deadline_at, now))
+    return Decision(replace(noted, state=JobState.PENDING, due_at=due))
+
+
+def refused_too_soon(job: RenderJob, now: float, retry_after: float | None) -> Decision:
+    """The adapter refused to call yet (its own minimum interval): wait, count no failure.
+
+    Nothing reached the provider, so this is neither a poll nor a transient error.
+    """
+    return Decision(replace(job, state=JobState.PENDING, due_at=now + (retry_after or 0.0)))

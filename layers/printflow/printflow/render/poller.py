@@ -1,21 +1,29 @@
-"""The scheduled poller: lease due render jobs, poll their providers, act on the answers.
+"""The render poller: lease render jobs, poll their providers, act on the answers.
 
-One run (one Lambda invocation):
+Every job has a poll timer (a delayed message on the poll queue, see
+:mod:`printflow.adapters.poll_timers`): when a job is recorded, and after every poll that
+leaves it running, its next poll is scheduled at the provider's interval. Two entry points:
 
-1. read due job keys from every shard of the sparse ``DueIndex``;
-2. for each key, concurrently: lease the job (a conditional write: a job another run holds
-   is skipped), poll its provider under that provider's concurrency limit, and decide;
-   fast providers (CHILI) are polled again within the run while time remains;
-3. act: queue the download of a finished job, fail the flow's step for a failed one,
-   resume a failed pipeline, create jobs for newly found projects; then save the job and
-   release the lease.
+- :meth:`Poller.fire` handles a batch of fired timers (the poll function, on the queue);
+- :meth:`Poller.sweep` is the scheduled safety net: it reads the jobs that have been due for
+  longer than ``rescue_after_s`` from every shard of the sparse ``DueIndex`` (their timer was
+  lost: a crash between saving a job and setting its timer, a message in the dead-letter
+  queue), polls them and sets their timers again, and counts them as rescued.
 
-Side effects come before the save: if the run dies in between, the lease expires, the job is
-polled again and the side effect repeats, and each one is idempotent (download messages are
-deduplicated by the download function, task tokens complete once). boto3 is synchronous, so
-its calls run in a thread pool sized to the poll concurrency and overlap with HTTP polls. A
-run stops taking work when the Lambda's remaining time falls under ``safety_s``; what it did
-not reach stays due for the next run.
+For each job, concurrently: lease it (a conditional write: a job another worker holds, or
+one that is not due, is skipped), poll its provider under that provider's concurrency limit,
+and decide; then act: queue the download of a finished job, fail the flow's step for a failed
+one, resume a failed pipeline, create jobs for newly found projects; then save the job,
+release the lease and set its next timer.
+
+A timer that fires twice, late or never does no harm: the lease lets one worker poll a job
+per due time, a late one polls late, and a lost one is rescued by the sweep. Side effects
+come before the save: if a worker dies in between, the lease expires, the job is polled again
+and the side effect repeats, and each one is idempotent (download messages are deduplicated
+by the download function, task tokens complete once). The timer is set after the save, so it
+never fires on a job that still looks leased. boto3 is synchronous, so its calls run in a
+thread pool sized to the poll concurrency and overlap with HTTP polls. A worker stops taking
+work when the Lambda's remaining time falls under ``safety_s``.
 """
 
 from __future__ import annotations
@@ -26,9 +34,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
-from printflow.adapters.render_job_table import RenderJobTable
+from printflow.adapters.order_table import order_pk
+from printflow.adapters.poll_timers import PollTimer
+from printflow.adapters.render_job_table import RenderJobTable, job_sk
 from printflow.domain.render_job import JobState, PollingPolicy, RenderJob
 from printflow.observability import logger
 from printflow.providers.base import (
@@ -38,6 +49,7 @@ from printflow.providers.base import (
     RecoveryRefused,
     RenderProvider,
     RenderWork,
+    TooSoon,
 )
 from printflow.render.decisions import (
     RENDER_FAILED,
@@ -47,13 +59,19 @@ from printflow.render.decisions import (
     after_transient_error,
     failed,
     past_deadline,
+    refused_too_soon,
     too_soon,
 )
 from printflow.render.jobs import job_for_work
 
 T = TypeVar("T")
-# Re-poll within the run only for providers whose interval is this short (CHILI: seconds).
-IN_RUN_REPOLL_MAX_INTERVAL_S = 15.0
+
+
+class Handled(StrEnum):
+    POLLED = "polled"  # leased, polled (or found past its deadline / too soon) and saved
+    NOT_OURS = "not-ours"  # another worker holds it, it is not due, or the entry was stale
+    NO_TIME = "no-time"  # the invocation's time ran low before the job was taken
+    ERROR = "error"  # something failed: the lease runs out and the job is polled again
 
 
 class DownloadQueue(Protocol):
@@ -62,6 +80,12 @@ class DownloadQueue(Protocol):
 
 class TaskTokens(Protocol):
     def fail(self, token: str, error: str, cause: str) -> None: ...
+
+
+class PollTimers(Protocol):
+    def set(self, job: RenderJob) -> None: ...
+
+    def set_timer(self, timer: PollTimer) -> None: ...
 
 
 @dataclass
@@ -76,6 +100,12 @@ class PollReport:
     rescheduled: int = 0
     lost_leases: int = 0
     errors: int = 0
+    rescued: int = 0  # sweep: due jobs whose timer was lost
+    timers_fired: int = 0
+    timers_set: int = 0
+    timers_chained: int = 0  # fired before their due time (a wait over 900 s): set again
+    timers_skipped: int = 0  # duplicate or stale: the job was not due or held by another
+    timer_errors: int = 0  # a timer could not be set: the sweep rescues the job
     skipped_for_time: int = 0
     seconds: float = 0.0
     by_provider: dict[str, int] = field(default_factory=dict)
@@ -92,6 +122,8 @@ class PollerSettings:
     provider_concurrency: dict[str, int] = field(default_factory=dict)
     safety_s: float = 10.0  # stop taking work when less time than this remains
     lease_margin_s: float = 30.0
+    # The sweep takes only jobs due for longer than this: sooner, their timer is on its way.
+    rescue_after_s: float = 0.0
 
 
 def work_of(job: RenderJob) -> RenderWork:
@@ -109,9 +141,11 @@ class Poller:
         tokens: TaskTokens,
         settings: PollerSettings,
         *,
+        timers: PollTimers | None = None,
         clock: Callable[[], float] = time.time,
         owner: str | None = None,
     ) -> None:
+        self._timers = timers
         self._jobs = jobs
         self._provider_for = provider_for
         self._policy_for = policy_for
@@ -130,22 +164,70 @@ class Poller:
         return asyncio.run(self.sweep(remaining_s))
 
     async def sweep(self, remaining_s: Callable[[], float]) -> PollReport:
-        started = time.monotonic()
+        """The safety net: poll the jobs due for longer than ``rescue_after_s``."""
         report = PollReport()
+        rescue = self.settings.rescue_after_s > 0
+
+        async def work() -> None:
+            keys = await self._aws(self._due_keys, self._clock() - self.settings.rescue_after_s)
+            report.due = len(keys)
+            lease_until = self._clock() + remaining_s() + self.settings.lease_margin_s
+            await asyncio.gather(
+                *(
+                    self._handle(pk, sk, lease_until, remaining_s, report, rescue=rescue)
+                    for pk, sk in keys
+                )
+            )
+
+        return await self._in_pool(work, report)
+
+    async def fire(self, timers: list[PollTimer], remaining_s: Callable[[], float]) -> PollReport:
+        """Handle fired timers: poll each job that is due, set the next timers."""
+        report = PollReport(timers_fired=len(timers))
+
+        async def work() -> None:
+            lease_until = self._clock() + remaining_s() + self.settings.lease_margin_s
+            await asyncio.gather(
+                *(self._fired(timer, lease_until, remaining_s, report) for timer in timers)
+            )
+
+        return await self._in_pool(work, report)
+
+    async def _in_pool(self, work: Callable[[], Awaitable[None]], report: PollReport) -> PollReport:
+        started = time.monotonic()
         self._semaphores = {}
         with ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix="poller-aws"
         ) as executor:
             self._executor = executor
-            keys = await self._aws(self._due_keys, self._clock())
-            report.due = len(keys)
-            lease_until = self._clock() + remaining_s() + self.settings.lease_margin_s
-            await asyncio.gather(
-                *(self._handle(pk, sk, lease_until, remaining_s, report) for pk, sk in keys)
-            )
-        self._executor = None
+            try:
+                await work()
+            finally:
+                self._executor = None
         report.seconds = round(time.monotonic() - started, 3)
         return report
+
+    async def _fired(
+        self,
+        timer: PollTimer,
+        lease_until: float,
+        remaining_s: Callable[[], float],
+        report: PollReport,
+    ) -> None:
+        if timer.due_at > self._clock():
+            # A wait longer than SQS's 900 s delay: this was one link of the chain.
+            report.timers_chained += 1
+            await self._set_timer(timer, report)
+            return
+        pk, sk = order_pk(timer.order_key), job_sk(timer.job_id)
+        outcome = await self._handle(pk, sk, lease_until, remaining_s, report)
+        if outcome is Handled.NOT_OURS:
+            report.timers_skipped += 1
+        elif outcome is Handled.NO_TIME:
+            await self._set_timer(timer, report)  # fires again at once, in another invocation
+        elif outcome is Handled.ERROR:
+            # Try again when the lease this worker may hold has run out.
+            await self._set_timer(replace(timer, due_at=lease_until), report)
 
     # -- one job ----------------------------------------------------------------------------
 
@@ -156,67 +238,69 @@ class Poller:
         lease_until: float,
         remaining_s: Callable[[], float],
         report: PollReport,
-    ) -> None:
+        *,
+        rescue: bool = False,
+    ) -> Handled:
+        """Lease, poll, act and save one job."""
         if remaining_s() < self.settings.safety_s:
             report.skipped_for_time += 1
-            return
+            return Handled.NO_TIME
         try:
             job = await self._aws(self._jobs.lease, pk, sk, self.owner, self._clock(), lease_until)
             if job is None:
-                return  # another run holds it, or the index entry was stale
+                return Handled.NOT_OURS
             report.leased += 1
+            if rescue:
+                report.rescued += 1
+                logger.info("render job rescued", extra={"job": sk, "order": pk})
+            expired = past_deadline(job, self._clock())
+            if expired is not None:
+                # The step has timed out: fail it without asking the provider (which may be
+                # the very thing that keeps failing).
+                await self._apply(expired, report)
+                return Handled.POLLED
             provider = await self._provider_for(job)
             policy = self._policy_for(job.provider)
             async with self._semaphore(job.provider):
-                decision = await self._poll(job, provider, policy, remaining_s, report)
+                decision = await self._poll(job, provider, policy, report)
                 if decision.action is Action.RECOVER:
                     decision = await self._recover(decision, provider, policy)
             await self._apply(decision, report)
         except Exception:
-            # The lease runs out and a later run polls the job again.
+            # The lease runs out; the timer's redelivery or the sweep polls the job again.
             report.errors += 1
             logger.exception("render job handling failed", extra={"job": sk, "order": pk})
+            return Handled.ERROR
+        return Handled.POLLED
 
     async def _poll(
         self,
         job: RenderJob,
         provider: RenderProvider,
         policy: PollingPolicy,
-        remaining_s: Callable[[], float],
         report: PollReport,
     ) -> Decision:
-        while True:
-            now = self._clock()
-            expired = past_deadline(job, now)
-            if expired is not None:
-                return expired
-            earliest = too_soon(job, policy, now)
-            if earliest is not None:
-                return Decision(replace(job, state=JobState.PENDING, due_at=earliest))
-            report.polls += 1
-            report.by_provider[job.provider] = report.by_provider.get(job.provider, 0) + 1
-            work = work_of(job)
-            try:
-                result = await provider.poll(work)
-            except ProviderUnavailable as exc:
-                return after_transient_error(
-                    job, policy, self._clock(), exc.message, exc.retry_after_s
-                )
-            except ProviderRejected as exc:
-                return failed(job, self._clock(), RENDER_FAILED, exc.message)
-            plan = provider.recovery_plan(work) if result.state is PollState.FAILED else None
-            decision = after_poll(job, result, policy, self._clock(), plan)
-            wait = (decision.job.due_at or 0.0) - self._clock()
-            repoll = (
-                decision.action is Action.NONE
-                and decision.keeps_polling
-                and policy.next_poll_delay() <= IN_RUN_REPOLL_MAX_INTERVAL_S
-                and remaining_s() - wait > self.settings.safety_s
-            )
-            if not repoll:
-                return decision
-            await asyncio.sleep(max(0.0, wait))
-            job = replace(decision.job, state=JobState.LEASED)
+        """One poll (or none, when the deadline passed or the provider's floor forbids it)."""
+        now = self._clock()
+        expired = past_deadline(job, now)
+        if expired is not None:
+            return expired
+        earliest = too_soon(job, policy, now)
+        if earliest is not None:
+            return Decision(replace(job, state=JobState.PENDING, due_at=earliest))
+        report.polls += 1
+        report.by_provider[job.provider] = report.by_provider.get(job.provider, 0) + 1
+        work = work_of(job)
+        try:
+            result = await provider.poll(work)
+        except TooSoon as exc:
+            return refused_too_soon(job, self._clock(), exc.retry_after_s)
+        except ProviderUnavailable as exc:
+            return after_transient_error(job, policy, self._clock(), exc.message, exc.retry_after_s)
+        except ProviderRejected as exc:
+            return failed(job, self._clock(), RENDER_FAILED, exc.message)
+        plan = provider.recovery_plan(work) if result.state is PollState.FAILED else None
+        return after_poll(job, result, policy, self._clock(), plan)
 
     async def _recover(
         self, decision: Decision, provider: RenderProvider, policy: PollingPolicy
@@ -224,6 +308,8 @@ class Poller:
         job = decision.job
         try:
             work = await provider.recover(work_of(job))
+        except TooSoon as exc:
+            return refused_too_soon(job, self._clock(), exc.retry_after_s)
         except ProviderUnavailable as exc:
             return after_transient_error(job, policy, self._clock(), exc.message, exc.retry_after_s)
         except (ProviderRejected, RecoveryRefused) as exc:
@@ -252,13 +338,32 @@ class Poller:
                 job.error or "render failed",
             )
             await self._aws(self._cancel_siblings, job)
+            # The download function settles the order: a manifest saying what was stored.
+            await self._aws(self._downloads.send, job)
             report.failed += 1
         elif decision.action is Action.RECOVER:
             report.recovered += 1
         if decision.keeps_polling:
             report.rescheduled += 1
         if not await self._aws(self._jobs.save, job, owner=self.owner):
-            report.lost_leases += 1
+            report.lost_leases += 1  # whoever took the job over sets its timer
+            return
+        if decision.keeps_polling:
+            await self._set_timer(job, report)
+
+    async def _set_timer(self, target: RenderJob | PollTimer, report: PollReport) -> None:
+        """Best effort: a timer that cannot be set leaves the job to the sweep."""
+        if self._timers is None:
+            return
+        try:
+            if isinstance(target, PollTimer):
+                await self._aws(self._timers.set_timer, target)
+            else:
+                await self._aws(self._timers.set, target)
+            report.timers_set += 1
+        except Exception:
+            report.timer_errors += 1
+            logger.exception("poll timer not set: the scheduled run will rescue the job")
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -277,17 +382,23 @@ class Poller:
         now = self._clock()
         created = 0
         for work in decision.discovered:
-            created += self._jobs.put_new(
-                job_for_work(
-                    work,
-                    parent.order_key,
-                    parent.task_token,
-                    parent.step_id,
-                    created_at=now,
-                    deadline_at=parent.deadline_at,
-                    due_at=now,
-                )
+            job = job_for_work(
+                work,
+                parent.order_key,
+                parent.task_token,
+                parent.step_id,
+                created_at=now,
+                deadline_at=parent.deadline_at,
+                due_at=now,
             )
+            if not self._jobs.put_new(job):
+                continue  # found at an earlier look: it has its job (and timer) already
+            created += 1
+            if self._timers is not None:
+                try:
+                    self._timers.set(job)
+                except Exception:
+                    logger.exception("poll timer not set: the scheduled run will rescue the job")
         return created
 
     def _cancel_siblings(self, failed_job: RenderJob) -> None:

@@ -20,6 +20,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from printflow.adapters.order_table import START_DONE_ATTRIBUTE, OrderTable
 from printflow.adapters.render_job_table import RenderJobTable
@@ -27,10 +28,14 @@ from printflow.domain.order import Order, OrderKey, order_from_document
 from printflow.domain.storefront import Storefront
 from printflow.errors import StepFailed, StepRetryable, ValidationError
 from printflow.intake.completion import OrderCompleter, OrderNotCompletable, StoreUnavailable
+from printflow.observability import logger
 from printflow.providers.base import ProviderRejected, ProviderUnavailable, RenderWork
 from printflow.providers.registry import ProviderRegistry, start_render
 from printflow.render.jobs import job_for_work
 from printflow.render.policies import policy_for
+
+if TYPE_CHECKING:
+    from printflow.render.poller import PollTimers
 
 DEFAULT_RENDER_TIMEOUT_S = 3600
 
@@ -43,6 +48,8 @@ class RenderRequest:
     timeout_s: int = DEFAULT_RENDER_TIMEOUT_S
     # Seconds left in the Lambda (its context); None: no limit (tests, tools).
     remaining_s: Callable[[], float] | None = None
+    # Set on the order by the download function when it completes the token.
+    success_status: str = ""
 
 
 class _TimeRunningOut(Exception):
@@ -69,7 +76,9 @@ class RenderStarter:
         completer: OrderCompleter | None = None,
         min_time_left_s: float = 15.0,
         clock: Callable[[], float] = time.time,
+        timers: PollTimers | None = None,
     ) -> None:
+        self._timers = timers
         self._completer = completer
         self._min_time_left_s = min_time_left_s
         self._orders = orders
@@ -94,7 +103,9 @@ class RenderStarter:
         if request.step_id in (item.get(START_DONE_ATTRIBUTE) or ()):
             return RenderStarted(len(earlier), provider_name, resumed=True)
 
-        order = self._complete(order_from_document(item["order"]), storefront)
+        # A large completed order keeps its document beside the raw body.
+        bucket = (item.get("rawBody") or {}).get("bucket")
+        order = self._complete(order_from_document(item["order"]), storefront, bucket)
         recorded = frozenset(j.line_item_id for j in earlier if j.line_item_id)
         new_jobs = 0
 
@@ -125,15 +136,15 @@ class RenderStarter:
                 f"started {len(earlier) + new_jobs} render job(s) before the function's time ran "
                 "low; the step's retry starts the rest"
             ) from None
-        self._orders.mark_render_started(request.order, request.step_id)
+        self._orders.mark_render_started(request.order, request.step_id, request.success_status)
         return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
 
-    def _complete(self, order: Order, storefront: Storefront) -> Order:
+    def _complete(self, order: Order, storefront: Storefront, bucket: str | None) -> Order:
         """The full order: a thin one (BigCommerce) is read from its store first."""
         if self._completer is None:
             return order
         try:
-            return self._completer.complete(order, storefront)
+            return self._completer.complete(order, storefront, document_bucket=bucket)
         except OrderNotCompletable as exc:
             raise StepFailed(str(exc)) from exc
         except StoreUnavailable as exc:
@@ -144,15 +155,21 @@ class RenderStarter:
         """Record ``work`` as a job (1), or find it recorded already (0: found again)."""
         now = self._clock()
         policy = policy_for(work.provider.value)
-        created = self._jobs.put_new(
-            job_for_work(
-                work,
-                request.order,
-                request.task_token,
-                request.step_id,
-                created_at=now,
-                deadline_at=now + request.timeout_s,
-                due_at=now + policy.first_poll_s,
-            )
+        job = job_for_work(
+            work,
+            request.order,
+            request.task_token,
+            request.step_id,
+            created_at=now,
+            deadline_at=now + request.timeout_s,
+            due_at=now + policy.first_poll_s,
         )
+        created = self._jobs.put_new(job)
+        if created and self._timers is not None:
+            # After the job exists: a timer never fires on a job that is not there. If this
+            # fails, the job is still recorded and the scheduled run rescues it.
+            try:
+                self._timers.set(job)
+            except Exception:
+                logger.exception("poll timer not set: the scheduled run will rescue the job")
         return int(created)

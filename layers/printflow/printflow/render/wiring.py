@@ -1,4 +1,5 @@
-"""Composition root of the render functions: the start step, the poller and the sweep."""
+"""Composition root of the render functions: the start step, the poller, its timers and the
+sweep."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from printflow.adapters import aws
 from printflow.adapters.download_queue import DownloadQueue
 from printflow.adapters.order_flows import OrderFlowStarter
 from printflow.adapters.order_table import OrderTable
+from printflow.adapters.poll_timers import PollTimerQueue
 from printflow.adapters.render_job_table import RenderJobTable
 from printflow.adapters.task_tokens import TaskTokens
 from printflow.domain.render_job import RenderJob
@@ -90,7 +92,9 @@ class ProviderDirectory:
             storefront = self._storefronts[storefront_id]
             if storefront is None or storefront.provider is None:
                 raise LookupError(f"storefront {storefront_id!r} has no render provider")
-            adapter = await self._registry.adapter_for(storefront.provider, self._clients[shard])
+            adapter = await self._registry.adapter_for(
+                storefront.provider, self._clients[shard], storefront_id=storefront_id
+            )
             self._adapters[(storefront_id, shard)] = adapter
             return adapter
 
@@ -109,6 +113,13 @@ class ProviderDirectory:
         clients, self._clients, self._adapters = self._clients, [], {}
         for client in clients:
             await client.aclose()
+
+
+def poll_timers(settings: RenderSettings, sqs: Any = None) -> PollTimerQueue | None:
+    """The poll queue, when the function has one (``POLL_QUEUE_URL``)."""
+    if not settings.poll_queue_url:
+        return None
+    return PollTimerQueue(sqs or aws.client("sqs"), settings.poll_queue_url)
 
 
 def build_render_starter(
@@ -131,6 +142,7 @@ def build_render_starter(
         completer=completer,
         # Room for one more provider request (its timeout) and recording it.
         min_time_left_s=settings.provider_timeout_s + 5.0,
+        timers=poll_timers(settings),
     )
 
 
@@ -141,7 +153,9 @@ def build_poller(
     dynamodb: Any = None,
     sqs: Any = None,
     stepfunctions: Any = None,
+    rescue: bool = False,
 ) -> tuple[Poller, ProviderDirectory]:
+    """The poller of fired timers or, with ``rescue``, of the scheduled safety net."""
     client = dynamodb or aws.client("dynamodb")
     orders = OrderTable(client, settings.core.order_table)
     directory = ProviderDirectory(orders, registry, settings)
@@ -151,7 +165,12 @@ def build_poller(
         policy_for,
         DownloadQueue(sqs or aws.client("sqs"), settings.require_queue()),
         TaskTokens(stepfunctions or aws.client("stepfunctions")),
-        PollerSettings(due_shards=settings.due_shards, concurrency=settings.poll_concurrency),
+        PollerSettings(
+            due_shards=settings.due_shards,
+            concurrency=settings.poll_concurrency,
+            rescue_after_s=settings.rescue_after_s if rescue else 0.0,
+        ),
+        timers=poll_timers(settings, sqs),
     )
     return poller, directory
 

@@ -5,12 +5,20 @@ The flow compiler (:mod:`printflow.flows.compiler`) invokes each step Lambda wit
     {
       "input": {
         "order": {"pk": "...", "sk": "ORDER", "storefrontId": "...", "orderId": "..."},
+        "running": {"step": "consume"},                       # set by the previous step
         "error": {"Error": "StepFailed", "Cause": "..."}      # only on an onError path
       },
-      "step": {"id": "consume", "type": "consume-rest-api",
-               "successStatus": "In progress", "options": {...}},
-      "execution": "arn:aws:states:...:execution:OrderFlow:..."
+      "step": {"id": "error", "type": "send-email", "successStatus": "Failed",
+               "options": {...},
+               "flowStart": "generate",     # onError targets: the step failing without "running"
+               "endsFlowFailed": true},     # the flow's end after an error: see below
+      "execution": "arn:aws:states:...:execution:OrderFlow:...",
+      "taskToken": "..."                    # render steps and steps with endsFlowFailed
     }
+
+The step writes its own ``successStatus`` when its work is done (:mod:`printflow.steps.completion`);
+a step with ``endsFlowFailed`` then fails its task with ``OrderFailed`` and the original cause,
+which ends the execution as failed.
 
 A malformed event is a bug in the flow or the compiler, not a transient problem, so it
 fails the step for good (:class:`StepFailed`).
@@ -50,13 +58,14 @@ MAX_CAUSE_CHARS = 1000
 class FlowError:
     """The error an ``onError`` step reports: the Catch's ``Error`` and a readable ``Cause``.
 
-    ``step`` is the step that failed, when known (the compiled flow records it on the order
-    item before it runs the ``onError`` step).
+    ``step`` is the step that failed: the state data's ``running.step`` (each step hands it
+    to the next), else the flow's first step.
     """
 
     error: str
     cause: str
     step: str | None = None
+    raw_cause: str = ""  # the Catch's Cause as it came (a Lambda error's is JSON)
 
     def to_document(self) -> dict[str, str]:
         doc = {"error": self.error, "cause": self.cause}
@@ -74,6 +83,8 @@ class StepInvocation:
     execution: str
     options: Mapping[str, Any] = field(default_factory=dict)
     error: FlowError | None = None
+    task_token: str | None = None
+    ends_flow_failed: bool = False
 
     @property
     def delivery_id(self) -> str:
@@ -131,7 +142,9 @@ def parse_step_event(event: Any, *, expected_type: str) -> StepInvocation:
         success_status=str(step.get("successStatus") or ""),
         execution=_text(event, "execution", "step event"),
         options=options,
-        error=_flow_error(payload.get("error")),
+        error=_flow_error(payload.get("error"), _failed_step(payload, step)),
+        task_token=_optional_text(event, "taskToken"),
+        ends_flow_failed=step.get("endsFlowFailed") is True,
     )
 
 
@@ -142,17 +155,32 @@ def _text(doc: Mapping[str, Any], name: str, where: str) -> str:
     return value
 
 
-def _flow_error(raw: Any) -> FlowError | None:
+def _optional_text(doc: Mapping[str, Any], name: str) -> str | None:
+    value = doc.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _failed_step(payload: Mapping[str, Any], step: Mapping[str, Any]) -> str | None:
+    """The step an ``onError`` step was reached from: the one running when it failed."""
+    running = payload.get("running")
+    if isinstance(running, dict) and isinstance(running.get("step"), str) and running["step"]:
+        return str(running["step"])
+    return _optional_text(step, "flowStart")
+
+
+def _flow_error(raw: Any, failed_step: str | None) -> FlowError | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
         raise StepFailed("step event: 'input.error' must be an object")
     error = str(raw.get("Error") or raw.get("error") or "")
-    step = raw.get("step") or raw.get("Step")
+    step = raw.get("step") or raw.get("Step") or failed_step
+    raw_cause = raw.get("Cause") if "Cause" in raw else raw.get("cause")
     return FlowError(
         error=error or "Unknown",
-        cause=readable_cause(raw.get("Cause") or raw.get("cause")),
+        cause=readable_cause(raw_cause),
         step=step if isinstance(step, str) and step else None,
+        raw_cause="" if raw_cause is None else str(raw_cause),
     )
 
 

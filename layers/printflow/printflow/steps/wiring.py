@@ -11,9 +11,11 @@ from printflow.adapters.artifact_bucket import ArtifactBucket
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.ses_email import SesMailer
 from printflow.adapters.signing_secrets import SigningSecrets
+from printflow.adapters.task_tokens import TaskTokens
 from printflow.errors import ConfigurationError
 from printflow.net.safe_http import guarded_client
 from printflow.net.ssrf import EgressGuard, Resolver
+from printflow.steps.completion import StepCompletion
 from printflow.steps.email import EmailStep
 from printflow.steps.rest import Presigner, RestStep
 from printflow.steps.settings import StepSettings
@@ -61,4 +63,15 @@ def build_email_step(
         OrderTable(dynamodb or aws.client("dynamodb"), settings.core.order_table),
         SesMailer(sesv2 or aws.client("sesv2"), settings.sender_email),
         operations_email=settings.operations_email,
+    )
+
+
+def build_step_completion(
+    settings: StepSettings, *, dynamodb: Any = None, stepfunctions: Any = None
+) -> StepCompletion:
+    """What every Lambda step does last: its status write (and, at a failed flow's end, the
+    ``OrderFailed`` of its own callback task)."""
+    return StepCompletion(
+        OrderTable(dynamodb or aws.client("dynamodb"), settings.core.order_table),
+        TaskTokens(stepfunctions or aws.client("stepfunctions")),
     )

@@ -1,4 +1,4 @@
-"""Predictable, safe S3 keys for an order's artifacts.
+"""Predictable, safe S3 keys (and key segments) built from shop- and provider-supplied values.
 
 ``orders/{storefrontId}/{orderId}/{jobId}/{filename}``, and the order's
 ``orders/{storefrontId}/{orderId}/manifest.json``.
@@ -18,9 +18,14 @@ them. So each segment is made safe, deterministically (a retry writes the same k
   below S3's 1,024 bytes;
 - empty (or nothing left) becomes a fallback name.
 
-An identifier that had to be changed (beyond NFC) also gets a short hash of its original, so two
-different order ids can never share a folder (``a/b`` and ``a_b`` stay apart). File names do
-not: collisions within a job are resolved by :func:`unique_filenames`, readable.
+An identifier that had to be changed (beyond NFC) also gets ``~`` and a hash of its original,
+so two different order ids never share a folder (``a/b`` and ``a_b`` stay apart). An id that
+holds ``~`` itself always counts as changed, so no shop can send an id that reads like
+another id's changed form: :func:`safe_id` is injective (up to a 64-bit hash collision). File
+names are not: collisions within a job are resolved by :func:`unique_filenames`, readable.
+
+Every key built from an order id goes through :func:`safe_id`: artifacts and manifests here,
+raw webhook bodies and large order documents (:mod:`printflow.adapters.raw_bodies`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ MANIFEST_NAME = "manifest.json"
 FALLBACK_FILENAME = "artifact"
 FALLBACK_ID = "unnamed"
 MAX_SEGMENT_BYTES = 150
+# Marks a changed identifier; kept ids never contain it, so no kept id reads like a changed one.
+_HASH_MARK = "~"
+ID_HASH_CHARS = 16
 # Longer "extensions" are just a dot inside a name; don't spend the length budget keeping them.
 MAX_EXTENSION_CHARS = 16
 
@@ -81,14 +89,16 @@ def safe_filename(name: str) -> str:
 def safe_id(value: str) -> str:
     """An identifier as one safe key segment; a changed identifier keeps a hash of the original.
 
-    Idempotent: a safe identifier (including one this function returned) comes back as is.
+    Injective: two different identifiers never give the same segment. A safe identifier
+    without ``~`` comes back as is.
     """
     # NFC is not a change: the same visible id in either form is the same id.
     original = unicodedata.normalize("NFC", value)
-    cleaned = _clean(original)
+    cleaned = _clean(original).replace(_HASH_MARK, "_")
     if original and cleaned == original and len(original.encode()) <= MAX_SEGMENT_BYTES:
         return original
-    suffix = "~" + hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    digest = hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()
+    suffix = _HASH_MARK + digest[:ID_HASH_CHARS]
     stem = _truncate(cleaned, MAX_SEGMENT_BYTES - len(suffix)).rstrip(". ")
     return (stem or FALLBACK_ID) + suffix
 

@@ -160,12 +160,9 @@ def test_a_failed_order_gets_a_manifest_saying_its_files_are_incomplete(world: A
     )
     world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
     world.wait(lambda: len(world.jobs(WOO_ORDER)) >= 1, what="render jobs")
-    world.wait(
-        lambda: (
-            (world.run_poller(), {j["state"] for j in world.jobs(WOO_ORDER)})[1]
-            >= {"ready", "failed"}
-        ),
-        what="one ready and one failed job",
+    world.fire_poll_timers(
+        until=lambda _: {j["state"] for j in world.jobs(WOO_ORDER)} >= {"ready", "failed"},
+        timeout_s=30,
     )
 
     # When the downloads run (the stored file, and the poller's note about the failed job)

@@ -24,6 +24,7 @@ from printflow_tools.localstack.environment import LocalEnvironment
 from printflow_tools.localstack.resources import template_outputs
 from printflow_tools.localstack.stack import LOCAL_CREDENTIALS
 from printflow_tools.localstack.storefront_setup import chili_provider, register_render_storefront
+from printflow_tools.sandboxes.customers_canvas import Pipeline
 from printflow_tools.webhook_events import DEMO_SECRETS, signed_headers
 from tests.e2e.test_local_stack import order_view, post, shopify_order, wait_for_status
 
@@ -192,7 +193,16 @@ def test_a_running_order_is_not_retried(
          "id": 7377}
     ).encode()  # fmt: skip
     headers = signed_headers("woocommerce", body, DEMO_SECRETS["woocommerce"])
-    assert post(local_stack, "/webhooks/woocommerce/demo-woo", body, headers)[0] == 202
+    # Its project's pipeline stays in progress: the e2e stack speeds up the poll schedule,
+    # so the default (done at the second poll) could finish the order before the retry.
+    integration = local_stack.canvas_integration
+    assert integration is not None
+    default_pipeline = integration.pipeline
+    integration.pipeline = Pipeline.completes(after_polls=10_000)
+    try:
+        assert post(local_stack, "/webhooks/woocommerce/demo-woo", body, headers)[0] == 202
+    finally:
+        integration.pipeline = default_pipeline
     deadline = time.monotonic() + 20
     while True:  # the render step waits for projects that do not exist yet
         code, out, _ = cli(capsys, "orders", "show", "demo-woo", "7377", "--json")

@@ -5,6 +5,7 @@ waits out a store's rate limit within the step's time or hands the wait to the s
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,8 +42,14 @@ class StoreAnswer:
 
     @property
     def retry_after_s(self) -> float | None:
-        """``Retry-After``, or BigCommerce's ``X-Rate-Limit-Time-Reset-Ms``."""
-        wait = retry_after_s(httpx.Response(self.status, headers=self.headers))
+        """``Retry-After`` (Shopify sends decimals: ``2.0``), or BigCommerce's
+        ``X-Rate-Limit-Time-Reset-Ms``."""
+        try:
+            seconds = float(self.headers.get("retry-after", "").strip())
+        except ValueError:  # absent, or an HTTP date
+            wait = retry_after_s(httpx.Response(self.status, headers=self.headers))
+        else:
+            wait = seconds if math.isfinite(seconds) and seconds >= 0 else None
         reset_ms = self.headers.get("x-rate-limit-time-reset-ms", "")
         if wait is None and reset_ms.isdigit():
             wait = int(reset_ms) / 1000
@@ -86,6 +93,7 @@ def exchange(
     *,
     headers: Mapping[str, str],
     json_body: Any = None,
+    params: Mapping[str, Any] | None = None,
     auth: httpx.Auth | None = None,
 ) -> StoreAnswer:
     """One request; the answer's JSON read up to :data:`MAX_ANSWER_BYTES`.
@@ -101,6 +109,7 @@ def exchange(
         with http.stream(
             method,
             url,
+            params=params,
             content=content,
             headers=request_headers,
             auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,

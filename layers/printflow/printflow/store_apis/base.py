@@ -134,6 +134,40 @@ def exchange(
     return StoreAnswer(response.status_code, response.headers, body)
 
 
+def exchange_paced(
+    http: httpx.Client,
+    method: str,
+    url: str,
+    what: str,
+    pacer: Pacer,
+    *,
+    headers: Mapping[str, str],
+    json_body: Any = None,
+    params: Mapping[str, Any] | None = None,
+    auth: httpx.Auth | None = None,
+    ok: tuple[int, ...] = (200, 201, 204),
+    refusal: Callable[[str, StoreAnswer], StoreApiError],
+    default_wait_s: float = 2.0,
+    attempts: int = 3,
+) -> StoreAnswer:
+    """:func:`exchange`, a 429 waited out within ``pacer`` (its ``Retry-After``, else
+    ``default_wait_s``) and asked again. An answer in ``ok``, or the error ``refusal`` makes
+    of it; a success that is not JSON (a proxy's error page) is worth a retry."""
+    for _ in range(attempts):
+        answer = exchange(
+            http, method, url, what, headers=headers, json_body=json_body, params=params, auth=auth
+        )
+        if answer.status in ok:
+            if isinstance(answer.body, str):
+                raise StoreApiError(f"{what}: the answer is not JSON", transient=True)
+            return answer
+        if answer.status != 429:
+            raise refusal(what, answer)
+        wait = answer.retry_after_s
+        pacer.wait(default_wait_s if wait is None else wait, f"{what}: HTTP 429")
+    raise StoreApiError(f"{what}: still rate limited after {attempts} tries", transient=True)
+
+
 def excerpt(body: Any) -> str:
     """A short, one-line piece of an error answer for messages (never credentials: stores do
     not echo them)."""

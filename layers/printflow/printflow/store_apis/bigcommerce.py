@@ -32,12 +32,11 @@ import httpx
 
 from printflow.domain.storefront import StoreApi
 from printflow.errors import ValidationError
-from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange
+from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange_paced
 from printflow.store_apis.pulls import OrderPage, PulledOrder, parse_time
 
 PAGE_SIZE = 250  # the API's maximum
 MAX_PAGES = 4  # 1,000 line items: the most an Order holds (intake.normalisers.MAX_LINE_ITEMS)
-MAX_ATTEMPTS = 3
 
 
 class BigCommerceApi:
@@ -59,31 +58,20 @@ class BigCommerceApi:
         params: Mapping[str, Any] | None = None,
     ) -> Any:
         """The JSON of a 200 answer, or None for 204; :class:`StoreApiError` otherwise."""
-        what = f"{method} /v2{path}"
-        for _ in range(MAX_ATTEMPTS):
-            answer = exchange(
-                self._http,
-                method,
-                self._base + path,
-                what,
-                headers=self._headers,
-                json_body=body,
-                params=params,
-            )
-            if answer.status == 204:
-                return None
-            if answer.status == 200:
-                if isinstance(answer.body, str):  # a proxy's error page: worth a retry
-                    raise StoreApiError(f"{what}: the answer is not JSON", transient=True)
-                return answer.body
-            if answer.status == 429:
-                wait = answer.retry_after_s
-                self._pacer.wait(1.0 if wait is None else wait, f"{what}: HTTP 429")
-                continue
-            raise _error(what, answer)
-        raise StoreApiError(
-            f"{what}: still rate limited after {MAX_ATTEMPTS} tries", transient=True
+        answer = exchange_paced(
+            self._http,
+            method,
+            self._base + path,
+            f"{method} /v2{path}",
+            self._pacer,
+            headers=self._headers,
+            json_body=body,
+            params=params,
+            ok=(200, 204),
+            refusal=_error,
+            default_wait_s=1.0,
         )
+        return answer.body  # None for 204
 
 
 class BigCommerceOrders:

@@ -35,11 +35,10 @@ import httpx
 
 from printflow.domain.storefront import StoreApi
 from printflow.errors import ValidationError
-from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange
+from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange_paced
 from printflow.store_apis.pulls import OrderPage, PulledOrder, parse_time
 
 API_PATH = "/wp-json/wc/v3"
-MAX_ATTEMPTS = 3
 LIST_PAGE_SIZE = 100  # the API's maximum
 DRAFT_STATUS = "checkout-draft"
 _STATUS_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,19}$")
@@ -74,29 +73,18 @@ class WooCommerceApi:
         params: Mapping[str, Any] | None = None,
     ) -> StoreAnswer:
         """A 2xx answer; :class:`StoreApiError` for anything else."""
-        what = f"{method} {API_PATH}{path}"
-        for _ in range(MAX_ATTEMPTS):
-            answer = exchange(
-                self._http,
-                method,
-                self._base + path,
-                what,
-                headers={"Accept": "application/json"},
-                json_body=body,
-                params=params,
-                auth=self._auth,
-            )
-            if answer.status in (200, 201):
-                if isinstance(answer.body, str):  # a proxy's error page: worth a retry
-                    raise StoreApiError(f"{what}: the answer is not JSON", transient=True)
-                return answer
-            if answer.status == 429:
-                wait = answer.retry_after_s
-                self._pacer.wait(2.0 if wait is None else wait, f"{what}: HTTP 429")
-                continue
-            raise _error(what, answer)
-        raise StoreApiError(
-            f"{what}: still rate limited after {MAX_ATTEMPTS} tries", transient=True
+        return exchange_paced(
+            self._http,
+            method,
+            self._base + path,
+            f"{method} {API_PATH}{path}",
+            self._pacer,
+            headers={"Accept": "application/json"},
+            json_body=body,
+            params=params,
+            auth=self._auth,
+            ok=(200, 201),
+            refusal=_error,
         )
 
 

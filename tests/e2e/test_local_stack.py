@@ -306,8 +306,9 @@ def test_a_shopify_storefront_registered_with_the_canvas_sandbox_gets_its_projec
 def test_an_order_whose_webhook_never_came_is_pulled_and_rendered(
     local_stack: LocalEnvironment,
 ) -> None:
-    # Given an order in the Shopify shop that no webhook announced
-    order = json.loads(shopify_order("9000077"))
+    # Given an order in the Shopify shop that no webhook announced (an id no other test posts:
+    # the tests share one local stack)
+    order = json.loads(shopify_order("9000088"))
     order["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
     local_stack.shop.add_order(order)
     assert local_stack.stack is not None
@@ -328,7 +329,7 @@ def test_an_order_whose_webhook_never_came_is_pulled_and_rendered(
     view: dict[str, Any] = {}
     while time.monotonic() < deadline:
         try:
-            view = order_view(local_stack, "demo-shopify", "9000077")
+            view = order_view(local_stack, "demo-shopify", "9000088")
         except urllib.error.HTTPError as error:
             if error.code != 404:  # not recorded yet is the only expected answer
                 raise
@@ -336,7 +337,7 @@ def test_an_order_whose_webhook_never_came_is_pulled_and_rendered(
             continue
         break
     assert view, "the reconciliation never recorded the order"
-    view = wait_for_status(local_stack, "demo-shopify", "9000077")
+    view = wait_for_status(local_stack, "demo-shopify", "9000088")
 
     # Then it went all the way, with its raw body kept as the webhook's would be
     assert view["status"] == "Success", view
@@ -346,6 +347,6 @@ def test_an_order_whose_webhook_never_came_is_pulled_and_rendered(
     s3 = local_stack.stack.client("s3")
     raw = s3.list_objects_v2(
         Bucket=local_stack.stack.resources.bucket(),  # type: ignore[union-attr]
-        Prefix="webhooks/demo-shopify/9000077/",
+        Prefix="webhooks/demo-shopify/9000088/",
     )
     assert raw["KeyCount"] == 1

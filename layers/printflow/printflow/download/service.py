@@ -191,6 +191,8 @@ class DownloadService:
             artifact = _artifact_record(self.bucket, job, source, name, result)
             artifacts.append(artifact)
             stored[key] = artifact
+            if len(artifacts) == len(sources):
+                break  # the job's move to DONE records the last one: no write of its own
             # Progress survives a crash: a redelivery skips what is already stored.
             self._jobs.move(
                 job.order_key,

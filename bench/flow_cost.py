@@ -39,7 +39,6 @@ import logging
 import math
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -48,6 +47,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from printflow_tools.bench_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW_FILE = ROOT / "flows" / "default.json"
@@ -127,12 +128,6 @@ def parse_size(text: str) -> int:
     if not match or match.group(2).lower() not in units:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 10MiB)")
     return int(float(match.group(1)) * units[match.group(2).lower()])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- one measured run -----------------------------------------------------------------------------

@@ -44,11 +44,22 @@ def wait_for_port(
     raise TimeoutError(f"nothing listens on {LOOPBACK}:{port} after {timeout_s} s")
 
 
+# moto's server with PrintFlow's corrections (printflow_tools.localstack.fidelity), as the
+# local stack runs it: a bench measures moto as it behaves like AWS.
+_MOTO_SERVER = (
+    "import sys\n"
+    "from printflow_tools.localstack.fidelity import make_moto_behave_like_aws\n"
+    "make_moto_behave_like_aws()\n"
+    "from moto.server import main\n"
+    "main(sys.argv[1:])\n"
+)
+
+
 def start_moto(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """moto's server in its own process on loopback: the process and its endpoint URL."""
     port = port or free_port()
     process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+        [sys.executable, "-c", _MOTO_SERVER, "-H", LOOPBACK, "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -62,7 +62,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except Exception as exc:
         if not invocation.fails_own_task:
             raise
-        # The step ending a failed flow catches only known error names (not its own
+        # A step that fails its own task catches only known error names (not its own
         # OrderFailed): an unexpected one becomes a step failure, so the order is marked.
         raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
     if sent.outcome == "may have been sent":

@@ -375,6 +375,9 @@ class OrderTable:
                     ":entry": [{"status": status.status, "at": status.at, "step": status.step_id}],
                 }
             )
+            if status.error is not None:  # a render step reached through onError
+                expression += ", #error = :error"
+                values[":error"] = status.error
             if self._update_once(key, expression, values, status.run_id):
                 return
             expression = "SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at"

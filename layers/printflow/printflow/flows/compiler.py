@@ -26,18 +26,19 @@ so no two steps can ever produce the same state name):
                 fails for good, its Lambda marks the order ``Failed`` (status, error, history
                 entry: one write) and fails the task with ``OrderFailed`` and
                 ``<Error>: <Cause>``, which ends the execution; no state follows it.
-- ``s.failed``  (without onError) the failure nobody's code saw: a render step's failure
-                reported by the poller or the download function, a timeout, a crashed
-                Lambda. It sets status ``Failed`` and records the error and a history entry
-                in one write, then goes to the shared ``Order failed`` Fail state, which fails
-                the execution with the step's own error and cause.
+- ``s.failed``  (without onError) the failure no step Lambda recorded: a render step's
+                failure reported by the poller or the download function, a timeout, a
+                crashed Lambda, retries spent. It sets status ``Failed`` and records the
+                error and a history entry in one write, then goes to the shared ``Order
+                failed`` Fail state, which fails the execution with the step's own error
+                and cause.
 
 An order therefore costs one state transition per step on the success path, on an
 ``onError`` path and when a Lambda step without onError fails; only a failure no step
-Lambda could record (a render step without onError, a timeout, a crash) costs the two
-transitions of ``s.failed`` and the Fail state. Output is deterministic (states in step
-order, keys in a fixed order), so the checked-in definition can be compared byte for byte
-with a fresh compile.
+Lambda could record (a render step without onError, a timeout, a crash, retries spent)
+costs the two transitions of ``s.failed`` and the Fail state. Output is deterministic
+(states in step order, keys in a fixed order), so the checked-in definition can be compared
+byte for byte with a fresh compile.
 
 Resource names are ``DefinitionSubstitutions`` variables filled in by the template:
 ``${OrderTable}`` and one ``${...FunctionArn}`` per step type.

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from printflow.adapters.order_table import OrderTable, StepStatus
 from printflow.adapters.task_tokens import TaskTokens
-from printflow.errors import StepFailed
+from printflow.errors import StepFailed, StepRetryable
 from printflow.flows.compiler import FAILED_EXECUTION_ERROR, FAILED_STATUS
 from printflow.steps.context import StepInvocation
 
@@ -109,6 +109,17 @@ class StepCompletion:
         """
         if not invocation.fails_order:
             return False
+        try:
+            self._mark_failed(invocation, failure)
+        except StepFailed:
+            raise
+        except Exception as exc:
+            # Not marked yet: the step's Retry runs it again (its work is idempotent per
+            # order and step), and once retries are spent its ``.failed`` state marks it.
+            raise StepRetryable(f"could not mark the order failed: {exc}") from exc
+        return True
+
+    def _mark_failed(self, invocation: StepInvocation, failure: StepFailed) -> None:
         at = iso_now(self._clock)
         error_name = type(failure).__name__
         self._table.record_step_status(
@@ -129,7 +140,6 @@ class StepCompletion:
             ),
         )
         self._fail_task(invocation, f"{error_name}: {failure}")
-        return True
 
     def _fail_task(self, invocation: StepInvocation, cause: str) -> None:
         self._task_tokens(invocation).fail(self._token(invocation), ORDER_FAILED_ERROR, cause)

@@ -103,3 +103,13 @@ def test_dynamodb_writes_are_counted_per_item_kind_with_their_index_entries() ->
     plain = {"Key": {"pk": {"S": "ORDER#s#1"}, "sk": {"S": "REST#x"}},
              "UpdateExpression": "SET httpStatus = :h"}  # fmt: skip
     assert dynamodb_write_units("UpdateItem", plain, indexes) == {"write:REST": 1}
+
+
+def test_an_update_removing_an_index_key_deletes_one_entry() -> None:
+    indexes = {"DueIndex": ("dueShard", "dueAt")}
+    done = {
+        "Key": {"pk": {"S": "ORDER#s#1"}, "sk": {"S": "JOB#7"}},
+        "UpdateExpression": "SET #state = :state REMOVE #dueShard, #dueAt",
+        "ExpressionAttributeNames": {"#state": "state", "#dueShard": "dueShard", "#dueAt": "dueAt"},
+    }
+    assert dynamodb_write_units("UpdateItem", done, indexes) == {"write:JOB": 1, "index_entries": 1}

@@ -22,8 +22,9 @@ can price a scheduled function's runs as the fixed cost they are.
 
 DynamoDB writes are counted per item kind (the sort key's prefix: ``ORDER``, ``JOB``, ...), so
 a bench can size each write by its kind's items, and the global secondary index entries each
-write changes (``index_entries``: 1 per index whose key a ``PutItem`` sets, 2 per index key an
-``UpdateItem`` sets or removes, the old entry deleted and the new one written).
+write changes (``index_entries``: 1 per index whose key a ``PutItem`` sets; 2 per index whose
+key an ``UpdateItem`` sets, the old entry deleted and the new one written; 1 per index whose
+key it removes).
 
 Usage::
 
@@ -224,11 +225,18 @@ def dynamodb_write_units(
         item = params.get("Item") or {}
         entries = sum(1 for attrs in index_keys.values() if all(a in item for a in attrs))
     elif operation == "UpdateItem":
+        names = params.get("ExpressionAttributeNames") or {}
         expression = str(params.get("UpdateExpression") or "")
-        names = {str(v) for v in (params.get("ExpressionAttributeNames") or {}).values()}
-        words = set(expression.replace(",", " ").replace("=", " ").split()) | names
-        # Any change to an index key moves the entry: the old one deleted, the new one put.
-        entries = sum(2 for attrs in index_keys.values() if any(a in words for a in attrs))
+        for placeholder, name in names.items():
+            expression = expression.replace(str(placeholder), str(name))
+        updated, _, removed = expression.partition("REMOVE")
+        set_words = set(updated.replace(",", " ").replace("=", " ").split())
+        removed_words = set(removed.replace(",", " ").split())
+        for attrs in index_keys.values():
+            if any(a in set_words for a in attrs):
+                entries += 2  # the entry moves: the old one deleted, the new one put
+            elif any(a in removed_words for a in attrs):
+                entries += 1  # the item leaves the index: its entry is deleted
     elif operation == "DeleteItem":
         entries = len(index_keys)  # at most one entry per index goes with the item
     if entries:

@@ -301,3 +301,52 @@ def test_a_shopify_storefront_registered_with_the_canvas_sandbox_gets_its_projec
     view = wait_for_status(local_stack, "my-canvas-shop", "9000003")
     assert view["status"] == "Success", view
     assert len(view["artifacts"]) == 2
+
+
+def test_an_order_whose_webhook_never_came_is_pulled_and_rendered(
+    local_stack: LocalEnvironment,
+) -> None:
+    # Given an order in the Shopify shop that no webhook announced (an id no other test posts:
+    # the tests share one local stack)
+    order = json.loads(shopify_order("9000088"))
+    order["created_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    local_stack.shop.add_order(order)
+    assert local_stack.stack is not None
+    dynamodb = local_stack.stack.client("dynamodb")
+    table = local_stack.stack.resources.table()  # type: ignore[union-attr]
+    state_key = {"pk": {"S": "RECONCILE"}, "sk": {"S": "demo-shopify"}}
+    # the demo storefront was pulled when the stack started: make it due now
+    dynamodb.update_item(
+        TableName=table,
+        Key=state_key,
+        UpdateExpression="SET nextDueAt = :now",
+        ExpressionAttributeValues={":now": {"N": "0"}},
+    )
+
+    # When the scheduled reconciliation runs (every 5 s at the tests' speed-up), the order is
+    # recorded through the intake and its flow renders it
+    deadline = time.monotonic() + 60
+    view: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            view = order_view(local_stack, "demo-shopify", "9000088")
+        except urllib.error.HTTPError as error:
+            if error.code != 404:  # not recorded yet is the only expected answer
+                raise
+            time.sleep(0.5)
+            continue
+        break
+    assert view, "the reconciliation never recorded the order"
+    view = wait_for_status(local_stack, "demo-shopify", "9000088")
+
+    # Then it went all the way, with its raw body kept as the webhook's would be
+    assert view["status"] == "Success", view
+    assert len(view["artifacts"]) == 2
+    state = dynamodb.get_item(TableName=table, Key=state_key, ConsistentRead=True)["Item"]
+    assert state["watermark"]["S"] == order["created_at"]
+    s3 = local_stack.stack.client("s3")
+    raw = s3.list_objects_v2(
+        Bucket=local_stack.stack.resources.bucket(),  # type: ignore[union-attr]
+        Prefix="webhooks/demo-shopify/9000088/",
+    )
+    assert raw["KeyCount"] == 1

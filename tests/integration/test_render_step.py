@@ -133,7 +133,38 @@ def test_canvas_projects_not_created_yet_are_discovered_later(world: Any) -> Non
 
     assert result["discovered"] == 1, result
     kinds = sorted((j["kind"], j["state"]) for j in world.jobs(WOO_ORDER))
-    assert kinds == [("discovery", "superseded"), ("project", "pending")]
+    # the order's one line item has its project: discovery is finished (queued, no files)
+    assert kinds == [("discovery", "ready"), ("project", "pending")]
+
+
+def test_canvas_discovery_cut_short_by_its_deadline_finishes_and_says_so(world: Any) -> None:
+    # Given a storefront that gives its projects no time to appear, and a project only for a
+    # line item the order's other one (412) is still waiting for
+    world.register_canvas_storefront(discoveryDeadlineS=0)
+    world.canvas.add_order(
+        storefront_id=42,
+        order_id="7311",
+        line_item_ids=["413"],
+        first_line_item_index=1,
+        line_items=[Pipeline.completes(after_polls=0, anonymous_access=True)],
+    )
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
+    world.wait(lambda: world.jobs(WOO_ORDER), what="render jobs")
+
+    # When the poll timers fire after the deadline and the downloads run
+    for _ in range(3):
+        world.polled_until_settled(WOO_ORDER)
+        world.deliver_downloads()
+        if world.execution(WOO_ORDER)["status"] != "RUNNING":
+            break
+
+    # Then the flow finishes with the project found, and the order records the cut
+    assert world.wait_finished(WOO_ORDER)["status"] == "SUCCEEDED"
+    order = world.order(WOO_ORDER)
+    discovery = order["projectDiscovery"]
+    assert discovery["complete"] is False and discovery["missingLineItems"] == ["412"]
+    assert discovery["stepId"] == "generate" and discovery["projects"] == 1
+    assert [a["lineItemId"] for a in order["artifacts"]] == ["413"]
 
 
 def test_a_retried_render_step_reuses_its_jobs_with_the_new_token(world: Any) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
-from printflow.domain.order import LineItem, Order, OrderKey
+from printflow.domain.order import LineItem, Order, OrderKey, Property
 from printflow.domain.storefront import ProviderName
 from printflow.providers import (
     ArtifactAuth,
@@ -154,12 +155,78 @@ def test_no_projects_yet_is_normal_for_a_while() -> None:
     assert [r.state for r in results] == [
         PollState.NOT_READY,
         PollState.NOT_READY,
-        PollState.RUNNING,
+        PollState.DONE,  # the order's one line item has a project now
     ]
     assert results[0].retry_after_s == 60
+    assert work.expected_line_items == ((0, "li-1"),)
+    assert work.discovery_deadline_at == clock() - 120 + 900  # the default deadline
     assert results[0].detail == "no Customer's Canvas project for the order yet"
     discovered = results[-1].discovered
     assert [w.kind for w in discovered] == [WorkKind.PROJECT, WorkKind.PROJECT]
+
+
+def three_item_order() -> Order:
+    items = tuple(LineItem(id=f"li-{n}", name=f"Poster {n}", quantity=1) for n in range(3))
+    return replace(order(), line_items=items)
+
+
+def test_projects_that_appear_on_the_second_and_third_look_are_found() -> None:
+    clock = ManualClock()
+
+    async def scenario(adapter: CustomersCanvasAdapter, http: httpx.AsyncClient) -> Any:
+        first = await adapter.start(three_item_order())
+        cc.add_order(
+            storefront_id=STOREFRONT,
+            order_id="1001",
+            line_item_ids=["li-1"],
+            first_line_item_index=1,
+        )
+        discovery = first[-1]
+        second = await adapter.poll(discovery)
+        cc.add_order(
+            storefront_id=STOREFRONT,
+            order_id="1001",
+            line_item_ids=["li-2"],
+            first_line_item_index=2,
+        )
+        clock.advance(60)
+        third = await adapter.poll(discovery)
+        return first, second, third
+
+    with CustomersCanvasSandbox(clock=clock) as cc:
+        cc.add_order(storefront_id=STOREFRONT, order_id="1001", line_item_ids=["li-0"])
+        first, second, third = run_with(cc, clock, scenario)
+
+    # first look: one project, and a discovery work that keeps looking for the other two
+    assert [w.kind for w in first] == [WorkKind.PROJECT, WorkKind.ORDER_PROJECTS]
+    assert first[0].line_item_id == "li-0"
+    assert first[1].expected_line_items == ((0, "li-0"), (1, "li-1"), (2, "li-2"))
+    # second look: two of three
+    assert second.state is PollState.RUNNING
+    assert [w.line_item_id for w in second.discovered] == ["li-0", "li-1"]
+    assert second.missing_line_items == ("li-2",)
+    assert second.retry_after_s == 60
+    # third look: all three, discovery is done
+    assert third.state is PollState.DONE
+    assert [w.line_item_id for w in third.discovered] == ["li-0", "li-1", "li-2"]
+    assert third.missing_line_items == ()
+
+
+def test_only_line_items_with_the_design_property_wait_for_a_project() -> None:
+    clock = ManualClock()
+    with_design = LineItem(
+        id="li-0", name="Poster", quantity=1, properties=(Property("_ccDesign", "d-1"),)
+    )
+    plain = LineItem(id="li-1", name="Gift wrap", quantity=1)
+
+    async def scenario(adapter: CustomersCanvasAdapter, http: httpx.AsyncClient) -> Any:
+        return await adapter.start(replace(order(), line_items=(with_design, plain)))
+
+    with CustomersCanvasSandbox(clock=clock) as cc:
+        cc.add_order(storefront_id=STOREFRONT, order_id="1001", line_item_ids=["li-0"])
+        works = run_with(cc, clock, scenario, design_property="_ccDesign")
+
+    assert [w.kind for w in works] == [WorkKind.PROJECT]  # the gift wrap carries no design
 
 
 # -- polling -----------------------------------------------------------------------------

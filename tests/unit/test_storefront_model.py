@@ -177,3 +177,32 @@ def test_a_woocommerce_store_api_needs_the_site_url() -> None:
     storefront, _ = parse_storefront(doc)
     assert storefront.store_api is not None
     assert storefront.store_api.base_url == "https://shop.example.com"
+
+
+def test_shopify_and_woocommerce_store_apis_and_the_pull_interval() -> None:
+    shopify, _ = parse_storefront(
+        {
+            "storefrontId": "shop-2",
+            "platform": "shopify",
+            "shopDomain": "acme.myshopify.com",
+            "storeApi": {"credentialsSecret": "printflow/store-apis/shop-2"},
+        }
+    )
+    assert shopify.store_api is not None
+    assert shopify.store_api.base_url == "https://acme.myshopify.com"
+    assert shopify.store_api.api_version == "2025-10"
+    assert shopify.store_api.reconcile_interval_s == 3600  # hourly by default
+    assert parse_storefront(shopify.to_document())[0] == shopify
+
+    woo = {"storefrontId": "woo-2", "platform": "woocommerce"}
+    with pytest.raises(ValidationError, match=r"storeApi\.baseUrl: required"):
+        parse_storefront({**woo, "storeApi": {"credentialsSecret": "s"}})
+    store_api = {
+        "credentialsSecret": "s",
+        "baseUrl": "https://shop.example",
+        "reconcileIntervalS": 60,
+    }
+    with pytest.raises(ValidationError, match=r"reconcileIntervalS: seconds between order pulls"):
+        parse_storefront({**woo, "storeApi": store_api})
+    parsed, _ = parse_storefront({**woo, "storeApi": {**store_api, "reconcileIntervalS": 900}})
+    assert parsed.store_api is not None and parsed.store_api.reconcile_interval_s == 900

@@ -296,7 +296,7 @@ def test_shopify_notes_go_to_a_metafield_never_the_merchant_s_note() -> None:
             {"metafieldsSet": {"metafields": [{"id": "m1", "key": "note-tell"}], "userErrors": []}}
         )
     )
-    shopify(script, []).add_note("1001", "files", step_id="tell")
+    shopify(script, []).add_note("1001", "files", step_id="tell", marker="[m]")
     body = json.loads(script.requests[0].content)
     assert "orderUpdate" not in body["query"]
     assert body["variables"]["metafields"] == [
@@ -321,20 +321,22 @@ def woo(script: Script, sleeps: list[float]) -> WooCommerceWriteBack:
 
 def test_woocommerce_posts_a_private_note_and_puts_the_status_with_basic_auth() -> None:
     script = Script(
+        lambda r: httpx.Response(200, json=[{"id": 3, "note": "Order status changed."}]),
         lambda r: httpx.Response(201, json={"id": 1}),
         lambda r: httpx.Response(429, headers={"Retry-After": "1"}, json={"code": "too_many"}),
         lambda r: httpx.Response(200, json={"id": 7311, "status": "completed"}),
     )
     sleeps: list[float] = []
     client = woo(script, sleeps)
-    client.add_note("7311", "files", step_id="tell")
+    client.add_note("7311", "files\n\n[m]", step_id="tell", marker="[m]")
     client.set_status("7311", "completed")
-    note, _, status = script.requests
+    listing, note, _, status = script.requests
+    assert (listing.method, listing.url.path) == ("GET", "/wp-json/wc/v3/orders/7311/notes")
     assert (note.method, str(note.url)) == (
         "POST",
         "https://shop.example.com/wp-json/wc/v3/orders/7311/notes",
     )
-    assert json.loads(note.content) == {"note": "files", "customer_note": False}
+    assert json.loads(note.content) == {"note": "files\n\n[m]", "customer_note": False}
     assert note.headers["Authorization"] == httpx.BasicAuth("ck", "cs")._auth_header
     assert (status.method, json.loads(status.content)) == ("PUT", {"status": "completed"})
     assert sleeps == [1.0]
@@ -360,14 +362,15 @@ def test_bigcommerce_appends_to_the_staff_notes_and_never_twice() -> None:
     script = Script(
         lambda r: httpx.Response(200, json={"id": 250, "staff_notes": "Gift wrap."}),
         lambda r: httpx.Response(200, json={"id": 250}),
-        lambda r: httpx.Response(200, json={"id": 250, "staff_notes": "Gift wrap.\n\nfiles"}),
+        lambda r: httpx.Response(200, json={"id": 250, "staff_notes": "Gift wrap.\n\nfiles [m]"}),
     )
     client = BigCommerceWriteBack(script.client(), STORE, {"accessToken": "t"}, Pacer(10))
-    client.add_note("250", "files", step_id="tell")
-    client.add_note("250", "files", step_id="tell")  # found there: no second PUT
+    client.add_note("250", "files [m]", step_id="tell", marker="[m]")
+    # found by its marker, though its links (presigned) differ: no second PUT
+    client.add_note("250", "other links [m]", step_id="tell", marker="[m]")
     methods = [r.method for r in script.requests]
     assert methods == ["GET", "PUT", "GET"]
-    assert json.loads(script.requests[1].content) == {"staff_notes": "Gift wrap.\n\nfiles"}
+    assert json.loads(script.requests[1].content) == {"staff_notes": "Gift wrap.\n\nfiles [m]"}
     assert script.requests[1].headers["X-Auth-Token"] == "t"
 
 

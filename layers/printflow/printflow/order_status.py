@@ -23,6 +23,8 @@ def order_status_view(item: dict[str, Any]) -> dict[str, Any]:
         "updatedAt": item.get("updatedAt"),
         "error": item.get("error"),
         "artifacts": item.get("artifacts", []),
+        # Customer's Canvas: whether every design's project was found, or the deadline hit.
+        "projectDiscovery": item.get("projectDiscovery"),
         "order": item.get("order"),
     }
 

@@ -153,3 +153,23 @@ class DownloadSettings:
             event_bus=env.get("EVENT_BUS", "default").strip() or "default",
             max_receives=_int(env, "DOWNLOAD_MAX_RECEIVES", 5),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileSettings:
+    """Settings of the reconciliation function: the intake's, plus egress to the stores."""
+
+    intake: IntakeSettings
+    egress_allowlist: str = ""
+    egress_reroutes: str = ""
+    store_timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ReconcileSettings:
+        env = os.environ if env is None else env
+        return cls(
+            intake=IntakeSettings.from_env(env),
+            egress_allowlist=env.get("EGRESS_ALLOWLIST", ""),
+            egress_reroutes=env.get("EGRESS_REROUTES", ""),
+            store_timeout_s=float(_int(env, "STORE_TIMEOUT_SECONDS", 10)),
+        )

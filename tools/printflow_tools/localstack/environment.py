@@ -7,6 +7,7 @@ for loopback (the sandboxes and the sink), and the default flow's REST URI
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +22,14 @@ from printflow_tools.localstack.storefront_setup import (
     register_render_storefront,
     shopify_store_api,
     store_api,
+    woocommerce_store_api,
 )
 from printflow_tools.sandboxes import (
     BigCommerceSandbox,
     ChiliSandbox,
     CustomersCanvasSandbox,
     ShopifySandbox,
+    WooCommerceSandbox,
 )
 from printflow_tools.sandboxes.bigcommerce import demo_order
 from printflow_tools.webhook_events import BIGCOMMERCE_SECRET_HEADER, DEMO_SECRETS
@@ -66,6 +69,8 @@ class LocalEnvironment:
     canvas: CustomersCanvasSandbox = field(default_factory=CustomersCanvasSandbox)
     store: BigCommerceSandbox = field(default_factory=BigCommerceSandbox)
     shop: ShopifySandbox = field(default_factory=ShopifySandbox)
+    # The WooCommerce site (reconciliation pulls it; write-back tells it).
+    woo: WooCommerceSandbox = field(default_factory=WooCommerceSandbox)
     sink: RestSink = field(default_factory=RestSink)
     stack: LocalStack | None = None
     canvas_integration: CanvasStorefrontIntegration | None = None
@@ -75,6 +80,7 @@ class LocalEnvironment:
         self.canvas.start()
         self.store.start()
         self.shop.start()
+        self.woo.start()
         self.store.add_order(*demo_order())  # behind events/payloads/bigcommerce-order-created
         self.sink.start()
         self.options.function_env = {
@@ -98,7 +104,7 @@ class LocalEnvironment:
     def stop(self) -> None:
         if self.stack is not None:
             self.stack.stop()
-        for part in (self.sink, self.shop, self.store, self.canvas, self.chili):
+        for part in (self.sink, self.woo, self.shop, self.store, self.canvas, self.chili):
             part.stop()
 
     def __enter__(self) -> LocalEnvironment:
@@ -120,11 +126,16 @@ class LocalEnvironment:
         extra: dict[str, Any] = {}
         if storefront.platform == "bigcommerce":
             extra["secretHeader"] = BIGCOMMERCE_SECRET_HEADER
-            extra["storeApi"] = store_api(self.store, storefront.storefront_id, secretsmanager)
-        if storefront.flow == "write-back" and storefront.platform == "shopify":
-            extra["storeApi"] = shopify_store_api(
-                self.shop, storefront.storefront_id, secretsmanager
-            )
+        # Each store sandbox's Orders API (reconciliation pulls it; BigCommerce completes
+        # its thin orders from it). The generic platform has none.
+        sid = storefront.storefront_id
+        store_apis: dict[str, Callable[[], dict[str, Any]]] = {
+            "bigcommerce": lambda: store_api(self.store, sid, secretsmanager),
+            "shopify": lambda: shopify_store_api(self.shop, sid, secretsmanager),
+            "woocommerce": lambda: woocommerce_store_api(self.woo, sid, secretsmanager),
+        }
+        if storefront.platform in store_apis:
+            extra["storeApi"] = store_apis[storefront.platform]()
         register_render_storefront(
             OrderTable(stack.client("dynamodb"), stack.resources.table()),  # type: ignore[union-attr]
             WebhookSecrets(secretsmanager, "printflow"),
@@ -164,7 +175,8 @@ class LocalEnvironment:
             f"  Canvas sandbox    {self.canvas.base_url}",
             f"  BigCommerce store {self.store.base_url}  (Orders API of store "
             f"{self.store.store_hash})",
-            f"  Shopify shop      {self.shop.base_url}  (Admin GraphQL API: write-back)",
+            f"  Shopify shop      {self.shop.base_url}  (Admin GraphQL API)",
+            f"  WooCommerce site  {self.woo.base_url}  (REST API v3)",
             f"  REST sink         {self.sink.base_url}  (receives {REST_HOST})",
             "  demo storefronts:",
         ]

@@ -8,6 +8,10 @@ Behaves as the real API does for what PrintFlow reads:
 - ``GET /stores/{hash}/v2/orders/{id}/products?page=N&limit=M``: a page of line items with
   ``product_options``; a page past the end answers ``204 No Content``;
 - ``PUT /stores/{hash}/v2/orders/{id}``: ``status_id`` and ``staff_notes`` (write-back);
+- ``GET /stores/{hash}/v2/orders?min_date_created=…&sort=date_created:asc&limit=M&page=N``:
+  the orders created at or after the time (RFC 2822 or ISO 8601), oldest first; a page past
+  the end answers ``204 No Content`` (reconciliation lists orders this way);
+- :meth:`BigCommerceSandbox.fail_next` answers the next listings with 429/5xx, in order;
 - injected failures (``Behaviour``) answer 429 with ``X-Rate-Limit-Time-Reset-Ms`` or 5xx.
 
 Orders are added with :meth:`BigCommerceSandbox.add_order`; :func:`demo_order` builds the
@@ -29,6 +33,7 @@ from printflow_tools.sandboxes.common import (
     SandboxServer,
     json_response,
 )
+from printflow_tools.sandboxes.stores import ScriptedFailures, parse_time
 
 DEMO_STORE_HASH = "abc123xyz"  # the demo payload's producer is "stores/abc123xyz"
 DEMO_ACCESS_TOKEN = "demo-bigcommerce-api-token"  # noqa: S105 (the sandbox's own, public)
@@ -112,16 +117,22 @@ class BigCommerceSandbox(SandboxServer):
         *,
         store_hash: str = DEMO_STORE_HASH,
         access_token: str = DEMO_ACCESS_TOKEN,
+        max_page_size: int = MAX_PAGE_SIZE,
         behaviour: Behaviour | None = None,
         clock: Clock = time.time,
     ) -> None:
         super().__init__(behaviour=behaviour, clock=clock)
         self.store_hash = store_hash
         self.access_token = access_token
+        self.max_page_size = max_page_size  # a smaller cap makes tests page
         self._orders: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
         self.route("GET", PREFIX, self._get_order)
         self.route("GET", PREFIX + "/products", self._get_products)
         self.route("PUT", PREFIX, self._update_order)
+        self.route("GET", "/stores/{store_hash}/v2/orders", self._list_orders)
+        self.rate_limit_reset_ms = 1000  # the wait a scripted 429 states
+        self.listing_failures = ScriptedFailures(self._failure)
+        self.fail_next = self.listing_failures.fail_next
 
     def add_order(self, order: dict[str, Any], products: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -177,11 +188,42 @@ class BigCommerceSandbox(SandboxServer):
         with self._lock:
             return copy.deepcopy(self._orders[str(order_id)][0])
 
-    def _find(self, request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def _list_orders(self, request: Request) -> Response:
+        self._check_access(request)
+        injected = self.listing_failures.take()
+        if injected is not None:
+            return injected
+        since_value = request.query.get("min_date_created")
+        try:
+            since = parse_time(since_value) if since_value else None
+        except (TypeError, ValueError):
+            raise HttpError(_error(400, "The field 'min_date_created' is invalid.")) from None
+        if request.query.get("sort", "date_created:asc") != "date_created:asc":
+            raise HttpError(_error(400, "The sandbox sorts by date_created:asc only."))
+        page = _positive(request.query.get("page", "1"), "page")
+        limit = min(_positive(request.query.get("limit", "50"), "limit"), self.max_page_size)
+        with self._lock:
+            orders = [copy.deepcopy(order) for order, _ in self._orders.values()]
+        orders.sort(key=lambda o: (parse_time(o["date_created"]), int(o["id"])))
+        if since is not None:
+            orders = [o for o in orders if parse_time(o["date_created"]) >= since]
+        chosen = orders[(page - 1) * limit : page * limit]
+        return json_response(200, chosen) if chosen else Response(204)
+
+    def _check_access(self, request: Request) -> None:
         if request.headers.get("X-Auth-Token") != self.access_token:
             raise HttpError(_error(401, "You are not authorised to access this resource."))
         if request.params["store_hash"] != self.store_hash:
             raise HttpError(_error(404, "The requested store does not exist."))
+
+    def _failure(self, status: int) -> Response:
+        response = _error(status, "Too many requests." if status == 429 else "Internal error.")
+        if status == 429:
+            response.headers["X-Rate-Limit-Time-Reset-Ms"] = str(self.rate_limit_reset_ms)
+        return response
+
+    def _find(self, request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        self._check_access(request)
         with self._lock:
             found = self._orders.get(request.params["order_id"])
         if found is None:

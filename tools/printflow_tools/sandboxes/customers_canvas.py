@@ -197,11 +197,13 @@ class CustomersCanvasSandbox(SandboxServer):
         order_number: str | None = None,
         line_item_names: Sequence[str | None] | None = None,
         personalisations: Sequence[dict[str, str]] | None = None,
+        first_line_item_index: int = 0,
     ) -> list[int]:
         """Create one project per line item (each with its pipeline scenario); return ids.
 
         ``line_item_names`` and ``personalisations`` (what the shopper entered) end up in the
-        project's rendered files.
+        project's rendered files. ``first_line_item_index``: where these line items start in
+        the order, for a storefront that creates an order's projects a few at a time.
         """
         for given, what in (
             (line_item_ids, "line_item_ids"),
@@ -213,18 +215,19 @@ class CustomersCanvasSandbox(SandboxServer):
         now = self.clock()
         ids: list[int] = []
         with self._state:
-            for index, pipeline in enumerate(line_items):
+            for n, pipeline in enumerate(line_items):
+                index = first_line_item_index + n
                 project = CanvasProject(
                     id=self._next_id,
                     storefront_id=storefront_id,
                     order_id=str(order_id),
                     order_number=order_number or str(order_id),
-                    line_item_id=line_item_ids[index] if line_item_ids else f"{order_id}-{index}",
+                    line_item_id=line_item_ids[n] if line_item_ids else f"{order_id}-{index}",
                     line_item_index=index,
                     pipeline=pipeline,
                     created_at=now,
-                    line_item_name=line_item_names[index] if line_item_names else None,
-                    personalisation=dict(personalisations[index]) if personalisations else {},
+                    line_item_name=line_item_names[n] if line_item_names else None,
+                    personalisation=dict(personalisations[n]) if personalisations else {},
                     run_started_at=now,
                     failures_left=pipeline.failures,
                 )

@@ -1,4 +1,5 @@
-"""A loopback WooCommerce site: the REST API v3 the write-back step tells.
+"""A loopback WooCommerce site: the REST API v3 the write-back step tells and
+reconciliation lists.
 
 Behaves as the real API does for what PrintFlow sends:
 
@@ -8,12 +9,19 @@ Behaves as the real API does for what PrintFlow sends:
   read-only key 401 ``woocommerce_rest_cannot_edit`` on writes;
 - ``POST /wp-json/wc/v3/orders/{id}/notes`` ``{"note", "customer_note"}``: 201 with the note;
   every call adds one; an empty note is 400 ``woocommerce_rest_invalid_note``;
-- ``GET .../orders/{id}/notes``: the order's notes, newest first;
+- ``GET .../orders/{id}/notes``: the order's notes, newest first, all of them (the real
+  endpoint is not paginated); ``type=internal``/``customer`` keeps private/customer ones;
+- ``GET /wp-json/wc/v3/orders``: ``after`` (exclusive) with ``dates_are_gmt=true`` compared to
+  ``date_created_gmt``, ``orderby=date&order=asc``, ``per_page`` (at most 100) and ``page``;
+  ``X-WP-Total`` and ``X-WP-TotalPages`` say how many there are; a page past the end is an
+  empty list. Orders listed are the webhook's JSON (``events/payloads/woocommerce-order-
+  created.json``) given to :meth:`WooCommerceSandbox.add_order`;
 - ``PUT /wp-json/wc/v3/orders/{id}`` ``{"status"}``: 200 with the order; a status the site
   does not have is 400 ``rest_invalid_param``;
 - an unknown order is 404 ``woocommerce_rest_shop_order_invalid_id``;
 - injected failures (``Behaviour``): 429 with ``Retry-After`` (a host's rate limiter:
-  WooCommerce itself has none), or 5xx.
+  WooCommerce itself has none), or 5xx; :meth:`WooCommerceSandbox.fail_next` answers the next
+  requests with given statuses, in order.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import base64
 import binascii
 import copy
 import itertools
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +44,7 @@ from printflow_tools.sandboxes.common import (
     SandboxServer,
     json_response,
 )
+from printflow_tools.sandboxes.stores import ScriptedFailures, parse_time
 
 DEMO_CONSUMER_KEY = "ck_demo_printflow"
 DEMO_CONSUMER_SECRET = "cs_demo_printflow"  # noqa: S105 (the sandbox's own, public)
@@ -49,6 +59,7 @@ STATUSES = (
     "checkout-draft",
 )
 PREFIX = "/wp-json/wc/v3/orders/{order_id}"
+MAX_PER_PAGE = 100
 
 
 @dataclass
@@ -56,6 +67,8 @@ class SiteOrder:
     order_id: str
     status: str = "processing"
     notes: list[dict[str, Any]] = field(default_factory=list)
+    # The order's JSON (the webhook's body) for the listing; empty: not listed.
+    document: dict[str, Any] = field(default_factory=dict)
 
 
 class WooCommerceSandbox(SandboxServer):
@@ -69,6 +82,7 @@ class WooCommerceSandbox(SandboxServer):
         consumer_key: str = DEMO_CONSUMER_KEY,
         consumer_secret: str = DEMO_CONSUMER_SECRET,
         read_only: bool = False,
+        max_per_page: int = MAX_PER_PAGE,
         behaviour: Behaviour | None = None,
         clock: Clock = time.time,
     ) -> None:
@@ -76,21 +90,72 @@ class WooCommerceSandbox(SandboxServer):
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.read_only = read_only
+        self.max_per_page = max_per_page  # a smaller cap makes tests page
         self._orders: dict[str, SiteOrder] = {}
         self._note_ids = itertools.count(1)
+        self.failures = ScriptedFailures(_failure)
+        self.fail_next = self.failures.fail_next
+        self.route("GET", "/wp-json/wc/v3/orders", self._list_orders)
         self.route("PUT", PREFIX, self._update_order)
         self.route("POST", PREFIX + "/notes", self._add_note)
         self.route("GET", PREFIX + "/notes", self._list_notes)
 
-    def add_order(self, order_id: int | str, *, status: str = "processing") -> None:
+    def add_order(self, order: int | str | dict[str, Any], *, status: str | None = None) -> None:
+        """An order by its id, or its full JSON (listed by ``GET /orders`` then)."""
+        document = copy.deepcopy(order) if isinstance(order, dict) else {}
+        order_id = str(document["id"]) if document else str(order)
+        chosen = status or str(document.get("status") or "processing")
         with self._lock:
-            self._orders[str(order_id)] = SiteOrder(str(order_id), status)
+            self._orders[order_id] = SiteOrder(order_id, chosen, document=document)
 
     def order(self, order_id: int | str) -> SiteOrder:
         with self._lock:
             return copy.deepcopy(self._orders[str(order_id)])
 
     # -- routes ---------------------------------------------------------------------------
+
+    def _list_orders(self, request: Request) -> Response:
+        if not self._authenticated(request):
+            raise HttpError(
+                _error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+            )
+        injected = self.failures.take()
+        if injected is not None:
+            return injected
+        query = request.query
+        try:
+            after = parse_time(query["after"]) if query.get("after") else None
+        except ValueError:
+            raise HttpError(
+                _error(400, "rest_invalid_param", "Invalid parameter(s): after")
+            ) from None
+        per_page = min(
+            _number(query.get("per_page", "10"), "per_page", MAX_PER_PAGE), self.max_per_page
+        )
+        page = _number(query.get("page", "1"), "page", 10**6)
+        if (query.get("orderby", "date"), query.get("order", "desc")) != ("date", "asc"):
+            raise HttpError(_error(400, "rest_invalid_param", "the sandbox lists date asc only"))
+        gmt = query.get("dates_are_gmt") == "true"
+        with self._lock:
+            orders = [
+                {**copy.deepcopy(o.document), "status": o.status}
+                for o in self._orders.values()
+                if o.document
+            ]
+
+        def created(order: dict[str, Any]) -> Any:
+            # Without dates_are_gmt, ``after`` is in the shop's time zone (UTC here as well).
+            return parse_time(order["date_created_gmt" if gmt else "date_created"])
+
+        orders.sort(key=lambda o: (created(o), int(o["id"])))
+        if after is not None:
+            orders = [o for o in orders if created(o) > after]
+        chosen = orders[(page - 1) * per_page : page * per_page]
+        headers = {
+            "X-WP-Total": str(len(orders)),
+            "X-WP-TotalPages": str(math.ceil(len(orders) / per_page)),
+        }
+        return json_response(200, chosen, headers)
 
     def _update_order(self, request: Request) -> Response:
         order = self._find(request, write=True)
@@ -135,8 +200,14 @@ class WooCommerceSandbox(SandboxServer):
 
     def _list_notes(self, request: Request) -> Response:
         order = self._find(request, write=False)
+        kind = request.query.get("type", "any")
+        if kind not in ("any", "customer", "internal"):
+            raise HttpError(_error(400, "rest_invalid_param", "Invalid parameter(s): type"))
         with self._lock:
-            return json_response(200, copy.deepcopy(order.notes))
+            notes = copy.deepcopy(order.notes)
+        if kind != "any":
+            notes = [n for n in notes if n["customer_note"] is (kind == "customer")]
+        return json_response(200, notes)
 
     def _find(self, request: Request, *, write: bool) -> SiteOrder:
         if not self._authenticated(request):
@@ -151,6 +222,9 @@ class WooCommerceSandbox(SandboxServer):
                     "Sorry, you are not allowed to edit this resource.",
                 )
             )
+        injected = self.failures.take()
+        if injected is not None:
+            raise HttpError(injected)
         with self._lock:
             found = self._orders.get(request.params["order_id"])
         if found is None:
@@ -175,3 +249,16 @@ def _error(status: int, code: str, message: str, **data: Any) -> Response:
     return json_response(
         status, {"code": code, "message": message, "data": {"status": status, **data}}
     )
+
+
+def _number(value: str, name: str, maximum: int) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise HttpError(_error(400, "rest_invalid_param", f"Invalid parameter(s): {name}"))
+    return int(value)
+
+
+def _failure(status: int) -> Response:
+    response = _error(status, "rest_error", "Too many requests" if status == 429 else "Error")
+    if status == 429:
+        response.headers["Retry-After"] = "1"
+    return response

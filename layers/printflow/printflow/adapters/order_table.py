@@ -242,6 +242,28 @@ class OrderTable:
             item["order"] = self.documents.get(ref)
         return item
 
+    def recorded_orders(self, keys: list[OrderKey]) -> set[OrderKey]:
+        """Which of ``keys`` have an order item (batches of 100, keys only, consistent)."""
+        found: set[OrderKey] = set()
+        by_pk = {order_pk(key): key for key in keys}
+        pending = [order_key_attributes(key) for key in by_pk.values()]
+        while pending:
+            batch, pending = pending[:100], pending[100:]
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [serialize_item(k) for k in batch],
+                    "ProjectionExpression": "pk",
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                answer = self._client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    found.add(by_pk[deserialize_item(item)["pk"]])
+                # Throttled keys come back unprocessed: ask again for those only.
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
     def complete_order(self, order: Order, at: str, document_bucket: str | None = None) -> None:
         """Replace a thin order (``complete: false``) with the full one read from its store.
 
@@ -388,6 +410,16 @@ class OrderTable:
             UpdateExpression=expression,
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=serialize_item(values),
+        )
+
+    def note_project_discovery(self, key: OrderKey, step_id: str, note: dict[str, Any]) -> None:
+        """Record how a render step's project discovery ended (e.g. cut short by its deadline)."""
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            UpdateExpression="SET projectDiscovery = :note",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=serialize_item({":note": {"stepId": step_id, **note}}),
         )
 
     def _update_once(

@@ -37,11 +37,19 @@ SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 # Shopify's Admin API versions are dated: 2025-10, 2026-01, ...
 SHOPIFY_API_VERSION = re.compile(r"^20[0-9]{2}-(01|04|07|10)$")
 DEFAULT_SHOPIFY_API_VERSION = "2025-10"
+# How often reconciliation pulls a storefront's orders (storeApi.reconcileIntervalS).
+DEFAULT_RECONCILE_INTERVAL_S = 3600
+MIN_RECONCILE_INTERVAL_S = 300
+MAX_RECONCILE_INTERVAL_S = 7 * 24 * 3600
 # The storeApi fields each platform takes; a platform missing here has no store API.
 STORE_API_FIELDS: dict[Platform, frozenset[str]] = {
-    Platform.BIGCOMMERCE: frozenset({"storeHash", "credentialsSecret", "baseUrl"}),
-    Platform.SHOPIFY: frozenset({"credentialsSecret", "baseUrl", "apiVersion"}),
-    Platform.WOOCOMMERCE: frozenset({"credentialsSecret", "baseUrl"}),
+    Platform.BIGCOMMERCE: frozenset(
+        {"storeHash", "credentialsSecret", "baseUrl", "reconcileIntervalS"}
+    ),
+    Platform.SHOPIFY: frozenset(
+        {"credentialsSecret", "baseUrl", "apiVersion", "reconcileIntervalS"}
+    ),
+    Platform.WOOCOMMERCE: frozenset({"credentialsSecret", "baseUrl", "reconcileIntervalS"}),
 }
 
 
@@ -57,19 +65,28 @@ class StoreApi:
     - BigCommerce: ``storeHash`` (required), ``baseUrl`` (default ``api.bigcommerce.com``);
     - Shopify: ``baseUrl`` (default ``https://{shopDomain}``), ``apiVersion`` (dated, pinned);
     - WooCommerce: ``baseUrl`` (required: the site, e.g. ``https://shop.example.com``).
+
+    ``reconcile_interval_s`` (``reconcileIntervalS``, every platform): how often
+    reconciliation pulls the orders the webhook may have missed (default hourly).
     """
 
     store_hash: str
     credentials_secret: str
     base_url: str = BIGCOMMERCE_API
     api_version: str | None = None
+    reconcile_interval_s: int = DEFAULT_RECONCILE_INTERVAL_S
 
-    def to_document(self) -> dict[str, str]:
-        doc = {"credentialsSecret": self.credentials_secret, "baseUrl": self.base_url}
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "credentialsSecret": self.credentials_secret,
+            "baseUrl": self.base_url,
+        }
         if self.store_hash:
             doc = {"storeHash": self.store_hash, **doc}
         if self.api_version:
             doc["apiVersion"] = self.api_version
+        if self.reconcile_interval_s != DEFAULT_RECONCILE_INTERVAL_S:
+            doc["reconcileIntervalS"] = self.reconcile_interval_s
         return doc
 
 
@@ -223,7 +240,17 @@ def _parse_store_api(
         # Judged fully (https, no credentials...) by printflow.storefronts at registration.
         hint = " (or the storefront's shopDomain)" if platform is Platform.SHOPIFY else ""
         raise ValidationError(f"{where}.baseUrl: required, an https URL{hint}")
-    return StoreApi(store_hash, secret, base_url.rstrip("/"), api_version)
+    interval = doc.get("reconcileIntervalS", DEFAULT_RECONCILE_INTERVAL_S)
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, int)
+        or not MIN_RECONCILE_INTERVAL_S <= interval <= MAX_RECONCILE_INTERVAL_S
+    ):
+        raise ValidationError(
+            f"{where}.reconcileIntervalS: seconds between order pulls, an integer from "
+            f"{MIN_RECONCILE_INTERVAL_S} to {MAX_RECONCILE_INTERVAL_S}"
+        )
+    return StoreApi(store_hash, secret, base_url.rstrip("/"), api_version, interval)
 
 
 # What each platform's storeApi adds: (store hash, API version, default base URL).

@@ -39,7 +39,7 @@ from printflow.adapters.order_table import PENDING_STATUS_ATTRIBUTE, OrderTable,
 from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.object_keys import artifact_key, manifest_key, unique_filenames
 from printflow.domain.order import OrderKey, order_from_document
-from printflow.domain.render_job import JobState, RenderJob
+from printflow.domain.render_job import JobKind, JobState, RenderJob
 from printflow.download.errors import DownloadPermanent, DownloadTransient, DownloadUnauthorized
 from printflow.download.streaming import ArtifactStreamer, StoredArtifact
 from printflow.observability import logger
@@ -157,6 +157,9 @@ class DownloadService:
             details={**job.details, "stored": artifacts, "artifacts": artifacts},
         )
         if done is not None:
+            note = done.details.get("discovery")
+            if done.kind is JobKind.DISCOVERY and isinstance(note, dict):
+                self._orders.note_project_discovery(key, done.step_id, note)
             self.complete_order_if_done(done)
         return DownloadResult(Outcome.DONE, detail=f"{len(artifacts)} file(s)")
 

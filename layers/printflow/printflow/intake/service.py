@@ -48,6 +48,8 @@ ORDER_TOPICS: dict[Platform, tuple[str, str]] = {
     Platform.WOOCOMMERCE: ("x-wc-webhook-topic", "order.created"),
 }
 BIGCOMMERCE_ORDER_SCOPE = "store/order/created"
+# Marks a pulled order's request (reconciliation), for logs; never sent by a storefront.
+PULLED_HEADER = "x-printflow-pulled-by"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,28 @@ class IntakeService:
             scope = order.delivery.get("scope")
             if scope != BIGCOMMERCE_ORDER_SCOPE:
                 return IntakeOutcome(200, {"status": "ignored", "recorded": False, "topic": scope})
+        return self._record(storefront, order, request)
+
+    def record_pulled(self, storefront: Storefront, body: bytes) -> IntakeOutcome:
+        """Record an order that reconciliation pulled from the storefront's Orders API.
+
+        ``body`` is the JSON the platform's webhook would carry for it. It takes the webhook's
+        path from the normaliser on (same limits, raw body in S3, flow started under the
+        same execution name), so an order both pulled and delivered is recorded once and
+        started once, whichever comes first: the second answers ``duplicate``.
+        """
+        if len(body) > self._settings.max_body_bytes:
+            raise PayloadTooLarge(
+                f"body is {len(body)} bytes; the limit is {self._settings.max_body_bytes}"
+            )
+        request = WebhookRequest(
+            method="POST",
+            platform=storefront.platform.value,
+            storefront_id=storefront.storefront_id,
+            headers={"content-type": "application/json", PULLED_HEADER: "reconciliation"},
+            body=body,
+        )
+        order = normalise(storefront.platform, storefront.storefront_id, body, request.headers)
         return self._record(storefront, order, request)
 
     def _check_request(self, request: WebhookRequest) -> tuple[Storefront, list[str]]:

@@ -72,6 +72,10 @@ class RenderWork:
     output_format: str | None = None
     recovery_attempts: int = 0
     last_recovery_at: float | None = None
+    # ORDER_PROJECTS only: the line items (index in the order, id) that should each get a
+    # project, and when to stop looking for the missing ones (None: until the render timeout).
+    expected_line_items: tuple[tuple[int, str], ...] = ()
+    discovery_deadline_at: float | None = None
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -83,6 +87,9 @@ class RenderWork:
             "outputFormat": self.output_format,
             "recoveryAttempts": self.recovery_attempts,
             "lastRecoveryAt": self.last_recovery_at,
+            "expectedLineItems": [[index, item_id] for index, item_id in self.expected_line_items]
+            or None,
+            "discoveryDeadlineAt": self.discovery_deadline_at,
         }
         return {k: v for k, v in doc.items() if v is not None}
 
@@ -90,6 +97,7 @@ class RenderWork:
     def from_document(cls, doc: Mapping[str, Any]) -> RenderWork:
         index = doc.get("lineItemIndex")
         last = doc.get("lastRecoveryAt")
+        deadline = doc.get("discoveryDeadlineAt")
         return cls(
             provider=ProviderName(doc["provider"]),
             kind=WorkKind(doc["kind"]),
@@ -99,6 +107,10 @@ class RenderWork:
             output_format=doc.get("outputFormat"),
             recovery_attempts=int(doc.get("recoveryAttempts") or 0),
             last_recovery_at=None if last is None else float(last),
+            expected_line_items=tuple(
+                (int(index), str(item_id)) for index, item_id in doc.get("expectedLineItems") or ()
+            ),
+            discovery_deadline_at=None if deadline is None else float(deadline),
         )
 
     def recovered(self, at: float) -> RenderWork:
@@ -153,8 +165,8 @@ class PollResult:
 
     ``retry_after_s``: the earliest the poller should ask again, when the provider (or its
     documented guidance, e.g. Customer's Canvas's 60 s) says so. ``files`` only when DONE.
-    ``discovered``: for an ``ORDER_PROJECTS`` work whose projects have now appeared, the
-    per-project works that replace it (state RUNNING).
+    ``discovered``: for an ``ORDER_PROJECTS`` work, the per-project works found so far
+    (RUNNING while ``missing_line_items`` still lack a project, DONE when none is missing).
     """
 
     state: PollState
@@ -162,6 +174,7 @@ class PollResult:
     retry_after_s: float | None = None
     files: tuple[ArtifactSource, ...] = ()
     discovered: tuple[RenderWork, ...] = ()
+    missing_line_items: tuple[str, ...] = ()
     recoverable: bool = False
 
 

@@ -3,9 +3,12 @@
 The storefront integration creates one project per line item when the order is placed, and
 each project's pipeline a little later, so "none yet" is normal for a while:
 
-- ``start`` looks the projects up. Found: one ``PROJECT`` work each. None yet: a single
-  ``ORDER_PROJECTS`` work, whose polls answer NOT_READY until projects appear and then
-  RUNNING with ``discovered`` (the per-project works that replace it).
+- ``start`` looks the projects up: one ``PROJECT`` work each found. While a line item that
+  carries a design (every line item, or those with the ``designProperty`` property) has no
+  project yet, also one ``ORDER_PROJECTS`` work: its polls answer with every project found so
+  far (``discovered``) and the line items still missing; NOT_READY while there is none, DONE
+  once none is missing. It looks until ``discoveryDeadlineS`` after the start; what happens
+  then is the poller's call (``render.decisions.after_discovery``).
 - ``poll`` of a project reads ``processing-results``: Pending/InProgress = RUNNING,
   Completed = DONE with one :class:`ArtifactSource` per output file, Failed = FAILED with the
   ``statusDescription``. 404 (project or pipeline not there yet) = NOT_READY. 409 (a
@@ -94,6 +97,8 @@ MIN_RECOVERY_INTERVAL_S = 60.0
 PAGE_SIZE = 100
 # An order has at most 1000 line items (intake's limit), so at most that many projects.
 MAX_PROJECTS = 1000
+# How long the storefront may take to create the projects of an order's line items.
+DEFAULT_DISCOVERY_DEADLINE_S = 900
 CONTENT_TYPES = {
     "pdf": "application/pdf",
     "png": "image/png",
@@ -124,6 +129,9 @@ class CustomersCanvasSettings:
     # The formats the storefront's processing pipeline outputs, when the operator declares
     # them (``provider.outputFormats``): a flow's fileFormat is then checked against them.
     output_formats: tuple[str, ...] | None = None
+    discovery_deadline_s: int = DEFAULT_DISCOVERY_DEADLINE_S
+    # A line item carries a design when it has this property; None: every line item does.
+    design_property: str | None = None
 
     @property
     def token_endpoint(self) -> TokenEndpoint:
@@ -219,14 +227,32 @@ class CustomersCanvasAdapter:
         Finding is idempotent (the shop created the projects), so ``skip_line_items`` does
         not apply: recording a found project twice is a no-op.
         """
-        works = await self.find_projects(order.order_id) or (self._order_work(order.order_id),)
+        expected = self._design_line_items(order)
+        works = await self.find_projects(order.order_id)
+        if not works or missing_line_items(expected, works):
+            # Some (or all) projects are not there yet: keep looking for them.
+            works = (*works, self._order_work(order.order_id, expected))
         if started is not None:
             for work in works:
                 started(work)
         return works
 
-    def _order_work(self, order_id: str) -> RenderWork:
-        return RenderWork(provider=self.name, kind=WorkKind.ORDER_PROJECTS, reference=order_id)
+    def _design_line_items(self, order: Order) -> tuple[tuple[int, str], ...]:
+        wanted = self.settings.design_property
+        return tuple(
+            (index, item.id)
+            for index, item in enumerate(order.line_items)
+            if wanted is None or any(p.name == wanted and p.value for p in item.properties)
+        )
+
+    def _order_work(self, order_id: str, expected: tuple[tuple[int, str], ...]) -> RenderWork:
+        return RenderWork(
+            provider=self.name,
+            kind=WorkKind.ORDER_PROJECTS,
+            reference=order_id,
+            expected_line_items=expected,
+            discovery_deadline_at=self._clock() + self.settings.discovery_deadline_s,
+        )
 
     async def find_projects(self, order_id: str) -> tuple[RenderWork, ...]:
         """Every project of the order in this storefront, paging through ``skip``/``take``.
@@ -299,13 +325,23 @@ class CustomersCanvasAdapter:
         if work.kind is WorkKind.ORDER_PROJECTS:
             self._spacing.claim(work, self._scope)
             works = await self.find_projects(work.reference)
+            missing = missing_line_items(work.expected_line_items, works)
             if not works:
                 return PollResult(
                     PollState.NOT_READY,
                     detail="no Customer's Canvas project for the order yet",
                     retry_after_s=MIN_POLL_INTERVAL_S,
+                    missing_line_items=missing,
                 )
-            return PollResult(PollState.RUNNING, discovered=works)
+            if missing:
+                return PollResult(
+                    PollState.RUNNING,
+                    detail=f"{len(missing)} line item(s) without a project yet",
+                    retry_after_s=MIN_POLL_INTERVAL_S,
+                    discovered=works,
+                    missing_line_items=missing,
+                )
+            return PollResult(PollState.DONE, discovered=works)
         if work.kind is not WorkKind.PROJECT:
             raise ValueError(f"Customer's Canvas cannot poll a {work.kind.value} work")
         self._spacing.claim(work, self._scope)
@@ -505,3 +541,14 @@ def conflict_cause(response: httpx.Response) -> str:
             return f"HTTP 409 {label}: {description.strip()[:500]}"
     detail = problem_detail(response)
     return f"HTTP 409 conflict: {detail}" if detail else "HTTP 409 conflict"
+
+
+def missing_line_items(
+    expected: tuple[tuple[int, str], ...], works: tuple[RenderWork, ...]
+) -> tuple[str, ...]:
+    """The expected line items (ids) that no found project names, by id or by index."""
+    ids = {w.line_item_id for w in works if w.line_item_id is not None}
+    indexes = {w.line_item_index for w in works if w.line_item_index is not None}
+    return tuple(
+        item_id for index, item_id in expected if item_id not in ids and index not in indexes
+    )

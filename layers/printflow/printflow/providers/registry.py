@@ -42,6 +42,7 @@ from printflow.providers.chili import (
 from printflow.providers.customers_canvas import (
     CC_DEFAULT_REGION,
     CC_REGION_HOSTS,
+    DEFAULT_DISCOVERY_DEADLINE_S,
     MIN_POLL_INTERVAL_S,
     CustomersCanvasAdapter,
     CustomersCanvasSettings,
@@ -59,6 +60,7 @@ from printflow.providers.oauth import (
 ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 MAX_ID_LENGTH = 256
 MAX_RECOVERY_ATTEMPTS = 10
+MAX_DISCOVERY_DEADLINE_S = 7 * 24 * 3600  # the longest a flow's wait can sensibly be
 
 ProviderConfig = ChiliSettings | CustomersCanvasSettings
 
@@ -87,6 +89,8 @@ _CC_FIELDS = {
     "recovery",
     "maxRecoveryAttempts",
     "outputFormats",
+    "discoveryDeadlineS",
+    "designProperty",
 }
 _FORMAT_NAME = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,31}$")
 MAX_OUTPUT_FORMATS = 20
@@ -216,6 +220,16 @@ def _customers_canvas(
     scope = doc.get("scope")
     if scope is not None and (not isinstance(scope, str) or not scope.strip()):
         raise ValidationError(f"{where}.scope: a space-separated list of scopes")
+    deadline = (
+        DEFAULT_DISCOVERY_DEADLINE_S
+        if doc.get("discoveryDeadlineS") is None
+        else _int(doc, "discoveryDeadlineS", where, minimum=0, maximum=MAX_DISCOVERY_DEADLINE_S)
+    )
+    design_property = doc.get("designProperty")
+    if design_property is not None and (
+        not isinstance(design_property, str) or not 0 < len(design_property) <= 255
+    ):
+        raise ValidationError(f"{where}.designProperty: a line item property name (1-255 chars)")
     return CustomersCanvasSettings(
         output_formats=_output_formats(doc.get("outputFormats"), f"{where}.outputFormats"),
         base_url=base_url,
@@ -227,6 +241,8 @@ def _customers_canvas(
         max_recovery_attempts=attempts,
         scope=scope,
         region=region,
+        discovery_deadline_s=deadline,
+        design_property=design_property,
     )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
-from printflow.domain.render_job import JobState, PollingPolicy, RenderJob
+from printflow.domain.render_job import JobKind, JobState, PollingPolicy, RenderJob
 from printflow.providers.base import PollResult, PollState, RecoveryPlan, RenderWork
 
 RENDER_FAILED = "Render.Failed"
@@ -84,12 +85,8 @@ def after_poll(
         polled = polled.with_history(now, status, result.detail or "")
     next_poll = now + max(policy.next_poll_delay(now - job.created_at), result.retry_after_s or 0.0)
 
-    if result.discovered:
-        return Decision(
-            replace(polled, state=JobState.SUPERSEDED, due_at=None),
-            Action.CREATE_JOBS,
-            discovered=result.discovered,
-        )
+    if job.kind is JobKind.DISCOVERY:
+        return after_discovery(polled, result, next_poll, now)
     match result.state:
         case PollState.RUNNING | PollState.NOT_READY:
             return Decision(replace(polled, state=JobState.PENDING, due_at=next_poll))
@@ -122,6 +119,62 @@ def after_poll(
             reason = f" ({recovery.reason})" if recovery is not None and recovery.reason else ""
             return failed(polled, now, RENDER_FAILED, cause + reason)
     raise AssertionError(f"unhandled poll state {result.state}")  # pragma: no cover
+
+
+def after_discovery(job: RenderJob, result: PollResult, next_poll: float, now: float) -> Decision:
+    """A discovery job's next state: create jobs for the projects found so far, and go on
+    looking until no line item that carries a design lacks a project, or the deadline passes.
+
+    A finished discovery job becomes ``ready`` with no files and is queued for download like
+    any job: the download function marks it done and completes the step once every project's
+    files are in too. Cut short by the deadline, it says so in ``details["discovery"]``, which
+    the download function records on the order. No project at all by then fails the step.
+    """
+    found = result.discovered
+    missing = result.missing_line_items
+    deadline = RenderWork.from_document(job.details["work"]).discovery_deadline_at
+    if result.state is PollState.DONE or (found and not missing):
+        note: dict[str, Any] = {"complete": True, "projects": len(found)}
+        return _discovery_finished(job, now, note, found, "all projects found")
+    if deadline is None or now <= deadline:
+        return Decision(
+            replace(job, state=JobState.PENDING, due_at=next_poll),
+            Action.CREATE_JOBS if found else Action.NONE,
+            discovered=found,
+        )
+    if not found:
+        return failed(
+            job,
+            now,
+            RENDER_FAILED,
+            f"no Customer's Canvas project appeared for order {job.ref} "
+            "before the discovery deadline",
+        )
+    note = {
+        "complete": False,
+        "cutShortAt": round(now, 3),
+        "projects": len(found),
+        "missingLineItems": list(missing),
+    }
+    cause = f"discovery deadline passed; {len(missing)} line item(s) without a project"
+    return _discovery_finished(job, now, note, found, cause)
+
+
+def _discovery_finished(
+    job: RenderJob,
+    now: float,
+    note: dict[str, Any],
+    found: tuple[RenderWork, ...],
+    detail: str,
+) -> Decision:
+    done = replace(
+        job.with_history(now, "discovered", detail),
+        state=JobState.READY,
+        due_at=None,
+        files=(),
+        details={**job.details, "discovery": note},
+    )
+    return Decision(done, Action.QUEUE_DOWNLOAD, discovered=found)
 
 
 def after_transient_error(

@@ -337,6 +337,10 @@ class Poller:
 
     async def _apply(self, decision: Decision, report: PollReport) -> None:
         job = decision.job
+        if decision.discovered:
+            # Before a finished discovery job is queued: its download completes the step
+            # only when these jobs are done too, so they must exist by then.
+            report.discovered += await self._aws(self._create_discovered, decision)
         if decision.action is Action.QUEUE_DOWNLOAD:
             await self._aws(self._downloads.send, job)
             report.finished += 1
@@ -351,9 +355,6 @@ class Poller:
             # The download function settles the order: a manifest saying what was stored.
             await self._aws(self._downloads.send, job)
             report.failed += 1
-        elif decision.action is Action.CREATE_JOBS:
-            await self._aws(self._create_discovered, decision)
-            report.discovered += len(decision.discovered)
         elif decision.action is Action.RECOVER:
             report.recovered += 1
         if decision.keeps_polling:
@@ -412,9 +413,11 @@ class Poller:
             keys.extend(self._jobs.due(shard, now, remaining))
         return keys
 
-    def _create_discovered(self, decision: Decision) -> None:
+    def _create_discovered(self, decision: Decision) -> int:
+        """Jobs for the projects a discovery job found; the number that are new."""
         parent = decision.job
         now = self._clock()
+        created = 0
         for work in decision.discovered:
             job = job_for_work(
                 work,
@@ -425,11 +428,15 @@ class Poller:
                 deadline_at=parent.deadline_at,
                 due_at=now,
             )
-            if self._jobs.put_new(job) and self._timers is not None:
+            if not self._jobs.put_new(job):
+                continue  # found at an earlier look: it has its job (and timer) already
+            created += 1
+            if self._timers is not None:
                 try:
                     self._timers.set(job)
                 except Exception:
                     logger.exception("poll timer not set: the scheduled run will rescue the job")
+        return created
 
     def _cancel_siblings(self, failed_job: RenderJob) -> None:
         """The step failed: stop polling the order's other jobs of the same step."""

@@ -10,7 +10,9 @@ Options (validated with the flow's rules, :func:`printflow.flows.options.parse_o
 - ``note``: a template with the email placeholders plus ``{{artifacts.links}}`` (one
   ``name: link`` line per stored file, presigned S3 GETs). Written once per execution and
   step: a claim in the order table (:mod:`printflow.adapters.step_effects`) keyed by
-  storefront, order, execution and step.
+  storefront, order, execution and step; and, for an attempt that dies between the shop's
+  answer and marking the claim done, a marker ending the note (:func:`note_marker`) that
+  the platform's client looks for among the order's notes before it adds one.
 
 The storefront's ``storeApi`` says where its store is and which Secrets Manager secret holds
 the credentials (:mod:`printflow.store_apis.registry`). Every request goes through the SSRF
@@ -97,6 +99,12 @@ def note_text(
         parts.append("Tags: " + ", ".join(options.tags))
     text = "\n\n".join(part for part in parts if part)
     return text or None
+
+
+def note_marker(delivery_id: str) -> str:
+    """The note's last line: stable for one execution and step (the invocation's delivery
+    id, as emails are keyed), so a note already in the shop is recognised by it."""
+    return f"[printflow note {delivery_id}]"
 
 
 def link_lines(links: list[dict[str, Any]]) -> str:
@@ -224,8 +232,14 @@ class WriteBackStep:
             return "already written"
         if claim is Claim.BUSY:
             raise StoreApiError("another attempt of this step is writing the note", transient=True)
+        marker = note_marker(delivery)
         try:
-            client.add_note(invocation.order.order_id, note, step_id=invocation.step_id)
+            client.add_note(
+                invocation.order.order_id,
+                f"{note}\n\n{marker}",
+                step_id=invocation.step_id,
+                marker=marker,
+            )
         except StoreApiError as exc:
             if not exc.transient:  # refused: certainly not written, a rerun may write it
                 self._effects.release(key, NOTE_EFFECT, delivery)

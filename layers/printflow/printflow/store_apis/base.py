@@ -5,6 +5,7 @@ waits out a store's rate limit within the step's time or hands the wait to the s
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,8 +42,14 @@ class StoreAnswer:
 
     @property
     def retry_after_s(self) -> float | None:
-        """``Retry-After``, or BigCommerce's ``X-Rate-Limit-Time-Reset-Ms``."""
-        wait = retry_after_s(httpx.Response(self.status, headers=self.headers))
+        """``Retry-After`` (Shopify sends decimals: ``2.0``), or BigCommerce's
+        ``X-Rate-Limit-Time-Reset-Ms``."""
+        try:
+            seconds = float(self.headers.get("retry-after", "").strip())
+        except ValueError:  # absent, or an HTTP date
+            wait = retry_after_s(httpx.Response(self.status, headers=self.headers))
+        else:
+            wait = seconds if math.isfinite(seconds) and seconds >= 0 else None
         reset_ms = self.headers.get("x-rate-limit-time-reset-ms", "")
         if wait is None and reset_ms.isdigit():
             wait = int(reset_ms) / 1000
@@ -86,6 +93,7 @@ def exchange(
     *,
     headers: Mapping[str, str],
     json_body: Any = None,
+    params: Mapping[str, Any] | None = None,
     auth: httpx.Auth | None = None,
 ) -> StoreAnswer:
     """One request; the answer's JSON read up to :data:`MAX_ANSWER_BYTES`.
@@ -101,6 +109,7 @@ def exchange(
         with http.stream(
             method,
             url,
+            params=params,
             content=content,
             headers=request_headers,
             auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
@@ -123,6 +132,40 @@ def exchange(
         except ValueError:
             body = raw.decode("utf-8", "replace")[:EXCERPT_CHARS]
     return StoreAnswer(response.status_code, response.headers, body)
+
+
+def exchange_paced(
+    http: httpx.Client,
+    method: str,
+    url: str,
+    what: str,
+    pacer: Pacer,
+    *,
+    headers: Mapping[str, str],
+    json_body: Any = None,
+    params: Mapping[str, Any] | None = None,
+    auth: httpx.Auth | None = None,
+    ok: tuple[int, ...] = (200, 201, 204),
+    refusal: Callable[[str, StoreAnswer], StoreApiError],
+    default_wait_s: float = 2.0,
+    attempts: int = 3,
+) -> StoreAnswer:
+    """:func:`exchange`, a 429 waited out within ``pacer`` (its ``Retry-After``, else
+    ``default_wait_s``) and asked again. An answer in ``ok``, or the error ``refusal`` makes
+    of it; a success that is not JSON (a proxy's error page) is worth a retry."""
+    for _ in range(attempts):
+        answer = exchange(
+            http, method, url, what, headers=headers, json_body=json_body, params=params, auth=auth
+        )
+        if answer.status in ok:
+            if isinstance(answer.body, str):
+                raise StoreApiError(f"{what}: the answer is not JSON", transient=True)
+            return answer
+        if answer.status != 429:
+            raise refusal(what, answer)
+        wait = answer.retry_after_s
+        pacer.wait(default_wait_s if wait is None else wait, f"{what}: HTTP 429")
+    raise StoreApiError(f"{what}: still rate limited after {attempts} tries", transient=True)
 
 
 def excerpt(body: Any) -> str:

@@ -1,22 +1,30 @@
-"""BigCommerce's V2 Orders API: the full order behind a thin ``store/order/created`` webhook.
+"""BigCommerce's V2 Orders API: the full order behind a thin ``store/order/created`` webhook,
+write-back to it, and reconciliation's listing of it.
 
 BigCommerce's webhook carries only the order id, so the line items and the shopper's
-choices (the product options a render needs) are read from the store:
+choices (the product options a render needs) are read from the store
+(:class:`BigCommerceOrders`):
 
 - ``GET {base}/stores/{hash}/v2/orders/{id}``: the order (email, currency, dates);
 - ``GET {base}/stores/{hash}/v2/orders/{id}/products?page=N&limit=250``: its line items,
   each with ``product_options[]`` (``display_name``, ``display_value``). A page past the
   end answers ``204 No Content``.
 
-Authentication is an API account token in ``X-Auth-Token``; read-only Orders scope is
-enough. Errors say whether a retry can help: 429 (with ``X-Rate-Limit-Time-Reset-Ms``), 5xx
-and network errors can; 401/403 (a wrong token) and 404 (no such order) cannot.
+Write-back (:class:`BigCommerceWriteBack`): ``PUT /orders/{id}`` with ``status_id`` or
+``staff_notes``. Reconciliation (:class:`BigCommerceOrderPuller`):
+``GET /orders?min_date_created=…&sort=date_created:asc&limit=250&page=N``.
+
+Authentication is an API account token in ``X-Auth-Token``: read-only Orders scope to read
+and pull, modify to write back. Errors say whether a retry can help: 429 (with
+``X-Rate-Limit-Time-Reset-Ms``), 5xx, network errors and a non-JSON answer (a proxy's error
+page) can; 401/403 (a wrong token) and 404 (no such order) cannot.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -24,32 +32,68 @@ import httpx
 
 from printflow.domain.storefront import StoreApi
 from printflow.errors import ValidationError
-from printflow.providers.base import retry_after_s
-from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange
+from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange_paced
+from printflow.store_apis.pulls import OrderPage, PulledOrder, parse_time
 
 PAGE_SIZE = 250  # the API's maximum
 MAX_PAGES = 4  # 1,000 line items: the most an Order holds (intake.normalisers.MAX_LINE_ITEMS)
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 
-class BigCommerceOrders:
-    """Reads orders of one store. ``http`` should be a guarded client (SSRF-checked)."""
+class BigCommerceApi:
+    """One store's V2 API: JSON calls with the token, 429 waited out within the pacer.
+    ``http`` should be a guarded client (SSRF-checked)."""
 
-    def __init__(self, http: httpx.Client, api: StoreApi, access_token: str) -> None:
+    def __init__(self, http: httpx.Client, api: StoreApi, access_token: str, pacer: Pacer) -> None:
         self._http = http
         self._base = f"{api.base_url}/stores/{api.store_hash}/v2"
         self._headers = {"X-Auth-Token": access_token, "Accept": "application/json"}
+        self._pacer = pacer
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """The JSON of a 200 answer, or None for 204; :class:`StoreApiError` otherwise."""
+        answer = exchange_paced(
+            self._http,
+            method,
+            self._base + path,
+            f"{method} /v2{path}",
+            self._pacer,
+            headers=self._headers,
+            json_body=body,
+            params=params,
+            ok=(200, 204),
+            refusal=_error,
+            default_wait_s=1.0,
+        )
+        return answer.body  # None for 204
+
+
+class BigCommerceOrders:
+    """Reads orders of one store. ``http`` should be a guarded client (SSRF-checked).
+
+    A 429 is not waited out here (no pacer budget): the render step's retry waits it."""
+
+    def __init__(self, http: httpx.Client, api: StoreApi, access_token: str) -> None:
+        self._api = BigCommerceApi(http, api, access_token, Pacer(0.0))
 
     def fetch(self, order_id: str) -> tuple[dict[str, Any], list[Any]]:
         """The order document and all its line items (raw API JSON)."""
         path = f"/orders/{quote(order_id, safe='')}"  # one path segment, whatever the id
-        doc = self._get_json(path, {})
+        doc = self._api.call("GET", path)
         if not isinstance(doc, dict):
             raise StoreApiError(f"GET {path}: expected a JSON object", transient=False)
         products: list[Any] = []
         # One page more than the limit holds: a full last page may be followed by nothing.
         for page in range(1, MAX_PAGES + 2):
-            answer = self._get_json(f"{path}/products", {"page": page, "limit": PAGE_SIZE})
+            answer = self._api.call(
+                "GET", f"{path}/products", params={"page": page, "limit": PAGE_SIZE}
+            )
             if answer is None or answer == []:  # 204: past the last page
                 break
             if not isinstance(answer, list):
@@ -63,61 +107,6 @@ class BigCommerceOrders:
             if len(answer) < PAGE_SIZE:
                 break
         return doc, products
-
-    def _get_json(self, path: str, params: dict[str, Any]) -> Any:
-        what = f"GET {path}"
-        try:
-            with self._http.stream(
-                "GET", self._base + path, params=params, headers=self._headers
-            ) as response:
-                body = _read_at_most(response, MAX_ANSWER_BYTES, what)
-        except httpx.TimeoutException:
-            raise StoreApiError(
-                f"{what}: the store did not answer in time", transient=True
-            ) from None
-        except httpx.HTTPError as exc:
-            raise StoreApiError(f"{what}: {type(exc).__name__}", transient=True) from None
-        status = response.status_code
-        if status == 204:
-            return None
-        if status == 200:
-            try:
-                return json.loads(body)
-            except ValueError:
-                # A proxy's error page: worth another try, unlike a wrong answer.
-                raise StoreApiError(f"{what}: the answer is not JSON", transient=True) from None
-        if status in (401, 403):
-            raise StoreApiError(
-                f"{what}: HTTP {status}, the store refused the access token "
-                "(check storeApi.credentialsSecret and the token's Orders scope)",
-                transient=False,
-            )
-        if status == 404:
-            raise StoreApiError(f"{what}: HTTP 404, the store has no such order", transient=False)
-        if status == 429 or status >= 500:
-            raise _transient(what, response)
-        raise StoreApiError(f"{what}: HTTP {status}", transient=False)
-
-
-def _read_at_most(response: httpx.Response, limit: int, what: str) -> bytes:
-    """The body of a 200 answer, refused past ``limit`` bytes without reading further."""
-    if response.status_code != 200:
-        return b""  # the status says it all
-    body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise StoreApiError(f"{what}: answer over {limit} bytes", transient=False)
-    return bytes(body)
-
-
-def _transient(what: str, response: httpx.Response) -> StoreApiError:
-    """429 or 5xx; BigCommerce says when its rate-limit window resets in milliseconds."""
-    wait = retry_after_s(response)
-    reset_ms = response.headers.get("x-rate-limit-time-reset-ms", "")
-    if wait is None and reset_ms.isdigit():
-        wait = int(reset_ms) / 1000
-    return StoreApiError(f"{what}: HTTP {response.status_code}", transient=True, retry_after_s=wait)
 
 
 # -- write-back (the update-storefront-order step) ---------------------------------------------
@@ -141,7 +130,6 @@ ORDER_STATUS_IDS: dict[str, int] = {
     "partially refunded": 14,
 }
 STAFF_NOTES_LIMIT = 65_535  # a TEXT column
-WRITE_ATTEMPTS = 3
 
 
 def bigcommerce_status(status: str) -> int:
@@ -162,29 +150,27 @@ class BigCommerceWriteBack:
     """Status and staff notes on one store's orders (V2 ``PUT /orders/{id}``).
 
     BigCommerce orders have one ``staff_notes`` text, no list of notes and no tags: a note is
-    appended to the text already there (read first, never replaced), and tags are written
-    into the note by the step. The API token needs the Orders modify scope.
+    appended to the text already there (read first, never replaced), unless the text holds the
+    note's marker already (written by an attempt that died before recording it); tags are
+    written into the note by the step. The API token needs the Orders modify scope.
     """
 
     def __init__(
         self, http: httpx.Client, api: StoreApi, credentials: dict[str, str], pacer: Pacer
     ) -> None:
-        self._http = http
-        self._base = f"{api.base_url}/stores/{api.store_hash}/v2"
-        self._headers = {"X-Auth-Token": credentials["accessToken"], "Accept": "application/json"}
-        self._pacer = pacer
+        self._api = BigCommerceApi(http, api, credentials["accessToken"], pacer)
 
     def add_tags(self, order_id: str, tags: Sequence[str]) -> None:
         raise StoreApiError("BigCommerce orders have no tags", transient=False)
 
     def set_status(self, order_id: str, status: str | int) -> None:
-        self._send("PUT", order_id, {"status_id": int(status)})
+        self._api.call("PUT", _order_path(order_id), body={"status_id": int(status)})
 
-    def add_note(self, order_id: str, note: str, *, step_id: str) -> None:
-        current = self._send("GET", order_id, None)
+    def add_note(self, order_id: str, note: str, *, step_id: str, marker: str) -> None:
+        current = self._api.call("GET", _order_path(order_id))
         existing = current.get("staff_notes") if isinstance(current, dict) else None
         existing = existing if isinstance(existing, str) else ""
-        if note in existing:
+        if marker in existing:
             return  # written by an earlier attempt whose record was lost
         combined = f"{existing.rstrip()}\n\n{note}" if existing.strip() else note
         if len(combined) > STAFF_NOTES_LIMIT:
@@ -192,33 +178,70 @@ class BigCommerceWriteBack:
                 f"order {order_id!r}: staff notes would exceed {STAFF_NOTES_LIMIT} characters",
                 transient=False,
             )
-        self._send("PUT", order_id, {"staff_notes": combined})
-
-    def _send(self, method: str, order_id: str, body: dict[str, Any] | None) -> Any:
-        path = f"/orders/{quote(order_id, safe='')}"
-        what = f"{method} /v2{path}"
-        for _ in range(WRITE_ATTEMPTS):
-            answer = exchange(
-                self._http, method, self._base + path, what, headers=self._headers, json_body=body
-            )
-            if answer.status == 200:
-                return answer.body
-            if answer.status == 429:
-                wait = answer.retry_after_s
-                self._pacer.wait(1.0 if wait is None else wait, f"{what}: HTTP 429")
-                continue
-            raise _write_error(what, answer)
-        raise StoreApiError(
-            f"{what}: still rate limited after {WRITE_ATTEMPTS} tries", transient=True
-        )
+        self._api.call("PUT", _order_path(order_id), body={"staff_notes": combined})
 
 
-def _write_error(what: str, answer: StoreAnswer) -> StoreApiError:
+def _order_path(order_id: str) -> str:
+    return f"/orders/{quote(order_id, safe='')}"  # one path segment, whatever the id
+
+
+# -- reconciliation: orders created since a time (a page at a time) ------------------------
+
+
+class BigCommerceOrderPuller:
+    """``GET /v2/orders?min_date_created=…&sort=date_created:asc&limit=250&page=N``.
+
+    A listed order becomes the thin ``store/order/created`` callback its webhook carries, so
+    it is recorded exactly as a delivered one (the render step reads the rest, as it does for
+    every BigCommerce order).
+    """
+
+    def __init__(
+        self, http: httpx.Client, api: StoreApi, credentials: dict[str, str], pacer: Pacer
+    ) -> None:
+        self._store_hash = api.store_hash
+        self._api = BigCommerceApi(http, api, credentials["accessToken"], pacer)
+
+    def orders_since(self, since: datetime, page: str | None) -> OrderPage:
+        number = int(page or "1")
+        params = {
+            "min_date_created": since.astimezone(UTC).isoformat(timespec="seconds"),
+            "sort": "date_created:asc",
+            "limit": PAGE_SIZE,
+            "page": number,
+        }
+        what = "GET /v2/orders"
+        answer = self._api.call("GET", "/orders", params=params)
+        if answer is None:  # 204: no (more) orders
+            return OrderPage(())
+        if not isinstance(answer, list):
+            raise StoreApiError(f"{what}: expected a JSON list", transient=False)
+        orders = tuple(self._pulled(doc, what) for doc in answer)
+        # The listing says nothing of its size: the page after the last one answers 204.
+        return OrderPage(orders, str(number + 1) if orders else None)
+
+    def _pulled(self, doc: Any, what: str) -> PulledOrder:
+        if not isinstance(doc, dict) or doc.get("id") in (None, ""):
+            raise StoreApiError(f"{what}: an order without an id", transient=False)
+        created = parse_time(doc.get("date_created"), what)
+        callback = {
+            "scope": "store/order/created",
+            "store_id": str(doc.get("store_id") or ""),
+            "data": {"type": "order", "id": doc["id"]},
+            "hash": "",
+            "created_at": int(created.timestamp()),
+            "producer": f"stores/{self._store_hash}",
+        }
+        return PulledOrder(str(doc["id"]), created, json.dumps(callback).encode())
+
+
+def _error(what: str, answer: StoreAnswer) -> StoreApiError:
     status = answer.status
     if status in (401, 403):
         return StoreApiError(
-            f"{what}: HTTP {status}, the store refused the access token "
-            "(check storeApi.credentialsSecret and the token's Orders modify scope)",
+            f"{what}: HTTP {status}, the store refused the access token (check "
+            "storeApi.credentialsSecret and the token's Orders scope: read-only to read, "
+            "modify to write back)",
             transient=False,
         )
     if status == 404:

@@ -1,9 +1,9 @@
 """The store APIs by platform: one entry per platform with one, found by the storefront's
 platform (a platform missing here, such as ``generic``, has no store API).
 
-Each entry says which fields its credentials secret holds and builds the platform's clients.
-Write-back (the ``update-storefront-order`` step) is here; reading orders (reconciliation)
-belongs beside it, in the same platform modules.
+Each entry says which fields its credentials secret holds and builds the platform's clients:
+its write-back (the ``update-storefront-order`` step) and its order puller (reconciliation),
+both in the platform's one module.
 """
 
 from __future__ import annotations
@@ -18,9 +18,18 @@ from printflow.adapters.config_secrets import read_json_secret
 from printflow.domain.storefront import Platform, StoreApi
 from printflow.errors import ValidationError
 from printflow.store_apis.base import Pacer
-from printflow.store_apis.bigcommerce import BigCommerceWriteBack, bigcommerce_status
-from printflow.store_apis.shopify import ShopifyWriteBack
-from printflow.store_apis.woocommerce import WooCommerceWriteBack, woocommerce_status
+from printflow.store_apis.bigcommerce import (
+    BigCommerceOrderPuller,
+    BigCommerceWriteBack,
+    bigcommerce_status,
+)
+from printflow.store_apis.pulls import PullerFactory
+from printflow.store_apis.shopify import ShopifyOrderPuller, ShopifyWriteBack
+from printflow.store_apis.woocommerce import (
+    WooCommerceOrderPuller,
+    WooCommerceWriteBack,
+    woocommerce_status,
+)
 
 
 class StoreWriteBack(Protocol):
@@ -30,7 +39,10 @@ class StoreWriteBack(Protocol):
 
     def set_status(self, order_id: str, status: str | int) -> None: ...
 
-    def add_note(self, order_id: str, note: str, *, step_id: str) -> None: ...
+    def add_note(self, order_id: str, note: str, *, step_id: str, marker: str) -> None:
+        """Write ``note`` once: it ends with ``marker`` (one per execution and step), and a
+        note the shop holds with that marker already is not written again."""
+        ...
 
 
 WriteBackFactory = Callable[[httpx.Client, StoreApi, dict[str, str], Pacer], StoreWriteBack]
@@ -50,6 +62,8 @@ class StorePlatform:
     # Fields of the credentials secret's JSON object (all required, non-empty strings).
     credential_fields: tuple[str, ...]
     write_back: WriteBackFactory
+    # Lists the orders created since a time (reconciliation).
+    order_puller: PullerFactory
     # The platform's value for a flow's ``status`` option; ValidationError when it has none.
     status_value: Callable[[str], str | int]
     # Whether its orders have tags (otherwise the step writes them into the note).
@@ -57,15 +71,22 @@ class StorePlatform:
 
 
 STORE_PLATFORMS: dict[Platform, StorePlatform] = {
-    Platform.SHOPIFY: StorePlatform(("accessToken",), ShopifyWriteBack, _no_status, has_tags=True),
+    Platform.SHOPIFY: StorePlatform(
+        ("accessToken",), ShopifyWriteBack, ShopifyOrderPuller, _no_status, has_tags=True
+    ),
     Platform.WOOCOMMERCE: StorePlatform(
         ("consumerKey", "consumerSecret"),
         WooCommerceWriteBack,
+        WooCommerceOrderPuller,
         woocommerce_status,
         has_tags=False,
     ),
     Platform.BIGCOMMERCE: StorePlatform(
-        ("accessToken",), BigCommerceWriteBack, bigcommerce_status, has_tags=False
+        ("accessToken",),
+        BigCommerceWriteBack,
+        BigCommerceOrderPuller,
+        bigcommerce_status,
+        has_tags=False,
     ),
 }
 

@@ -17,17 +17,28 @@ query cost: every answer carries ``extensions.cost.throttleStatus`` (``currently
 cost, a ``THROTTLED`` error (HTTP 200) is waited out from the same figures, and a 429 from
 its ``Retry-After``, within the step's :class:`~printflow.store_apis.base.Pacer`.
 ``userErrors`` are validation failures: permanent.
+
+Reconciliation (:class:`ShopifyOrderPuller`): ``orders(first, after, sortKey: CREATED_AT,
+query: "created_at:>='…'")``, cursor-paginated; an order with more line items than the
+first page holds has the rest read with ``order(id) { lineItems(after: …) }``. Each order
+becomes the REST JSON of the ``orders/create`` webhook (numeric ids, ``line_items`` with
+``properties``), so it is recorded as a delivered one. It needs the ``read_orders`` scope
+(``read_all_orders`` for orders older than 60 days). Both go through :class:`ShopifyGraphql`,
+which owns the cost throttling.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from printflow.domain.storefront import StoreApi
 from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange
+from printflow.store_apis.pulls import OrderPage, PulledOrder, parse_time
 
 ORDER_GID_PREFIX = "gid://shopify/Order/"
 NOTE_NAMESPACE = "printflow"
@@ -62,6 +73,47 @@ class ShopifyWriteBack:
     def __init__(
         self, http: httpx.Client, api: StoreApi, credentials: dict[str, str], pacer: Pacer
     ) -> None:
+        self._graphql = ShopifyGraphql(http, api, credentials, pacer)
+
+    def add_tags(self, order_id: str, tags: Sequence[str]) -> None:
+        data = self._mutate("tagsAdd", TAGS_ADD, {"id": order_gid(order_id), "tags": list(tags)})
+        if data.get("node") is None:
+            raise StoreApiError(f"tagsAdd: the shop has no order {order_id!r}", transient=False)
+
+    def set_status(self, order_id: str, status: str | int) -> None:
+        raise StoreApiError("Shopify orders have no status PrintFlow can set", transient=False)
+
+    def add_note(self, order_id: str, note: str, *, step_id: str, marker: str) -> None:
+        # One metafield per step: setting it again (a retry, an attempt that died unrecorded)
+        # replaces it with the same text, so no marker lookup is needed; the note carries it.
+        metafield = {
+            "ownerId": order_gid(order_id),
+            "namespace": NOTE_NAMESPACE,
+            "key": note_key(step_id),
+            "type": "multi_line_text_field",
+            "value": note,
+        }
+        self._mutate("metafieldsSet", METAFIELDS_SET, {"metafields": [metafield]})
+
+    def _mutate(self, name: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        data = self._graphql.query(query, variables, name)
+        result = data.get(name)
+        if not isinstance(result, dict):
+            raise StoreApiError(f"{name}: the answer has no {name} result", transient=False)
+        errors = result.get("userErrors") or []
+        if errors:
+            messages = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
+            raise StoreApiError(f"{name}: the shop refused it: {messages}", transient=False)
+        return result
+
+
+class ShopifyGraphql:
+    """One shop's Admin GraphQL endpoint, its cost bucket tracked from every answer.
+    ``http`` should be a guarded client."""
+
+    def __init__(
+        self, http: httpx.Client, api: StoreApi, credentials: dict[str, str], pacer: Pacer
+    ) -> None:
         self._http = http
         self._url = f"{api.base_url}/admin/api/{api.api_version}/graphql.json"
         self._headers = {
@@ -73,42 +125,16 @@ class ShopifyWriteBack:
         self._available: float | None = None
         self._restore_rate = 50.0
 
-    def add_tags(self, order_id: str, tags: Sequence[str]) -> None:
-        data = self._mutate("tagsAdd", TAGS_ADD, {"id": order_gid(order_id), "tags": list(tags)})
-        if data.get("node") is None:
-            raise StoreApiError(f"tagsAdd: the shop has no order {order_id!r}", transient=False)
+    def query(
+        self, query: str, variables: dict[str, Any], what: str, *, cost: float = MUTATION_COST
+    ) -> dict[str, Any]:
+        """The ``data`` of one GraphQL request, throttling waited out within the pacer.
 
-    def set_status(self, order_id: str, status: str | int) -> None:
-        raise StoreApiError("Shopify orders have no status PrintFlow can set", transient=False)
-
-    def add_note(self, order_id: str, note: str, *, step_id: str) -> None:
-        metafield = {
-            "ownerId": order_gid(order_id),
-            "namespace": NOTE_NAMESPACE,
-            "key": note_key(step_id),
-            "type": "multi_line_text_field",
-            "value": note,
-        }
-        self._mutate("metafieldsSet", METAFIELDS_SET, {"metafields": [metafield]})
-
-    # -- the GraphQL exchange -------------------------------------------------------------
-
-    def _mutate(self, name: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        data = self.graphql(query, variables, name)
-        result = data.get(name)
-        if not isinstance(result, dict):
-            raise StoreApiError(f"{name}: the answer has no {name} result", transient=False)
-        errors = result.get("userErrors") or []
-        if errors:
-            messages = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
-            raise StoreApiError(f"{name}: the shop refused it: {messages}", transient=False)
-        return result
-
-    def graphql(self, query: str, variables: dict[str, Any], what: str) -> dict[str, Any]:
-        """The ``data`` of one GraphQL request, throttling waited out within the pacer."""
+        ``cost``: what the request is expected to cost, waited for when the bucket the last
+        answer reported holds less."""
         for _ in range(MAX_ATTEMPTS):
-            if self._available is not None and self._available < MUTATION_COST:
-                wait = (MUTATION_COST - self._available) / self._restore_rate
+            if self._available is not None and self._available < cost:
+                wait = (cost - self._available) / self._restore_rate
                 self._pacer.wait(wait, f"{what}: the shop's query cost budget is spent")
             answer = exchange(
                 self._http,
@@ -129,7 +155,7 @@ class ShopifyWriteBack:
         if status in (401, 403):
             raise StoreApiError(
                 f"{what}: HTTP {status}, the shop refused the access token "
-                "(check storeApi.credentialsSecret and the app's write_orders scope)",
+                "(check storeApi.credentialsSecret and the app's read_orders/write_orders scopes)",
                 transient=False,
             )
         if status == 429:
@@ -177,3 +203,170 @@ def _throttled(errors: Any) -> bool:
         isinstance(e, dict) and (e.get("extensions") or {}).get("code") == "THROTTLED"
         for e in errors
     )
+
+
+# -- reconciliation: orders created since a time (a page at a time) ------------------------
+
+# Query cost ~ orders x line items: 25 x 20 stays well under the 1,000-point single query cap.
+ORDERS_PER_PAGE = 25
+LINE_ITEMS_FIRST = 20
+LINE_ITEMS_MORE = 100
+MAX_LINE_ITEM_PAGES = 10  # 1,000 line items, intake's limit
+# The sandbox and Shopify charge about one point per order and per line item listed.
+ORDERS_QUERY_COST = 2 + ORDERS_PER_PAGE * LINE_ITEMS_FIRST
+LINE_ITEMS_QUERY_COST = 2 + LINE_ITEMS_MORE
+
+_LINE_ITEM_FIELDS = """
+  pageInfo { hasNextPage endCursor }
+  nodes {
+    id name title quantity sku
+    product { legacyResourceId }
+    variant { legacyResourceId }
+    customAttributes { key value }
+  }
+"""
+
+ORDERS_QUERY = (
+    """
+query PrintFlowReconcile($first: Int!, $after: String, $query: String!, $items: Int!) {
+  orders(first: $first, after: $after, sortKey: CREATED_AT, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id legacyResourceId name email createdAt currencyCode
+      lineItems(first: $items) {"""
+    + _LINE_ITEM_FIELDS
+    + """}
+    }
+  }
+}
+"""
+)
+
+LINE_ITEMS_QUERY = (
+    """
+query PrintFlowOrderLineItems($id: ID!, $first: Int!, $after: String) {
+  order(id: $id) {
+    lineItems(first: $first, after: $after) {"""
+    + _LINE_ITEM_FIELDS
+    + """}
+  }
+}
+"""
+)
+
+
+class ShopifyOrderPuller:
+    """Lists the shop's orders created at or after a time, oldest first."""
+
+    def __init__(
+        self, http: httpx.Client, api: StoreApi, credentials: dict[str, str], pacer: Pacer
+    ) -> None:
+        self._graphql = ShopifyGraphql(http, api, credentials, pacer)
+
+    def orders_since(self, since: datetime, page: str | None) -> OrderPage:
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        data = self._graphql.query(
+            ORDERS_QUERY,
+            {
+                "first": ORDERS_PER_PAGE,
+                "after": page,
+                "query": f"created_at:>='{stamp}'",
+                "items": LINE_ITEMS_FIRST,
+            },
+            "Shopify orders",
+            cost=ORDERS_QUERY_COST,
+        )
+        connection = _object(data.get("orders"), "orders")
+        nodes = connection.get("nodes")
+        if not isinstance(nodes, list):
+            raise StoreApiError("Shopify orders: no nodes in the answer", transient=False)
+        orders = tuple(self._pulled(_object(node, "orders.nodes[]")) for node in nodes)
+        info = _object(connection.get("pageInfo"), "orders.pageInfo")
+        cursor = info.get("endCursor")
+        more = info.get("hasNextPage") is True and isinstance(cursor, str) and bool(nodes)
+        return OrderPage(orders, cursor if more else None)
+
+    def _pulled(self, node: dict[str, Any]) -> PulledOrder:
+        order_id = _legacy_id(node.get("legacyResourceId") or node.get("id"), "order id")
+        created = parse_time(node.get("createdAt"), "Shopify orders")
+        items = self._line_items(node)
+        name = node.get("name")
+        number = str(name).lstrip("#") if isinstance(name, str) else ""
+        body = {
+            "id": int(order_id) if order_id.isdigit() else order_id,
+            "admin_graphql_api_id": node.get("id"),
+            "name": name,
+            # The REST order_number is the name's digits (``#1042`` -> 1042).
+            "order_number": int(number) if number.isdigit() else None,
+            "email": node.get("email"),
+            "currency": node.get("currencyCode"),
+            "created_at": node.get("createdAt"),
+            "line_items": [_rest_line_item(item) for item in items],
+        }
+        return PulledOrder(order_id, created, json.dumps(body).encode())
+
+    def _line_items(self, node: dict[str, Any]) -> list[dict[str, Any]]:
+        connection = _object(node.get("lineItems"), "lineItems")
+        items = list(_nodes(connection))
+        info = _object(connection.get("pageInfo"), "lineItems.pageInfo")
+        for _ in range(MAX_LINE_ITEM_PAGES):
+            if info.get("hasNextPage") is not True:
+                return items
+            data = self._graphql.query(
+                LINE_ITEMS_QUERY,
+                {"id": node.get("id"), "first": LINE_ITEMS_MORE, "after": info.get("endCursor")},
+                "Shopify order line items",
+                cost=LINE_ITEMS_QUERY_COST,
+            )
+            more = _object(_object(data.get("order"), "order").get("lineItems"), "lineItems")
+            items.extend(_nodes(more))
+            info = _object(more.get("pageInfo"), "lineItems.pageInfo")
+        raise StoreApiError(
+            f"Shopify order {node.get('id')}: more line items than an order may hold",
+            transient=False,
+        )
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise StoreApiError(f"Shopify GraphQL: {what} is not an object", transient=False)
+    return value
+
+
+def _nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
+    nodes = connection.get("nodes")
+    if not isinstance(nodes, list):
+        raise StoreApiError("Shopify GraphQL: a connection has no nodes", transient=False)
+    return [_object(node, "a node") for node in nodes]
+
+
+def _legacy_id(value: Any, what: str) -> str:
+    """``gid://shopify/Order/123`` or ``"123"`` -> ``"123"`` (the webhook's numeric id)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value:
+        return value.rsplit("/", 1)[-1]
+    raise StoreApiError(f"Shopify GraphQL: no {what}", transient=False)
+
+
+def _rest_line_item(node: dict[str, Any]) -> dict[str, Any]:
+    def legacy(ref: Any) -> Any:
+        found = ref.get("legacyResourceId") if isinstance(ref, dict) else None
+        return int(found) if isinstance(found, str) and found.isdigit() else found
+
+    item_id = _legacy_id(node.get("id"), "line item id")
+    attributes = node.get("customAttributes")
+    return {
+        "id": int(item_id) if item_id.isdigit() else item_id,
+        "name": node.get("name"),
+        "title": node.get("title"),
+        "quantity": node.get("quantity"),
+        "sku": node.get("sku"),
+        "product_id": legacy(node.get("product")),
+        "variant_id": legacy(node.get("variant")),
+        "properties": [
+            {"name": a.get("key"), "value": a.get("value")}
+            for a in (attributes if isinstance(attributes, list) else [])
+            if isinstance(a, dict)
+        ],
+    }

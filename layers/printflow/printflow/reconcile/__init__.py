@@ -1,0 +1,1 @@
+"""Reconciliation: pull the orders a storefront's webhook did not deliver."""

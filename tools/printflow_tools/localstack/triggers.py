@@ -38,6 +38,14 @@ class Schedule:
     every_s: float
 
 
+# Lambda polls a standard queue with five concurrent batches to begin with and scales up
+# under a backlog (to ``ScalingConfig.MaximumConcurrency`` at most). moto has no event-source
+# mappings at all; one batch at a time, as the first local poller had it, queued every timer
+# and download behind the batch in hand (fired poll timers came seconds late under load).
+# Five per mapping here: Lambda's starting point, and enough for one machine's cores.
+LOCAL_BATCHES_PER_MAPPING = 5
+
+
 @dataclass
 class QueueMapping:
     function: str
@@ -45,6 +53,7 @@ class QueueMapping:
     queue_arn: str
     batch_size: int
     report_batch_item_failures: bool
+    concurrency: int = 1  # batches in flight at once
 
 
 def schedules_of(functions: dict[str, FunctionSpec], speedup: float = 1.0) -> list[Schedule]:
@@ -68,6 +77,7 @@ def queue_mappings_of(functions: dict[str, FunctionSpec], resolver: Resolver) ->
             logical_id = next((lid for lid, known in resolver.arns.items() if known == arn), None)
             if logical_id is None:
                 raise KeyError(f"{spec.logical_id}: queue {arn} is not in the template")
+            maximum = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
             found.append(
                 QueueMapping(
                     function=spec.logical_id,
@@ -76,6 +86,7 @@ def queue_mappings_of(functions: dict[str, FunctionSpec], resolver: Resolver) ->
                     batch_size=int(props.get("BatchSize", 10)),
                     report_batch_item_failures="ReportBatchItemFailures"
                     in (props.get("FunctionResponseTypes") or []),
+                    concurrency=min(LOCAL_BATCHES_PER_MAPPING, int(maximum or 1_000)),
                 )
             )
     return found
@@ -146,11 +157,15 @@ class QueuePoller:
 
     def start(self) -> None:
         for mapping in self.mappings:
-            thread = threading.Thread(
-                target=self._run, args=(mapping,), daemon=True, name=f"sqs-{mapping.function}"
-            )
-            thread.start()
-            self._threads.append(thread)
+            for worker in range(mapping.concurrency):
+                thread = threading.Thread(
+                    target=self._run,
+                    args=(mapping,),
+                    daemon=True,
+                    name=f"sqs-{mapping.function}-{worker}",
+                )
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()

@@ -26,7 +26,8 @@ first delivery to the last final state), ``seconds_to_drain`` (last delivery to 
 state), ``unexpected_outcomes`` (meant to succeed but Failed, or the reverse),
 ``chili_median_s_to_final`` (webhook to final state, CHILI orders) and
 ``max_wait_beyond_policy_s``: the longest time an order took beyond what its provider's policy
-required (CHILI: three polls 3 s apart; Customer's Canvas: 60 s per poll after the first).
+required (CHILI: three polls 3 s apart; Customer's Canvas: 60 s between two requests of a
+project, answers of 503 or 429 included).
 Exits 2 when a correctness check fails (anything lost, duplicated, partial or unexpected).
 """
 
@@ -75,10 +76,15 @@ class PlannedOrder:
     delivered_at: float = 0.0
     acknowledged: bool = False
 
-    @property
-    def policy_floor_s(self) -> float:
+    def policy_floor_s(self, provider_requests: int) -> float:
+        """The least time the provider's policy lets the order take.
+
+        Customer's Canvas: 60 s between two processing-results requests of a project, and
+        an answer of 503 or 429 is a request too (the next one may not come sooner), so
+        the floor counts the requests the order's slowest project really needed.
+        """
         if self.provider == "customers-canvas":
-            return CANVAS_POLL_INTERVAL_S * (CANVAS_POLLS - 1)
+            return CANVAS_POLL_INTERVAL_S * max(0, provider_requests - 1)
         return CHILI_POLICY_FLOOR_S
 
 
@@ -193,17 +199,24 @@ def deliver(env: Any, order: PlannedOrder, duplicate: bool) -> list[int]:
     return statuses
 
 
-def crash_a_poll_run_after_leasing(env: Any, limit: int = 10) -> int:
-    """Lease due jobs as a poller would, then never save them (the run died)."""
+def crash_a_poll_run_after_leasing(env: Any, limit: int = 10, within_s: float = 15.0) -> int:
+    """Lease due jobs as a poller would, then never save them (the run died).
+
+    Jobs are due only for a moment (their timers poll them at once), so it keeps looking for
+    up to ``within_s`` until it holds a few.
+    """
     from printflow.adapters.render_job_table import RenderJobTable
 
     jobs = RenderJobTable(env.stack.client("dynamodb"), env.stack.resources.table(), due_shards=4)
-    now = time.time()
     leased = 0
-    for shard in range(4):
-        for pk, sk in list(jobs.due(shard, now, limit)):
-            if leased < limit and jobs.lease(pk, sk, "crashed-poll-run", now, now + 30.0):
-                leased += 1
+    give_up = time.time() + within_s
+    while leased < min(limit, 3) and time.time() < give_up:
+        now = time.time()
+        for shard in range(4):
+            for pk, sk in list(jobs.due(shard, now, limit)):
+                if leased < limit and jobs.lease(pk, sk, "crashed-poll-run", now, now + 30.0):
+                    leased += 1
+        time.sleep(0.1)
     return leased
 
 
@@ -251,6 +264,21 @@ def final_at(item: dict[str, Any]) -> float | None:
     if item.get("status") not in FINAL or not history:
         return None
     return datetime.fromisoformat(history[-1]["at"]).timestamp()
+
+
+def provider_requests(env: Any, order: PlannedOrder) -> int:
+    """Poll requests of the order's busiest render job (answered polls and transient errors)."""
+    from printflow.adapters.render_job_table import RenderJobTable
+    from printflow.domain.order import OrderKey
+
+    jobs = RenderJobTable(env.stack.client("dynamodb"), env.stack.resources.table(), 4)
+    return max(
+        (
+            job.attempts + sum(1 for h in job.history if h.get("status") == "transient-error")
+            for job in jobs.jobs_of(OrderKey(order.storefront, order.order_id))
+        ),
+        default=0,
+    )
 
 
 def received_at(item: dict[str, Any]) -> float:
@@ -363,6 +391,7 @@ def run(
     seed: int,
     rescue_after_s: float | None = None,
     with_canvas: bool = True,
+    canvas_polls: int = CANVAS_POLLS,
 ) -> dict[str, Any]:
     """Run the fault run on a fresh local stack; return the figures (the JSON line's keys)."""
     import random
@@ -383,14 +412,18 @@ def run(
                     storefront_id=42,
                     order_id=order.order_id,
                     line_item_ids=["412"],
-                    line_items=[Pipeline.completes(after_polls=CANVAS_POLLS - 1)],
+                    line_items=[Pipeline.completes(after_polls=canvas_polls - 1)],
                 )
         inject_faults(env)
         duplicates = {o.order_id for o in orders if rng.random() < 0.20}
 
         started = time.time()
-        crashed = 0
+        crashed = [0]
         pauser: threading.Thread | None = None
+        crasher: threading.Thread | None = None
+
+        def crash() -> None:
+            crashed[0] = crash_a_poll_run_after_leasing(env)
 
         def send(order: PlannedOrder) -> None:
             order.delivered_at = time.time()
@@ -404,13 +437,15 @@ def run(
                     pauser = threading.Thread(target=pause_schedule, args=(env, pause_s))
                     pauser.start()
                 if index == 2 * len(orders) // 3:
-                    crashed = crash_a_poll_run_after_leasing(env)
+                    crasher = threading.Thread(target=crash)
+                    crasher.start()
                 time.sleep(0.05)
         last_delivery = max(o.delivered_at for o in orders)
-        if pauser is not None:
-            pauser.join()
-        if crashed == 0:
-            crashed = crash_a_poll_run_after_leasing(env)
+        for thread in (pauser, crasher):
+            if thread is not None:
+                thread.join()
+        if crashed[0] == 0:
+            crash()
 
         acknowledged = [o for o in orders if o.acknowledged]
         deadline = time.time() + drain_timeout_s
@@ -442,7 +477,9 @@ def run(
             if o.provider == "chili" and o.order_id in finals
         ]
         beyond = [
-            finals[o.order_id] - received_at(items[(o.storefront, o.order_id)]) - o.policy_floor_s
+            finals[o.order_id]
+            - received_at(items[(o.storefront, o.order_id)])
+            - o.policy_floor_s(provider_requests(env, o))
             for o in acknowledged
             if o.order_id in finals
         ]
@@ -471,7 +508,7 @@ def run(
         details = {
             "orders": len(orders),
             "duplicates_sent": len(duplicates),
-            "jobs_leased_by_the_crashed_run": crashed,
+            "jobs_leased_by_the_crashed_run": crashed[0],
             "schedule_paused_s": pause_s,
             "unexpected": unexpected[:10],
             "unfinished": unfinished[:10],

@@ -266,19 +266,50 @@ def final_at(item: dict[str, Any]) -> float | None:
     return datetime.fromisoformat(history[-1]["at"]).timestamp()
 
 
-def provider_requests(env: Any, order: PlannedOrder) -> int:
-    """Poll requests of the order's busiest render job (answered polls and transient errors)."""
+def jobs_of(env: Any, order: PlannedOrder) -> list[Any]:
     from printflow.adapters.render_job_table import RenderJobTable
     from printflow.domain.order import OrderKey
 
     jobs = RenderJobTable(env.stack.client("dynamodb"), env.stack.resources.table(), 4)
+    return jobs.jobs_of(OrderKey(order.storefront, order.order_id))
+
+
+def provider_requests(jobs: list[Any]) -> int:
+    """Poll requests of the order's busiest render job (answered polls and transient errors)."""
     return max(
         (
             job.attempts + sum(1 for h in job.history if h.get("status") == "transient-error")
-            for job in jobs.jobs_of(OrderKey(order.storefront, order.order_id))
+            for job in jobs
         ),
         default=0,
     )
+
+
+def job_phases(items: list[tuple[dict[str, Any], list[Any]]]) -> dict[str, float]:
+    """Median seconds of each leg of a successful order, from its item and its jobs' history:
+    where the time goes (webhook to render job, job to first poll, the polls, the download
+    to the render step's status, the REST and email steps to the final state)."""
+    legs: dict[str, list[float]] = {}
+    for item, jobs in items:
+        history = item.get("statusHistory") or []
+        done = [j for j in jobs if j.state.value == "done" and len(j.history) > 1]
+        if item.get("status") != "Success" or not done or len(history) < 2:
+            continue
+        received = received_at(item)
+        created = min(j.created_at for j in done)
+        polled = min(float(j.history[1]["at"]) for j in done)
+        ready = max(float(j.history[-1]["at"]) for j in done)
+        stored = datetime.fromisoformat(history[1]["at"]).timestamp()
+        final = datetime.fromisoformat(history[-1]["at"]).timestamp()
+        for name, value in (
+            ("webhook_to_job", created - received),
+            ("job_to_first_poll", polled - created),
+            ("polls", ready - created),
+            ("download", stored - ready),
+            ("rest_and_email", final - stored),
+        ):
+            legs.setdefault(name, []).append(value)
+    return {name: round(statistics.median(values), 1) for name, values in legs.items()}
 
 
 def received_at(item: dict[str, Any]) -> float:
@@ -476,10 +507,11 @@ def run(
             for o in acknowledged
             if o.provider == "chili" and o.order_id in finals
         ]
+        order_jobs = {o.order_id: jobs_of(env, o) for o in acknowledged if o.order_id in finals}
         beyond = [
             finals[o.order_id]
             - received_at(items[(o.storefront, o.order_id)])
-            - o.policy_floor_s(provider_requests(env, o))
+            - o.policy_floor_s(provider_requests(order_jobs[o.order_id]))
             for o in acknowledged
             if o.order_id in finals
         ]
@@ -513,6 +545,13 @@ def run(
             "unexpected": unexpected[:10],
             "unfinished": unfinished[:10],
             "chili_phase_medians_s": phases,
+            "chili_legs_median_s": job_phases(
+                [
+                    (items[(o.storefront, o.order_id)], order_jobs[o.order_id])
+                    for o in acknowledged
+                    if o.provider == "chili" and o.order_id in order_jobs
+                ]
+            ),
             "outcomes": dict(
                 Counter(
                     items[(o.storefront, o.order_id)]["status"]
@@ -581,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in result.items():
         print(f"  {key:<26}{value}")
     print(f"  CHILI phases (median s):  {details['chili_phase_medians_s']}")
+    print(f"  CHILI legs (median s):    {details['chili_legs_median_s']}")
     for line in details["unexpected"]:
         print(f"  unexpected: {line}")
     for line in details["unfinished"]:

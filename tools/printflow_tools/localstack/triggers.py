@@ -39,11 +39,13 @@ class Schedule:
 
 
 # Lambda polls a standard queue with five concurrent batches to begin with and scales up
-# under a backlog (to ``ScalingConfig.MaximumConcurrency`` at most). moto has no event-source
-# mappings at all; one batch at a time, as the first local poller had it, queued every timer
-# and download behind the batch in hand (fired poll timers came seconds late under load).
-# Five per mapping here: Lambda's starting point, and enough for one machine's cores.
-LOCAL_BATCHES_PER_MAPPING = 5
+# under a backlog (to ``ScalingConfig.MaximumConcurrency`` at most); moto has no event-source
+# mappings at all. Locally one batch at a time per mapping, for now: with five, the fault run
+# (issue 15) once left an order whose two download jobs finished in concurrent invocations
+# with neither completing it (both jobs done, the order still Received; the cause is not yet
+# found), and tests that count manifest writes saw two concurrent completions. Raise this to
+# Lambda's five once that race is understood.
+LOCAL_BATCHES_PER_MAPPING = 1
 
 
 @dataclass

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,22 +33,6 @@ os.environ.update(
 )
 STOREFRONTS = ("bench-a", "bench-b", "bench-c", "bench-d")
 OTHER_STATUSES = ("Success", "In progress", "Received")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"moto did not start on port {port}")
 
 
 def order_items(count: int, failed_per_mille: int) -> tuple[list[dict[str, Any]], int]:
@@ -108,17 +90,11 @@ def main() -> int:
     from printflow.adapters.order_table import OrderTable
     from printflow.domain.storefront import storefront_from_document
     from printflow.operations.orders import ListingStats, list_orders
+    from printflow_tools.bench_servers import moto_server
     from printflow_tools.localstack.resources import create_table_from_template
 
-    port = free_port()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
-        dynamodb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}")
+    with moto_server() as endpoint:
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
         table_name = create_table_from_template(dynamodb, "bench-orders")
         table = OrderTable(dynamodb, table_name)
         for storefront_id in STOREFRONTS:
@@ -147,13 +123,6 @@ def main() -> int:
         started = time.perf_counter()
         table.orders_in_status(STOREFRONTS[0], "NoSuchStatus", page_size=1)
         floor_s = time.perf_counter() - started
-    finally:
-        moto.terminate()
-        try:
-            moto.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            moto.kill()
-            moto.wait()
 
     queries = calls.count("Query") - 1  # the floor's own query
     listing_queries = queries - 1  # the first Query lists the storefronts

@@ -29,12 +29,9 @@ from printflow.settings import DownloadSettings
 SETTINGS = DownloadSettings.from_env()
 # Stop starting a file when less than this is left: a cut-off upload is aborted anyway.
 SAFETY_S = 15.0
-# Every record of a batch may ask to be retried: that is a normal answer, not a crash.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _service: DownloadService | None = None
 _registry: ProviderRegistry | None = None
 _queue: DownloadQueue | None = None
-_deadline = 0.0
 
 
 class DownloadRetry(Exception):
@@ -57,12 +54,17 @@ def queue() -> DownloadQueue:
 
 
 def retry_delay(receive_count: int, retry_after_s: float | None) -> float:
-    """30 s, 60 s, 120 s, ... capped at 15 minutes; never sooner than the provider asked."""
-    backoff = min(900.0, 30.0 * 2.0 ** max(0, receive_count - 1))
+    """2 s, 4 s, 8 s, ... capped at a minute; never sooner than the provider asked.
+
+    Short, because a transient error is usually one bad answer (the providers' own
+    ``Retry-After`` is a second or two) and an order waits on it; the retries go on until
+    the render step's timeout, so a long outage is waited out, a minute at a time.
+    """
+    backoff = min(60.0, 2.0 * 2.0 ** max(0, receive_count - 1))
     return float(max(backoff, retry_after_s or 0.0))
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, deadline: float) -> None:
     try:
         key, job_id = parse_download_message(record.body)
     except (ValueError, KeyError, TypeError) as exc:
@@ -73,12 +75,18 @@ def record_handler(record: SQSRecord) -> None:
         raise DownloadRetry("malformed download message") from exc
     receives = int(record.attributes.approximate_receive_count or 1)
     logger.append_keys(order_key=str(key), job=job_id)
-    result = service().download(
-        key, job_id, last_attempt=receives >= SETTINGS.max_receives, deadline=_deadline
-    )
+    result = service().download(key, job_id, deadline=deadline)
     metrics.add_metric(name=f"Downloads{result.outcome.value.title()}", unit="Count", value=1)
     if result.outcome is Outcome.RETRY:
-        queue().retry_later(record.receipt_handle, retry_delay(receives, result.retry_after_s))
+        delay = retry_delay(receives, result.retry_after_s)
+        if receives >= SETTINGS.max_receives:
+            # One more failed delivery would move it to the dead-letter queue, which is for
+            # messages that crash the function: a transient failure goes on as a new message
+            # (the service fails the step once the render step's timeout has passed).
+            queue().send_again(record.body, delay)
+            logger.info("download message sent again", extra={"receives": receives})
+            return
+        queue().retry_later(record.receipt_handle, delay)
         raise DownloadRetry(result.detail)
     logger.info(
         "download handled", extra={"outcome": result.outcome.value, "detail": result.detail}
@@ -89,9 +97,15 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer().capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    global _deadline
-    _deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_S
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_S
+    # The processor and the deadline belong to this invocation (nothing of a batch is kept
+    # in module state, which invocations that share an environment would trample). Every
+    # record may ask to be retried: that is a normal answer, not a crash.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=lambda record: record_handler(record, deadline),
+        processor=processor,
+        context=context,
     )
     return dict(response)

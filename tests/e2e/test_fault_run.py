@@ -1,14 +1,20 @@
 """The fault run, short: 50 orders through the local stack under injected faults.
 
 The same code as ``bench/fault_run.py`` (which runs it at 200-1,000 orders and prints the
-figures); here only correctness is asserted, never a time.
+figures); here only correctness is asserted, never a time. The same checks as the bench:
+nothing lost, no duplicate execution, no partial object or open multipart upload, no email
+or REST document twice, every order Success or Failed as it was meant to end.
+
+To finish in about a minute and a half, the Customer's Canvas projects complete on their
+first poll (the bench's take two, 60 s apart), and the scheduled safety net keeps the
+template's 5 minutes: a crashed poll run's jobs must come back through their re-armed
+timers, not through the rescue.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 from collections import Counter
 from types import ModuleType
@@ -17,16 +23,7 @@ import pytest
 
 from printflow_tools.localstack.template import REPO_ROOT
 
-# Not part of `make test` yet: on a quiet machine one Customer's Canvas order was still
-# downloading when the 420 s drain ran out (issue 15 stays open for it), and the run shares
-# in-process moto with the e2e stack that follows it. Run it with PRINTFLOW_E2E_FAULT_RUN=1.
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        os.environ.get("PRINTFLOW_E2E_FAULT_RUN") != "1",
-        reason="the fault run is opt-in: set PRINTFLOW_E2E_FAULT_RUN=1",
-    ),
-]
+pytestmark = pytest.mark.e2e
 
 
 def fault_run() -> ModuleType:
@@ -41,9 +38,9 @@ def fault_run() -> ModuleType:
 def test_fifty_orders_under_faults_are_all_accounted_for() -> None:
     bench = fault_run()
 
-    # Jobs whose timer fired while the crashed run held their lease wait for the safety-net
-    # run's rescue: 300 s on AWS, 20 s here so that the test ends in minutes.
-    outcome = bench.run(50, pause_s=5.0, drain_timeout_s=420.0, seed=15, rescue_after_s=20.0)
+    # The drain limit is far above the expected minute and a half: a shared, loaded
+    # machine may be slow, and this test judges correctness, not speed.
+    outcome = bench.run(50, pause_s=5.0, drain_timeout_s=360.0, seed=15, canvas_polls=1)
 
     result, details = outcome["result"], outcome["details"]
     assert result["acknowledged"] == 50
@@ -53,4 +50,5 @@ def test_fifty_orders_under_faults_are_all_accounted_for() -> None:
         assert result[key] == 0, (key, result, details)
     planned = Counter(order.expect for order in bench.plan(50))
     assert details["outcomes"] == dict(planned)  # every order Success or Failed, as meant
+    assert details["jobs_leased_by_the_crashed_run"] > 0  # the crash really happened
     print(json.dumps(result))  # the figures, for whoever runs it with -s

@@ -80,6 +80,8 @@ def deliver_order(env: LocalEnvironment, order_id: str) -> None:
 
 def metric_sum(env: LocalEnvironment, namespace: str, name: str, dimensions: Any) -> float:
     assert env.stack is not None
+    if env.stack.service_metrics is not None:
+        env.stack.service_metrics.flush()  # the local stack sends metrics asynchronously
     now = datetime.now(UTC)
     points = env.stack.client("cloudwatch").get_metric_statistics(
         Namespace=namespace,

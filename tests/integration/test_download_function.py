@@ -198,6 +198,57 @@ def test_a_successful_order_manifest_says_complete(world: Any) -> None:
     assert json.loads(body.read())["complete"] is True
 
 
+def test_a_provider_that_keeps_failing_is_retried_past_the_queues_deliveries(world: Any) -> None:
+    # Given a finished render whose file downloads answer 503 every time
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    render_done(world, SHOPIFY_ORDER)
+    world.chili.behaviour.failure_rate = 1.0
+    sqs = boto3.client("sqs")
+
+    # When the download messages have been delivered as often as the queue allows
+    # (DownloadMaxReceives, 5: one more failed delivery would dead-letter them)
+    for _ in range(5):
+        world.deliver_downloads()
+        world.let_retry_delays_pass()
+
+    # Then nothing failed: the messages went on as new ones (delayed by the backoff), none
+    # is in the dead-letter queue, and the order still waits for its files.
+    dead = sqs.receive_message(QueueUrl=world.resources.queues["DownloadDeadLetterQueue"])
+    assert dead.get("Messages", []) == []
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=world.resources.queues["DownloadQueue"],
+        AttributeNames=["ApproximateNumberOfMessagesDelayed"],
+    )["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessagesDelayed"]) == 2  # one per render job
+    assert world.execution(SHOPIFY_ORDER)["status"] == "RUNNING"
+    assert {j["state"] for j in world.jobs(SHOPIFY_ORDER)} == {"downloading"}
+
+
+def test_a_transient_failure_past_the_render_steps_timeout_fails_the_step(world: Any) -> None:
+    world.register_chili_storefront()
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    render_done(world, SHOPIFY_ORDER)
+    world.chili.behaviour.failure_rate = 1.0
+    # the render step's timeout has passed (the job's deadline is the step's TimeoutSeconds)
+    for job in world.jobs(SHOPIFY_ORDER):
+        boto3.client("dynamodb").update_item(
+            TableName=world.resources.table(),
+            Key={"pk": {"S": job["pk"]}, "sk": {"S": job["sk"]}},
+            UpdateExpression="SET deadlineAt = :past",
+            ExpressionAttributeValues={":past": {"N": "1"}},
+        )
+
+    world.deliver_downloads()
+
+    execution = world.wait_finished(SHOPIFY_ORDER)
+    assert execution["status"] == "FAILED"
+    assert execution["cause"].startswith("Download.Failed: ")
+    assert (
+        "still failing at the render step's timeout" in world.order(SHOPIFY_ORDER)["error"]["cause"]
+    )
+
+
 def test_a_render_step_ending_a_failed_flow_has_its_token_failed_by_the_download(
     world: Any,
 ) -> None:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 import boto3
 import pytest
 
+from printflow.adapters.artifact_bucket import ArtifactBucket
 from printflow.adapters.order_table import INLINE_ORDER_MAX_BYTES, OrderTable
+from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.order import OrderKey
+from printflow.domain.render_job import JobState
+from printflow.domain.storefront import ProviderName
+from printflow.download.service import DownloadService
+from printflow.providers.base import RenderWork, WorkKind
+from printflow.render.jobs import job_for_work
 from printflow.settings import MAX_WEBHOOK_BODY_BYTES
 from printflow_tools.localstack.resources import LocalResources
 from printflow_tools.webhook_events import payload
@@ -108,3 +116,116 @@ def test_a_small_order_stays_inline(
     )["Item"]
     assert "orderDocument" not in raw
     assert len(raw["order"]["M"]["lineItems"]["L"]) == 50
+
+
+def test_an_order_of_two_thousand_artifacts_records_them_and_completes(
+    local_aws: LocalResources,
+    webhook: Any,  # noqa: F811
+) -> None:
+    # Given a recorded order of 1,000 line items (intake's bound) whose 1,000 render jobs
+    # have stored two files each (a PDF and a PNG preview): 2,000 artifacts, ~1 MB of records
+    body = b2b_order(7_000_004, 2 * 1024 * 1024, lines=1000)
+    status, answer = webhook(signed("shopify", "demo-shopify", body))
+    assert status == 202, answer
+    key = OrderKey("demo-shopify", "7000004")
+    jobs = RenderJobTable(boto3.client("dynamodb"), local_aws.table(), due_shards=4)
+    bucket = local_aws.bucket()
+    for n in range(1000):
+        job = job_for_work(
+            RenderWork(ProviderName.CHILI, WorkKind.OUTPUT_TASK, f"task-{n:04d}"),
+            key,
+            "token-7000004",
+            "generate",
+            created_at=1.0,
+            deadline_at=0.0,
+            due_at=1.0,
+        )
+        artifacts = [
+            {
+                "bucket": bucket,
+                "key": f"orders/demo-shopify/7000004/{job.job_id}/{n:04d}.{extension}",
+                "filename": f"{n:04d}.{extension}",
+                "size": 65536,
+                "sha256": "f" * 64,
+                "contentType": f"application/{extension}",
+                "jobId": job.job_id,
+                "provider": "chili",
+                "providerReference": f"task-{n:04d}",
+                "lineItemId": str(10_000 + n),
+            }
+            for extension in ("pdf", "png")
+        ]
+        done = replace(job, state=JobState.DONE, due_at=None, details={"artifacts": artifacts})
+        assert jobs.put_new(done)
+    tokens = Tokens()
+    service = DownloadService(
+        jobs,
+        OrderTable(boto3.client("dynamodb"), local_aws.table()),
+        cast(Any, None),  # no file is streamed here
+        cast(Any, None),
+        tokens,
+        tokens,
+        ArtifactBucket(boto3.client("s3"), bucket),
+        bucket=bucket,
+    )
+
+    # When the last job's download completes the order
+    assert service.complete_order_if_done(done)
+
+    # Then the item stays under DynamoDB's limit, the manifest lists all 2,000 files, the
+    # order reads them back through get_order, and the step completes with the manifest.
+    raw = boto3.client("dynamodb").get_item(
+        TableName=local_aws.table(),
+        Key={"pk": {"S": "ORDER#demo-shopify#7000004"}, "sk": {"S": "ORDER"}},
+    )["Item"]
+    assert item_size(raw) < DYNAMODB_ITEM_LIMIT
+    assert raw["artifactCount"]["N"] == "2000" and raw["artifacts"]["L"] == []
+    manifest = json.loads(
+        boto3.client("s3")
+        .get_object(Bucket=bucket, Key="orders/demo-shopify/7000004/manifest.json")["Body"]
+        .read()
+    )
+    assert manifest["complete"] is True and len(manifest["artifacts"]) == 2000
+    item = OrderTable(boto3.client("dynamodb"), local_aws.table()).get_order(key)
+    assert item is not None and len(item["artifacts"]) == 2000
+    assert {a["filename"] for a in item["artifacts"]} >= {"0999.pdf", "0999.png", "0000.pdf"}
+    ((token, output),) = tokens.succeeded
+    assert token == "token-7000004" and output["count"] == 2000 and "artifacts" not in output
+
+
+def test_a_few_artifacts_stay_in_the_item(local_aws: LocalResources) -> None:
+    table = OrderTable(boto3.client("dynamodb"), local_aws.table())
+    boto3.client("dynamodb").put_item(
+        TableName=local_aws.table(),
+        Item={"pk": {"S": "ORDER#shop#1"}, "sk": {"S": "ORDER"}},
+    )
+    artifact = {"key": "orders/shop/1/job/a.pdf", "size": 3, "sha256": "0" * 64}
+
+    table.set_artifacts(
+        OrderKey("shop", "1"),
+        [artifact],
+        "orders/shop/1/manifest.json",
+        "2026-01-01T00:00:00+00:00",
+        manifest_bucket=local_aws.bucket(),
+    )
+
+    item = table.get_order(OrderKey("shop", "1"), full_order=False)
+    assert item is not None and item["artifacts"] == [artifact] and item["artifactCount"] == 1
+    assert "artifactsDocument" not in item
+
+
+class Tokens:
+    """The step's task token and the domain events, recorded."""
+
+    def __init__(self) -> None:
+        self.succeeded: list[tuple[str, dict[str, Any]]] = []
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        self.succeeded.append((token, output))
+        return True
+
+    def fail(self, token: str, error: str, cause: str) -> None:  # pragma: no cover
+        raise AssertionError(f"the step failed: {error} {cause}")
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+        pass

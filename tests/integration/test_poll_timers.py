@@ -290,6 +290,30 @@ def test_a_duplicate_timer_leads_to_one_poll(jobs: RenderJobTable) -> None:
     assert next_timer.due_at >= clock() + CHILI_LIKE.interval_s * 0.9
 
 
+def test_a_timer_that_meets_a_crashed_runs_lease_fires_again_when_it_runs_out(
+    jobs: RenderJobTable,
+) -> None:
+    clock = Clock()
+    job = new_job(jobs, clock)
+    provider, log = ScriptedProvider(clock), TimerLog()
+    # Given a poll run that leased the job and died before saving it
+    pk, sk = f"ORDER#{job.order_key.storefront_id}#{job.order_key.order_id}", f"JOB#{job.job_id}"
+    assert jobs.lease(pk, sk, "crashed-run", clock(), clock() + 30.0) is not None
+
+    # When the job's timer fires while that lease holds
+    report = fire(make_poller(jobs, provider, clock, log), [timer_of(job)])
+
+    # Then nothing is polled, and the timer is set again for the lease's expiry (not left
+    # to the scheduled run's rescue minutes later) ...
+    assert provider.polls == 0 and report.timers_rearmed == 1 and report.timers_skipped == 0
+    (rearmed,) = log.take()
+    assert rearmed.due_at == pytest.approx(clock() + 30.0, abs=0.01)
+    # ... where it polls the job.
+    clock.now = rearmed.due_at
+    fire(make_poller(jobs, provider, clock, log), [rearmed])
+    assert provider.polls == 1
+
+
 def test_a_late_timer_polls_late_and_a_stale_one_does_nothing(jobs: RenderJobTable) -> None:
     clock = Clock()
     job = new_job(jobs, clock)

@@ -21,6 +21,12 @@
   as 0 bytes and its checksum fails on the next read. S3 stores the bytes of a PUT whatever
   its content type; the patched S3 handler reads a PUT's body raw, unparsed. (A browser
   ``POST`` upload really is a form, and is left to moto.)
+- moto's server finds the service of every request under one process-wide lock, and inside
+  it lists moto's package directory (``os.listdir`` plus ~150 ``isdir`` calls) to learn the
+  service names: every AWS call of every function queued on that lock (profiled in the fault
+  run: the largest single wait of the local stack under load). AWS has no such choke point;
+  the service names never change while the process runs, so the patched lookup lists them
+  once. (Speed, not semantics: the answers are the same.)
 - moto's ``CompleteMultipartUpload`` with a full-object checksum (``ChecksumType:
   FULL_OBJECT``, as the download function asks for) copies the whole object twice more, into
   a second buffer and then into ``bytes``, just to compute the CRC, and the object itself into
@@ -88,6 +94,7 @@ def make_moto_behave_like_aws() -> None:
     StepFunctionResponse.send_task_failure = _send_task_failure_with_cause  # type: ignore[method-assign]
     S3Response.setup_class = _s3_setup_class_keeping_put_bodies(S3Response.setup_class)  # type: ignore[method-assign]
     Queue.wait_for_messages = _wait_for_messages_until_available  # type: ignore[method-assign]
+    _list_moto_services_once()
     FakeMultipart.complete = _complete_multipart_copying_once  # type: ignore[method-assign]
     _installed = True
 
@@ -138,6 +145,14 @@ def _s3_setup_class_keeping_put_bodies(original: Any) -> Any:
         return original(self, request, *args, **kwargs)
 
     return setup_class
+
+
+def _list_moto_services_once() -> None:
+    """moto's service names (its package's sub-directories), listed once, not per request."""
+    from moto import backends
+
+    services = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: services
 
 
 # moto without the optional crc32c / awscrt libraries computes CRC32 for these as well.

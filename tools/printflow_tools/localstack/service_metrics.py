@@ -11,11 +11,18 @@ CloudWatch. So that the template's alarms watch real data locally:
 - **AWS/Lambda**: ``Invocations`` and ``Errors`` per function, from the in-process invoker.
 
 Installed by :class:`printflow_tools.localstack.stack.LocalStack` and removed on stop.
+
+The data is sent by a thread of its own, in batches: CloudWatch takes it asynchronously on
+AWS too (EMF lines are turned into metrics after the function has returned, Lambda's own
+metrics never delay an invocation). Sending it inline, under one lock, made every function
+invocation wait for the others' ``PutMetricData`` (profiled in the fault run: the local
+stack's largest queue after moto's own request lock).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +39,7 @@ _EXECUTION_METRICS = {
     "TIMED_OUT": "ExecutionsTimedOut",
 }
 _log = logging.getLogger("printflow.localstack")
+_BATCH = 500  # metrics per PutMetricData (AWS allows 1,000)
 
 
 class ServiceMetrics:
@@ -39,15 +47,51 @@ class ServiceMetrics:
 
     def __init__(self, cloudwatch: Any) -> None:
         self._cloudwatch = cloudwatch
-        self._lock = threading.Lock()  # boto3 clients are thread-safe; this keeps order
         self._originals: dict[str, Any] = {}
+        self._pending: queue.Queue[tuple[str, list[dict[str, Any]]] | None] = queue.Queue()
+        self._sender: threading.Thread | None = None
 
     def put(self, namespace: str, data: list[dict[str, Any]]) -> None:
-        try:
-            with self._lock:
-                self._cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
-        except Exception:  # a metric must never break the function that emitted it
-            _log.warning("local stack: could not publish %s metrics", namespace, exc_info=True)
+        """Queue ``data`` for CloudWatch (sent within milliseconds, by the sender thread)."""
+        if self._sender is None:
+            self._send({namespace: list(data)})  # not installed: nobody else would send it
+            return
+        self._pending.put((namespace, list(data)))
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is in CloudWatch."""
+        self._pending.join()
+
+    def _run_sender(self) -> None:
+        while True:
+            first = self._pending.get()
+            batch = [first]
+            while True:  # whatever else is waiting goes in the same calls
+                try:
+                    batch.append(self._pending.get_nowait())
+                except queue.Empty:
+                    break
+            grouped: dict[str, list[dict[str, Any]]] = {}
+            for entry in batch:
+                if entry is not None:
+                    grouped.setdefault(entry[0], []).extend(entry[1])
+            self._send(grouped)
+            for _ in batch:
+                self._pending.task_done()
+            if None in batch:
+                return
+
+    def _send(self, grouped: dict[str, list[dict[str, Any]]]) -> None:
+        for namespace, data in grouped.items():
+            for start in range(0, len(data), _BATCH):
+                try:
+                    self._cloudwatch.put_metric_data(
+                        Namespace=namespace, MetricData=data[start : start + _BATCH]
+                    )
+                except Exception:  # a metric must never break the local stack
+                    _log.warning(
+                        "local stack: could not publish %s metrics", namespace, exc_info=True
+                    )
 
     # -- functions ----------------------------------------------------------------------------
 
@@ -96,6 +140,10 @@ class ServiceMetrics:
     def install(self) -> None:
         if self._originals:
             return
+        self._sender = threading.Thread(
+            target=self._run_sender, daemon=True, name="local-cloudwatch-metrics"
+        )
+        self._sender.start()
         publisher = self
         flush = AmazonCloudWatchEMFProvider.flush_metrics
         terminated = BaseExecutionWorkerCommunication.terminated
@@ -125,6 +173,10 @@ class ServiceMetrics:
     def uninstall(self) -> None:
         if not self._originals:
             return
+        if self._sender is not None:
+            self._pending.put(None)  # sends what is queued, then stops
+            self._sender.join(timeout=10)
+            self._sender = None
         AmazonCloudWatchEMFProvider.flush_metrics = self._originals["flush"]  # type: ignore[method-assign]
         BaseExecutionWorkerCommunication.terminated = self._originals["terminated"]  # type: ignore[method-assign]
         self._originals = {}

@@ -8,6 +8,8 @@ from typing import Any
 from printflow.domain.order import OrderKey
 from printflow.domain.render_job import RenderJob
 
+MAX_DELAY_S = 900  # SQS's limit for DelaySeconds
+
 
 def download_message(job: RenderJob) -> dict[str, str]:
     """The message names the job only; the download function reads the job's files."""
@@ -35,6 +37,14 @@ class DownloadQueue:
             QueueUrl=self.queue_url,
             ReceiptHandle=receipt_handle,
             VisibilityTimeout=max(0, min(43_200, int(delay_s))),
+        )
+
+    def send_again(self, body: str, delay_s: float) -> None:
+        """Queue a message's body anew (its receive count starts over), after ``delay_s``."""
+        self._client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=body,
+            DelaySeconds=max(0, min(MAX_DELAY_S, int(delay_s))),
         )
 
     def send(self, job: RenderJob) -> None:

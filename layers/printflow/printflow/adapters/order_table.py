@@ -10,6 +10,10 @@ lists a storefront's orders in one status, newest first; every write of an order
 writes both attributes too (:func:`status_index_attributes`; the compiled flow's
 ``.failed`` states build the same values in ASL).
 
+Likewise an order with more artifacts than :data:`INLINE_ARTIFACTS_MAX_BYTES` hold keeps
+``artifactCount`` and a reference to its manifest in S3 (``artifactsDocument``), which
+:meth:`OrderTable.get_order` reads the full list back from.
+
 An order whose document would make its item larger than :data:`INLINE_ORDER_MAX_BYTES`
 (a B2B order with hundreds of customised line items; DynamoDB refuses items over 400 KB)
 keeps its full document in S3 beside its raw body (``orderDocument``) and a bounded one in
@@ -47,6 +51,11 @@ SWEEP_SHARD_PREFIX = "SWEEP#"
 # item (status history, artifacts, events) ample room.
 INLINE_ORDER_MAX_BYTES = 256 * 1024
 ORDER_DOCUMENT_ATTRIBUTE = "orderDocument"
+# The artifact list's JSON size above which the item keeps only ``artifactCount`` and a
+# reference to the manifest (which lists every artifact): a 2,000-line order's ~1 MB list
+# would take the item over DynamoDB's 400 KB. 256 KB of order document + this + history fit.
+INLINE_ARTIFACTS_MAX_BYTES = 64 * 1024
+ARTIFACTS_DOCUMENT_ATTRIBUTE = "artifactsDocument"
 
 
 # The render steps of an order whose start finished: a retry then only moves its jobs to the
@@ -224,9 +233,10 @@ class OrderTable:
                 raise
 
     def get_order(self, key: OrderKey, *, full_order: bool = True) -> dict[str, Any] | None:
-        """The order item; with ``full_order`` its ``order`` is the full document, wherever kept.
+        """The order item; with ``full_order`` its ``order`` is the full document and its
+        ``artifacts`` the full list, wherever kept.
 
-        ``full_order=False`` leaves a large order's bounded document (no S3 read).
+        ``full_order=False`` leaves a large order's bounded document and list (no S3 read).
         """
         response = self._client.get_item(
             TableName=self.table_name,
@@ -240,6 +250,9 @@ class OrderTable:
         ref = item.get(ORDER_DOCUMENT_ATTRIBUTE)
         if full_order and isinstance(ref, dict):
             item["order"] = self.documents.get(ref)
+        artifacts = item.get(ARTIFACTS_DOCUMENT_ATTRIBUTE)
+        if full_order and isinstance(artifacts, dict):
+            item["artifacts"] = self.documents.get(artifacts).get("artifacts") or []
         return item
 
     def recorded_orders(self, keys: list[OrderKey]) -> set[OrderKey]:
@@ -375,11 +388,17 @@ class OrderTable:
         manifest_key: str,
         at: str,
         status: StepStatus | None = None,
+        *,
+        manifest_bucket: str | None = None,
     ) -> None:
         """Record the order's stored artifacts (what the status API and REST documents show),
-        with the render step's ``status`` in the same write when given."""
-        expression = "SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at"
-        values: dict[str, Any] = {":artifacts": artifacts, ":manifest": manifest_key, ":at": at}
+        with the render step's ``status`` in the same write when given.
+
+        A list too large for the item (over :data:`INLINE_ARTIFACTS_MAX_BYTES`) stays in the
+        manifest (already written, in ``manifest_bucket``): the item refers to it.
+        """
+        base, values = self._artifact_fields(artifacts, manifest_key, at, manifest_bucket)
+        expression = base
         if status is not None:
             expression += (
                 ", #status = :status, currentStep = :step, "
@@ -387,23 +406,20 @@ class OrderTable:
                 "statusHistory = list_append(if_not_exists(statusHistory, :empty), :entry), "
                 "statusKey = :statusKey, statusAt = :at"
             )
-            values.update(
-                {
-                    ":status": status.status,
-                    ":statusKey": status_key(key.storefront_id, status.status),
-                    ":step": status.step_id,
-                    ":run": status.run_id,
-                    ":empty": [],
-                    ":entry": [{"status": status.status, "at": status.at, "step": status.step_id}],
-                }
-            )
+            status_values: dict[str, Any] = {
+                ":status": status.status,
+                ":statusKey": status_key(key.storefront_id, status.status),
+                ":step": status.step_id,
+                ":run": status.run_id,
+                ":empty": [],
+                ":entry": [{"status": status.status, "at": status.at, "step": status.step_id}],
+            }
             if status.error is not None:  # a render step reached through onError
                 expression += ", #error = :error"
-                values[":error"] = status.error
-            if self._update_once(key, expression, values, status.run_id):
+                status_values[":error"] = status.error
+            if self._update_once(key, expression, {**values, **status_values}, status.run_id):
                 return
-            expression = "SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at"
-            values = {":artifacts": artifacts, ":manifest": manifest_key, ":at": at}
+            expression = base
         self._client.update_item(
             TableName=self.table_name,
             Key=serialize_item(order_key_attributes(key)),
@@ -421,6 +437,27 @@ class OrderTable:
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=serialize_item({":note": {"stepId": step_id, **note}}),
         )
+
+    @staticmethod
+    def _artifact_fields(
+        artifacts: list[dict[str, Any]], manifest_key: str, at: str, bucket: str | None
+    ) -> tuple[str, dict[str, Any]]:
+        """The update's SET clause (no REMOVE: a clause may follow) for the artifacts."""
+        values: dict[str, Any] = {
+            ":manifest": manifest_key,
+            ":at": at,
+            ":count": len(artifacts),
+        }
+        expression = "SET manifestKey = :manifest, updatedAt = :at, artifactCount = :count"
+        size = len(json.dumps(artifacts, separators=(",", ":"), default=str))
+        if size <= INLINE_ARTIFACTS_MAX_BYTES or bucket is None:
+            values[":artifacts"] = artifacts
+            return expression + ", artifacts = :artifacts", values
+        # The list itself: an empty one, so readers of the bounded item see no stale list.
+        values[":artifacts"] = []
+        values[":artifactsDoc"] = {"bucket": bucket, "key": manifest_key}
+        expression += f", artifacts = :artifacts, {ARTIFACTS_DOCUMENT_ATTRIBUTE} = :artifactsDoc"
+        return expression, values
 
     def _update_once(
         self, key: OrderKey, expression: str, values: dict[str, Any], run_id: str

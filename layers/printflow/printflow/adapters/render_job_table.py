@@ -215,6 +215,24 @@ class RenderJobTable:
             raise
         return job_from_item(deserialize_item(response["Attributes"]))
 
+    def lease_held_until(self, pk: str, sk: str, now: float, *, other_than: str) -> float | None:
+        """When the lease a poller other than ``other_than`` holds on the job runs out
+        (``None``: the job is not leased, or by ``other_than``, or the lease has expired)."""
+        response = self._client.get_item(
+            TableName=self.table_name,
+            Key=serialize_item({"pk": pk, "sk": sk}),
+            ProjectionExpression="#state, dueAt, leaseOwner",
+            ExpressionAttributeNames={"#state": "state"},
+            ConsistentRead=True,
+        )
+        item = deserialize_item(response.get("Item") or {})
+        if item.get("state") != JobState.LEASED.value or item.get("dueAt") is None:
+            return None
+        if item.get("leaseOwner") == other_than:
+            return None
+        until = float(item["dueAt"])  # a leased job's dueAt is its lease's expiry
+        return until if until > now else None
+
     def save(self, job: RenderJob, *, owner: str | None) -> bool:
         """Write the job's mutable state; with ``owner``, only while that poller holds it.
 

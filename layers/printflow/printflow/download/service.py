@@ -12,9 +12,11 @@ Per queue message (one render job):
    once.
 
 Failures: a permanent one (the file expired, a blocked redirect, a 4xx) fails the flow's step
-at once with ``Download.Failed``; a transient one is retried by SQS (sooner than the queue's
-visibility timeout, with backoff), and on the last delivery the step fails too and the message
-moves to the dead-letter queue.
+at once with ``Download.Failed``; a transient one (5xx, 429, a reset, a body cut short) is
+retried, with a short backoff, until the job's deadline (the render step's timeout): only then
+does the step fail. A provider that is down for a while costs time, never the order. (The
+function keeps the message out of the dead-letter queue by sending it again before its
+deliveries run out; the DLQ holds messages that crash the function.)
 
 Failed orders get a manifest too. Once every job of the step has ended and one of them failed
 (here, or in the poller, which then queues a message for the failed job so that this function
@@ -117,9 +119,7 @@ class DownloadService:
 
     # -- one job ------------------------------------------------------------------------------
 
-    def download(
-        self, key: OrderKey, job_id: str, *, last_attempt: bool, deadline: float
-    ) -> DownloadResult:
+    def download(self, key: OrderKey, job_id: str, *, deadline: float) -> DownloadResult:
         job = self._ready_job(key, job_id)
         if job is None:
             return DownloadResult(Outcome.SKIPPED, detail="unknown job")
@@ -143,9 +143,9 @@ class DownloadService:
             return self._fail(job, str(exc))
         except (DownloadTransient, OSError) as exc:
             retry_after = getattr(exc, "retry_after_s", None)
-            if last_attempt:
-                self._fail(job, f"{exc} (after the last retry)")
-                return DownloadResult(Outcome.RETRY, retry_after, "failed for good")
+            if job.deadline_at and self._clock() > job.deadline_at:
+                # The render step's timeout: the step has timed out by now anyway.
+                return self._fail(job, f"{exc} (still failing at the render step's timeout)")
             logger.warning("download will be retried", extra={"job": job_id, "reason": str(exc)})
             return DownloadResult(Outcome.RETRY, retry_after, str(exc))
 
@@ -281,7 +281,12 @@ class DownloadService:
         # The render step's successStatus, written with the artifacts: the flow has no status
         # state after the step (one transition per step).
         self._orders.set_artifacts(
-            job.order_key, artifacts, key, completed_at, render_step_status(item, job)
+            job.order_key,
+            artifacts,
+            key,
+            completed_at,
+            render_step_status(item, job),
+            manifest_bucket=self.bucket,
         )
         output: dict[str, Any] = {
             "manifestKey": key,

@@ -17,7 +17,9 @@ one, resume a failed pipeline, create jobs for newly found projects; then save t
 release the lease and set its next timer.
 
 A timer that fires twice, late or never does no harm: the lease lets one worker poll a job
-per due time, a late one polls late, and a lost one is rescued by the sweep. Side effects
+per due time, a late one polls late, and a lost one is rescued by the sweep. A timer that
+finds its job leased by another worker is set again for the lease's expiry: if that worker
+crashed, the job is polled as soon as its lease runs out, not at the sweep's rescue. Side effects
 come before the save: if a worker dies in between, the lease expires, the job is polled again
 and the side effect repeats, and each one is idempotent (download messages are deduplicated
 by the download function, task tokens complete once). The timer is set after the save, so it
@@ -110,7 +112,8 @@ class PollReport:
     timers_fired: int = 0
     timers_set: int = 0
     timers_chained: int = 0  # fired before their due time (a wait over 900 s): set again
-    timers_skipped: int = 0  # duplicate or stale: the job was not due or held by another
+    timers_skipped: int = 0  # duplicate or stale: the job was not due
+    timers_rearmed: int = 0  # the job was leased by another: set again for the lease's expiry
     timer_errors: int = 0  # a timer could not be set: the sweep rescues the job
     skipped_for_time: int = 0
     malformed_answers: int = 0  # provider answers that broke its protocol (ops metric)
@@ -234,7 +237,18 @@ class Poller:
         pk, sk = order_pk(timer.order_key), job_sk(timer.job_id)
         outcome = await self._handle(pk, sk, lease_until, remaining_s, report)
         if outcome is Handled.NOT_OURS:
-            report.timers_skipped += 1
+            # When another worker holds the job's lease, that worker may have crashed: the
+            # lease's expiry is when the job is due again, so the timer fires then instead of
+            # leaving the job to the scheduled rescue minutes later. (A live holder has set
+            # the next poll by then, and this timer is skipped as not due.)
+            held_until = await self._aws(
+                self._jobs.lease_held_until, pk, sk, self._clock(), other_than=self.owner
+            )
+            if held_until is None:
+                report.timers_skipped += 1
+            else:
+                report.timers_rearmed += 1
+                await self._set_timer(replace(timer, due_at=held_until), report)
         elif outcome is Handled.NO_TIME:
             await self._set_timer(timer, report)  # fires again at once, in another invocation
         elif outcome is Handled.ERROR:

@@ -1,4 +1,5 @@
-"""fidelity.py's partition queries answer exactly what plain moto answers, page by page.
+"""fidelity.py's partition queries (and its one-conversion projection) answer exactly what
+plain moto answers, page by page.
 
 The correction only narrows the items moto's own query walks (to the queried partition); so
 every query below is run twice on the same table, once with the correction and once with
@@ -14,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 
 from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
@@ -168,6 +170,7 @@ def _answers(client: Any) -> list[list[dict[str, Any]]]:
 def _plain_moto_answers(client: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     with monkeypatch.context() as plain:
         plain.setattr(Table, "query", Table.query.__wrapped__)  # type: ignore[attr-defined]
+        plain.setattr(Item, "project", Item.project.__wrapped__)  # type: ignore[attr-defined]
         return _answers(client)
 
 

@@ -28,15 +28,21 @@
   (kept current on every put, update and delete, so batch and transactional writes too) and
   hands moto's own query just that partition: its sparse-index, key-condition, order,
   Limit, ExclusiveStartKey, 1 MB, filter and projection rules run unchanged.
+- moto projects an item (an index's INCLUDE/KEYS_ONLY projection, a ProjectionExpression)
+  by converting the whole item to plain JSON once per projected attribute: a page of 100
+  orders through the StatusIndex cost ~0.5 s. The patched projection converts it once and
+  picks the same attributes (a cost, not a semantic, difference).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import threading
 from typing import Any
 
+from botocore.utils import merge_dicts
 from moto.core.request import Request
 from moto.core.utils import unix_time_millis
 from moto.dynamodb.exceptions import ResourceNotFoundException
@@ -83,6 +89,7 @@ def make_moto_behave_like_aws() -> None:
     S3Response.setup_class = _s3_setup_class_keeping_put_bodies(S3Response.setup_class)  # type: ignore[method-assign]
     Queue.wait_for_messages = _wait_for_messages_until_available  # type: ignore[method-assign]
     _query_only_the_queried_partition()
+    Item.project = _project_converting_once(Item.project)  # type: ignore[method-assign]
     _installed = True
 
 
@@ -310,3 +317,24 @@ def _query_only_the_queried_partition() -> None:
                 _reindex_updated(self, table_name, key)
 
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+
+
+def _project_converting_once(original: Any) -> Any:
+    from moto.dynamodb.models.dynamo_type import serializer
+    from moto.dynamodb.models.utilities import find_nested_key
+
+    @functools.wraps(original)
+    def project(self: Item, projection_expressions: list[list[str]]) -> Item:
+        regular = self.to_regular_json()
+        result: dict[str, Any] = {}
+        for expression in projection_expressions:
+            # A copy, as moto's own fresh conversion per expression: merging must never
+            # change ``regular``, which the next expression reads.
+            merge_dicts(result, copy.deepcopy(find_nested_key(expression, regular)))
+        return Item(
+            hash_key=self.hash_key,
+            range_key=self.range_key,
+            attrs=dict(serializer.serialize(result)["M"]),
+        )
+
+    return project

@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
     listing = commands.add_parser(
         "list",
         help="each dead-lettered message, its order and job, and why it died",
-        description="Messages are read, not consumed: each is back in the queue 30 s later.",
+        description="Messages are read, not consumed: each is back in the queue at once.",
     )
     listing.add_argument("--json", action="store_true", help="one JSON document per line")
     add_connection_options(listing)
@@ -67,7 +67,13 @@ def _list(args: argparse.Namespace) -> int:
     try:
         connection = connect(args)
         queue, jobs = _queue(connection), render_jobs(connection)
-        views = [describe(letter, jobs) for letter in queue.messages()]
+        letters = list(queue.messages())
+        views = [describe(letter, jobs) for letter in letters]
+        # Reading hid them (SQS has no peek): visible again at once, so that a replay
+        # right after the list finds them (only after the whole read: hidden while
+        # reading, so none is read twice).
+        for letter in letters:
+            queue.release(letter)
     except OPERATION_ERRORS as exc:
         return fail(reason(exc))
     if args.json:

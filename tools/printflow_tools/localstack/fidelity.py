@@ -212,9 +212,9 @@ def _stored_item(table: Table, key: _TableKey) -> Item | None:
 
 
 def _reindex(table: Table, key: _TableKey) -> None:
-    partitions: _IndexPartitions | None = table.__dict__.get(_PARTITIONS_ATTR)
-    if partitions is not None:  # else built from the items at the next query
-        partitions.place(key, _stored_item(table, key))
+    # Built at a table's first write (it is empty then, so that costs nothing): the first
+    # query of a large table does not pay for reading it all.
+    _partitions_of(table).place(key, _stored_item(table, key))
 
 
 def _key_of_attrs(table: Table, attrs: dict[str, Any]) -> _TableKey | None:

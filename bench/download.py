@@ -38,7 +38,6 @@ import os
 import re
 import resource
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -47,6 +46,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from printflow_tools.bench_servers import start_moto, stop_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1024 * 1024
@@ -377,26 +378,6 @@ def measure(
 # -- orchestration -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            httpx.get(url, timeout=1.0, trust_env=False)
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up in {timeout_s} s")
-
-
 def run_child(args: list[str], children: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
     process = subprocess.Popen(
         [sys.executable, __file__, *args], stdout=subprocess.PIPE, env={**os.environ, **AWS_ENV}
@@ -407,18 +388,6 @@ def run_child(args: list[str], children: list[subprocess.Popen[bytes]]) -> dict[
         raise RuntimeError(f"measurement {args[1]} failed with exit code {process.returncode}")
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     return result
-
-
-def stop(children: list[subprocess.Popen[bytes]]) -> None:
-    for process in children:
-        if process.poll() is None:
-            process.terminate()
-    for process in children:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def verify(endpoint: str, size: int, expected_sha: str) -> dict[str, Any]:
@@ -467,13 +436,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     children: list[subprocess.Popen[bytes]] = []
     try:
-        port = free_port()
-        endpoint = f"http://127.0.0.1:{port}"
-        moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        moto, endpoint = start_moto()
         children.append(moto)
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve-file", "--size", str(args.size)],
@@ -482,7 +445,6 @@ def main() -> None:
         children.append(server)
         assert server.stdout is not None
         url = f"http://127.0.0.1:{int(server.stdout.readline())}/task/1/download"
-        wait_until_up(f"{endpoint}/moto-api/", moto)
         s3_client(endpoint).create_bucket(Bucket=BUCKET)
 
         print(f"file: {args.size / MiB:.0f} MiB generated on the fly at {url}")
@@ -498,7 +460,7 @@ def main() -> None:
         checks = verify(endpoint, args.size, expected_sha)
         naive = None if args.skip_naive else run_child(["--measure", "naive", *common], children)
     finally:
-        stop(children)
+        stop_processes(children)
 
     ratio = streamer["mib_per_s"] / plain["mib_per_s"]
     vs_fileobj = streamer["mib_per_s"] / fileobj["mib_per_s"]

@@ -37,7 +37,6 @@ import io
 import itertools
 import json
 import os
-import socket
 import statistics
 import sys
 import threading
@@ -47,6 +46,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from printflow_tools.bench_servers import free_port
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
@@ -75,12 +76,6 @@ class PlannedOrder:
         if self.provider == "customers-canvas":
             return CANVAS_POLL_INTERVAL_S * (CANVAS_POLLS - 1)
         return CHILI_POLICY_FLOOR_S
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def plan(count: int, *, with_canvas: bool = True) -> list[PlannedOrder]:

@@ -35,17 +35,20 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import math
 import os
 import re
-import socket
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from printflow_tools.bench_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW_FILE = ROOT / "flows" / "default.json"
@@ -70,6 +73,8 @@ PRICES: dict[str, float] = {
     "scheduler_invocation": 1.00 / 1e6,  # EventBridge Scheduler
     "secrets_manager_call": 0.05 / 10_000,
     "ses_email": 0.10 / 1000,  # per recipient of an outbound email
+    "cloudwatch_logs_gb_ingested": 0.50,  # standard log class
+    "xray_trace_recorded": 5.00 / 1e6,
 }
 # S3 request classes (DeleteObject and AbortMultipartUpload are free).
 S3_PUT_CLASS = frozenset(
@@ -88,7 +93,15 @@ S3_PUT_CLASS = frozenset(
     }
 )
 S3_FREE = frozenset({"DeleteObject", "AbortMultipartUpload"})
-DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+# The step Lambdas the state machine invokes (their traces are the execution's).
+STEP_FUNCTION_NAMES = frozenset(
+    {
+        "GenerateProductionFilesFunction",
+        "ConsumeRestApiFunction",
+        "SendEmailFunction",
+        "UpdateStorefrontOrderFunction",
+    }
+)
 DYNAMODB_TRANSACT_WRITES = frozenset({"TransactWriteItems"})
 DYNAMODB_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem"})
 NOT_BILLED = {
@@ -97,6 +110,16 @@ NOT_BILLED = {
     "lambda": "billed as invocations (counted per function)",
 }
 SCHEDULE_RUNS_PER_MONTH = 60 * 24 * 30  # rate(1 minute)
+# The scheduled safety net: its runs are a fixed cost a month (priced from idle runs), not a
+# cost per order; the bench's sped-up schedule would otherwise multiply them per order.
+SCHEDULED_FUNCTIONS = frozenset({"PollerFunction"})
+# Assumptions for what the local stack cannot issue (printed with the figures):
+# Lambda's own lines per invocation (START, END, REPORT with the X-Ray trace id), bytes.
+LAMBDA_PLATFORM_LOG_BYTES = 350
+# X-Ray's default sampling rule: the first request each second, then 5 %; at the volumes
+# where the cost matters the 5 % dominates. One trace per execution (the state machine
+# traces its Lambda tasks) and one per queue- or API-started invocation.
+XRAY_SAMPLED_FRACTION = 0.05
 
 
 def parse_size(text: str) -> int:
@@ -105,12 +128,6 @@ def parse_size(text: str) -> int:
     if not match or match.group(2).lower() not in units:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 10MiB)")
     return int(float(match.group(1)) * units[match.group(2).lower()])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- one measured run -----------------------------------------------------------------------------
@@ -124,6 +141,8 @@ class RunResult:
     seconds: float
     requests: dict[tuple[str, str], int]
     units: dict[tuple[str, str], int]
+    local_only: dict[tuple[str, str], int]
+    scheduled_requests: dict[tuple[str, str], int]
     invocations: dict[str, int]
     invocation_seconds: dict[str, float]
     transitions: int
@@ -131,6 +150,8 @@ class RunResult:
     webhooks: int
     order_item_bytes: int
     job_item_bytes: int
+    item_bytes_by_kind: dict[str, int]
+    log_bytes: int
 
 
 class CostRun:
@@ -140,11 +161,14 @@ class CostRun:
         from printflow.adapters import aws
         from printflow_tools.aws_requests import AwsRequestCounter
         from printflow_tools.localstack.environment import LocalEnvironment
+        from printflow_tools.localstack.function_logs import CURRENT_FUNCTION
         from printflow_tools.localstack.stack import StackOptions
         from printflow_tools.sandboxes import Behaviour, ChiliSandbox
 
         # Installed first: every client the stack and its functions create inherits the hook.
-        self.counter = AwsRequestCounter().install()
+        self.counter = AwsRequestCounter(
+            caller=CURRENT_FUNCTION.get, index_keys=table_index_keys()
+        ).install()
         self.env = LocalEnvironment(
             options=StackOptions(
                 aws_port=free_port(),
@@ -157,6 +181,7 @@ class CostRun:
         )
         self.env.start()
         aws.client.cache_clear()
+        self.logs = LogBytes.install()
         import boto3
 
         # The bench's own calls: another session, so the counter never sees them.
@@ -198,6 +223,7 @@ class CostRun:
         invocations = dict(self.stack.invocation_counts)
         seconds = dict(self.stack.invocation_seconds)
         self.counter.reset()
+        self.logs.reset()
         keys = []
         started = time.monotonic()
         with self.counter.counting():
@@ -213,7 +239,9 @@ class CostRun:
             executions = self._wait(keys, timeout_s)
             time.sleep(1.0)  # the tail: SQS deletes, the last poller run of the window
         elapsed = time.monotonic() - started
-        counts = self.counter.snapshot()
+        counts = self.counter.snapshot(without=SCHEDULED_FUNCTIONS)
+        scheduled = self.counter.snapshot(only=SCHEDULED_FUNCTIONS)
+        log_bytes = self.logs.total
         sfn = self.client("stepfunctions")
         transitions = steps = 0
         for arn in executions:
@@ -227,13 +255,17 @@ class CostRun:
             seconds=elapsed,
             requests=dict(counts.requests),
             units=dict(counts.units),
-            invocations=diff(self.stack.invocation_counts, invocations),
-            invocation_seconds=diff(self.stack.invocation_seconds, seconds),
+            local_only=dict(counts.local_only),
+            scheduled_requests=dict(scheduled.requests),
+            invocations=without_scheduled(diff(self.stack.invocation_counts, invocations)),
+            invocation_seconds=without_scheduled(diff(self.stack.invocation_seconds, seconds)),
             transitions=transitions,
             steps_run=steps,
             webhooks=orders,
             order_item_bytes=self._mean_item_bytes("ORDER#demo-shopify#", "ORDER"),
             job_item_bytes=self._mean_item_bytes("ORDER#demo-shopify#", "JOB#"),
+            item_bytes_by_kind=self._item_bytes_by_kind(),
+            log_bytes=log_bytes,
         )
 
     def _wait(self, order_ids: list[str], timeout_s: float) -> list[str]:
@@ -270,6 +302,20 @@ class CostRun:
             time.sleep(0.25)
         return done
 
+    def _item_bytes_by_kind(self) -> dict[str, int]:
+        """The largest stored item of each kind (sort-key prefix) in the table: what a
+        write of that kind is sized by (DynamoDB bills the larger of before and after)."""
+        from printflow.adapters.dynamo_types import deserialize_item
+
+        dynamodb = self.client("dynamodb")
+        sizes: dict[str, int] = {}
+        pages = dynamodb.get_paginator("scan").paginate(TableName=self.stack.resources.table())
+        for page in pages:
+            for raw in page["Items"]:
+                kind = raw["sk"]["S"].split("#", 1)[0] or "other"
+                sizes[kind] = max(sizes.get(kind, 0), item_bytes(deserialize_item(raw)))
+        return sizes
+
     def _mean_item_bytes(self, pk_prefix: str, sk_prefix: str) -> int:
         """Mean stored size of the items (names + values), for DynamoDB's request units."""
         from printflow.adapters.dynamo_types import deserialize_item
@@ -282,6 +328,54 @@ class CostRun:
                 if raw["pk"]["S"].startswith(pk_prefix) and raw["sk"]["S"].startswith(sk_prefix):
                     sizes.append(item_bytes(deserialize_item(raw)))
         return round(sum(sizes) / len(sizes)) if sizes else 0
+
+
+class LogBytes(logging.Handler):
+    """Bytes the functions log, formatted as Lambda ships them (Powertools' JSON lines)."""
+
+    def __init__(self, formatter: logging.Formatter) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(formatter)
+        self.total = 0
+        self._lock_bytes = threading.Lock()
+
+    @classmethod
+    def install(cls) -> LogBytes:
+        from printflow.observability import logger
+
+        handler = cls(logger.registered_formatter)
+        logging.getLogger(logger.name).addHandler(handler)
+        return handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        size = len(self.format(record).encode()) + 1
+        with self._lock_bytes:
+            self.total += size
+
+    def reset(self) -> None:
+        with self._lock_bytes:
+            self.total = 0
+
+
+def table_index_keys() -> dict[str, tuple[str, ...]]:
+    """Each global secondary index of the order table and its key attributes (template)."""
+    from printflow_tools.localstack.template import load_template
+
+    table = load_template()["Resources"]["OrderTable"]["Properties"]
+    return {
+        index["IndexName"]: tuple(k["AttributeName"] for k in index["KeySchema"])
+        for index in table.get("GlobalSecondaryIndexes", [])
+    }
+
+
+def written_kinds(result: RunResult) -> dict[str, int]:
+    """Item sizes of the kinds the run wrote (by the counter's ``write:<kind>`` units)."""
+    kinds = {u.removeprefix("write:") for (svc, u) in result.units if u.startswith("write:")}
+    return {k: v for k, v in result.item_bytes_by_kind.items() if k in kinds}
+
+
+def without_scheduled(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in SCHEDULED_FUNCTIONS}
 
 
 def order_payload(template: dict[str, Any], order_id: int, line_items: int) -> dict[str, Any]:
@@ -378,17 +472,30 @@ def price(result: RunResult, memory_mb: dict[str, int]) -> Priced:
     usd["step_functions"] = result.transitions * PRICES["step_functions_transition"]
     lines["step_functions"] = f"{result.transitions * per_order:.1f} transitions/order"
 
-    write_units = math.ceil(max(result.order_item_bytes, result.job_item_bytes, 1) / 1024)
-    read_units = math.ceil(max(result.order_item_bytes, result.job_item_bytes, 1) / 4096)
-    writes = calls("dynamodb", lambda op: op in DYNAMODB_WRITES)
+    # Each item write is sized by its kind's largest item; unknown kinds by the largest item.
+    largest = max([*result.item_bytes_by_kind.values(), result.order_item_bytes, 1])
+    write_units = 0
+    writes_by_kind: dict[str, int] = {}
+    for (svc, unit), n in result.units.items():
+        if svc == "dynamodb" and unit.startswith("write:"):
+            kind = unit.removeprefix("write:")
+            writes_by_kind[kind] = n
+            write_units += n * math.ceil(result.item_bytes_by_kind.get(kind, largest) / 1024)
+    # Index entries: keys and small projections (< 1 KB): one unit each.
+    index_units = result.units.get(("dynamodb", "index_entries"), 0)
+    batch_writes = calls("dynamodb", lambda op: op == "BatchWriteItem")
     transact = calls("dynamodb", lambda op: op in DYNAMODB_TRANSACT_WRITES)
+    write_units += (batch_writes + 2 * transact) * math.ceil(largest / 1024)
+    read_units = math.ceil(largest / 4096)
     reads = calls("dynamodb", lambda op: op in DYNAMODB_READS)
-    usd["dynamodb"] = (writes + 2 * transact) * write_units * PRICES["dynamodb_write_unit"] + (
+    usd["dynamodb"] = (write_units + index_units) * PRICES["dynamodb_write_unit"] + (
         reads * read_units * PRICES["dynamodb_read_unit"]
     )
+    by_kind = ", ".join(f"{kind} {n * per_order:.1f}" for kind, n in sorted(writes_by_kind.items()))
     lines["dynamodb"] = (
-        f"{writes * per_order:.1f} writes + {transact * per_order:.1f} transactions "
-        f"x {write_units} WRU, {reads * per_order:.1f} reads x {read_units} RRU per order"
+        f"{sum(writes_by_kind.values()) * per_order:.1f} item writes/order ({by_kind}) = "
+        f"{write_units * per_order:.1f} WRU + {index_units * per_order:.1f} index WRU; "
+        f"{reads * per_order:.1f} reads x {read_units} RRU"
     )
 
     put_class = calls("s3", lambda op: op in S3_PUT_CLASS)
@@ -419,6 +526,29 @@ def price(result: RunResult, memory_mb: dict[str, int]) -> Priced:
     secret_calls = calls("secretsmanager")
     usd["secrets_manager"] = secret_calls * PRICES["secrets_manager_call"]
     lines["secrets_manager"] = f"{secret_calls * per_order:.2f} GetSecretValue/order (cached)"
+
+    # CloudWatch Logs: what the functions logged (measured, as JSON lines), the EMF lines
+    # the local stack sends as PutMetricData instead, and Lambda's own lines (assumed).
+    invocations = sum(result.invocations.values())
+    emf_bytes = result.units.get(("cloudwatch", "emf_log_bytes"), 0)
+    platform_bytes = invocations * LAMBDA_PLATFORM_LOG_BYTES
+    log_bytes = result.log_bytes + emf_bytes + platform_bytes
+    usd["cloudwatch_logs"] = log_bytes / 1e9 * PRICES["cloudwatch_logs_gb_ingested"]
+    lines["cloudwatch_logs"] = (
+        f"{log_bytes * per_order / 1024:.1f} KB/order ingested (logs "
+        f"{result.log_bytes * per_order:.0f} B measured, EMF {emf_bytes * per_order:.0f} B, "
+        f"Lambda platform lines {platform_bytes * per_order:.0f} B assumed)"
+    )
+
+    # X-Ray: one trace per execution plus one per invocation not started by the state
+    # machine (API, queues), of which the default rule samples ~5 %.
+    state_machine_tasks = calls("stepfunctions", lambda op: op == "StartExecution")
+    step_invocations = sum(
+        n for name, n in result.invocations.items() if name in STEP_FUNCTION_NAMES
+    )
+    traces = (state_machine_tasks + invocations - step_invocations) * XRAY_SAMPLED_FRACTION
+    usd["xray"] = traces * PRICES["xray_trace_recorded"]
+    lines["xray"] = f"{traces * per_order:.2f} traces recorded/order (assumed sampling 5 %)"
 
     recipients = result.units.get(("sesv2", "recipients"), 0)
     usd["ses"] = recipients * PRICES["ses_email"]
@@ -452,7 +582,8 @@ def fixed_monthly(
 
 
 def transitions_per_step_of_both_paths() -> dict[str, Any]:
-    """Transitions per step of the default flow: success, and the REST step failing."""
+    """Transitions per step of the default flow: success, the REST step failing (its onError
+    runs), and the REST step failing in a copy of the flow where it has no onError."""
     import queue
 
     import boto3
@@ -463,6 +594,7 @@ def transitions_per_step_of_both_paths() -> dict[str, Any]:
     from printflow.errors import StepFailed
     from printflow.flows import compile_flow_text, parse_flow_json
     from printflow.flows.compiler import FUNCTION_ARN_SUBSTITUTIONS, apply_substitutions
+    from printflow.flows.model import OrderFlow
     from printflow.flows.transitions import state_transitions, states_entered
     from printflow.steps.completion import StepCompletion, iso_now
     from printflow.steps.context import parse_step_event
@@ -473,6 +605,11 @@ def transitions_per_step_of_both_paths() -> dict[str, Any]:
     table = "printflow-orders"
     account = "123456789012"
     flow = parse_flow_json(FLOW_FILE.read_text())
+    document = json.loads(FLOW_FILE.read_text())
+    for step in document:
+        if step["stepDefinitionId"] == "consume":
+            step.pop("onError", None)
+    no_on_error = parse_flow_json(json.dumps(document))
     make_moto_behave_like_aws()
     results: dict[str, Any] = {}
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[arg-type]
@@ -488,13 +625,26 @@ def transitions_per_step_of_both_paths() -> dict[str, Any]:
         substitutions = {"OrderTable": table}
         for step_type, variable in FUNCTION_ARN_SUBSTITUTIONS.items():
             substitutions[variable] = arn(step_type.value)
-        machine = sfn.create_state_machine(
-            name="order-flow",
-            definition=apply_substitutions(compile_flow_text(flow), substitutions),
-            roleArn=f"arn:aws:iam::{account}:role/order-flow",
-        )["stateMachineArn"]
+
+        def machine_of(name: str, compiled: OrderFlow) -> str:
+            return str(
+                sfn.create_state_machine(
+                    name=name,
+                    definition=apply_substitutions(compile_flow_text(compiled), substitutions),
+                    roleArn=f"arn:aws:iam::{account}:role/order-flow",
+                )["stateMachineArn"]
+            )
+
+        machines = {"default": machine_of("order-flow", flow)}
+        machines["no-on-error"] = machine_of("order-flow-no-on-error", no_on_error)
         with LambdaDispatcher() as lambdas:
-            for path, failing in (("success", None), ("error", "consume-rest-api")):
+            for path, machine_name, failing in (
+                ("success", "default", None),
+                ("error", "default", "consume-rest-api"),
+                ("no_on_error", "no-on-error", "consume-rest-api"),
+            ):
+                machine = machines[machine_name]
+                steps_of = (no_on_error if machine_name == "no-on-error" else flow).steps
                 tokens: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
 
                 def handler_for(
@@ -503,13 +653,18 @@ def transitions_per_step_of_both_paths() -> dict[str, Any]:
                     tokens: queue.Queue[tuple[str, dict[str, Any]]] = tokens,
                 ) -> Any:
                     def handler(event: dict[str, Any], context: Any) -> Any:
-                        if step_type == failing:
-                            raise StepFailed("bench: simulated permanent failure")
                         if step_type == "generate-production-files":
                             tokens.put((event["taskToken"], event))
-                        else:
-                            invocation = parse_step_event(event, expected_type=step_type)
+                            return {"ok": True}
+                        # As the step functions' handlers do (functions/*/app.py).
+                        invocation = parse_step_event(event, expected_type=step_type)
+                        try:
+                            if step_type == failing:
+                                raise StepFailed("bench: simulated permanent failure")
                             completion.step_done(invocation)
+                        except StepFailed as exc:
+                            if not completion.order_failed(invocation, exc):
+                                raise
                         return {"ok": True}
 
                     return handler
@@ -552,7 +707,7 @@ def transitions_per_step_of_both_paths() -> dict[str, Any]:
                 history = sfn.get_execution_history(executionArn=execution, maxResults=1000)
                 events = history["events"]
                 entered = states_entered(events)
-                steps = [name for name in entered if name in {s.id for s in flow.steps}]
+                steps = [name for name in entered if name in {s.id for s in steps_of}]
                 results[path] = {
                     "status": sfn.describe_execution(executionArn=execution)["status"],
                     "states": entered,
@@ -581,11 +736,14 @@ def main() -> None:
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            # The template's level: the log bytes priced are the ones Lambda would ship.
+            "POWERTOOLS_LOG_LEVEL": "INFO",
         }
     )
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
+
+    from printflow_tools.aws_requests import LOCAL_ONLY
 
     paths = transitions_per_step_of_both_paths()
 
@@ -603,11 +761,16 @@ def main() -> None:
     five_priced = price(five, memory)
     fixed = fixed_monthly(idle_requests, idle_runs, idle_seconds, memory.get("PollerFunction", 256))
 
-    ok, err = paths["success"], paths["error"]
+    ok, err, bare = paths["success"], paths["error"], paths["no_on_error"]
     ok_per_step = ok["transitions"] / ok["steps"]
     err_per_step = err["transitions"] / err["steps"]
+    bare_per_step = bare["transitions"] / bare["steps"]
     print(f"flow: {FLOW_FILE.relative_to(ROOT)}")
-    for label, path, per_step in (("success", ok, ok_per_step), ("error", err, err_per_step)):
+    for label, path, per_step in (
+        ("success", ok, ok_per_step),
+        ("error (onError)", err, err_per_step),
+        ("error (the REST step without onError)", bare, bare_per_step),
+    ):
         print(
             f"{label} path ({path['status']}): {' -> '.join(path['states'])}: "
             f"{path['transitions']} transitions for {path['steps']} steps = {per_step:.2f} "
@@ -629,11 +792,29 @@ def main() -> None:
         )
     counted = sorted(f"{svc}.{op} {n}" for (svc, op), n in one.requests.items())
     print(f"\nrequests counted (1-artifact run, {one.orders} orders): {', '.join(counted)}")
+    local_only = ", ".join(f"{svc}.{op} {n}" for (svc, op), n in sorted(one.local_only.items()))
+    print(
+        f"not counted, the local stack's own (no AWS bill): {local_only or 'none'} "
+        f"({'; '.join(sorted(set(LOCAL_ONLY.values())))})"
+    )
+    scheduled = ", ".join(
+        f"{svc}.{op} {n}" for (svc, op), n in sorted(one.scheduled_requests.items())
+    )
+    print(
+        f"priced as the fixed schedule, not per order: the {len(SCHEDULED_FUNCTIONS)} "
+        f"scheduled function's runs in the window (sped up x{args.speedup:g}): "
+        f"{scheduled or 'no requests'}"
+    )
     print(
         "assumptions: Lambda GB-s = measured in-process durations (this machine, moto) x the "
         f"template's memory sizes, arm64; DynamoDB item sizes measured (order ~"
         f"{one.order_item_bytes} B, job ~{one.job_item_bytes} B): every write = "
-        "ceil(largest/1 KB) WRU, every read ceil(largest/4 KB) RRU, transactions x2."
+        "ceil(its kind's largest item/1 KB) WRU "
+        f"({', '.join(f'{k} {v} B' for k, v in sorted(written_kinds(one).items()))}), "
+        "every global secondary index entry a write changes 1 WRU (2 when its key moves), "
+        "every read ceil(largest/4 KB) RRU, transactions x2; CloudWatch Logs: Lambda's "
+        f"START/END/REPORT lines {LAMBDA_PLATFORM_LOG_BYTES} B an invocation; X-Ray: "
+        f"{XRAY_SAMPLED_FRACTION:.0%} of traces sampled (the default rule at volume)."
     )
     if fixed:
         print(
@@ -642,15 +823,19 @@ def main() -> None:
             f"DynamoDB reads each when idle: ${fixed['usd_per_month']:.3f} a month."
         )
     print(
-        "not priced: S3 storage and its retention, CloudWatch Logs, data transfer, KMS, the "
-        "render provider's own charges, the SQS event source mapping's idle polling."
+        "not priced: S3 storage and its retention, log retention, data transfer (in from the "
+        "provider is free), the render provider's own charges, fixed monthly costs (custom "
+        "metrics, alarms, the dashboard, the SQS event source mappings' idle polling); "
+        "SSE-S3 encryption costs nothing."
     )
     print(
         json.dumps(
             {
                 "flow": str(FLOW_FILE.relative_to(ROOT)),
                 "transitions_per_step": ok_per_step,
-                "transitions_per_step_error_path": err_per_step,
+                "transitions_per_step_error_path": max(err_per_step, bare_per_step),
+                "transitions_per_step_error_path_on_error": err_per_step,
+                "transitions_per_step_error_path_no_on_error": bare_per_step,
                 "transitions_per_order": ok["transitions"],
                 "error_path_transitions_per_order": err["transitions"],
                 "orders": one.orders,

@@ -3,7 +3,7 @@
 Run from the repository root: ``.venv/bin/python bench/orders_list.py [--orders 100000]
 [--failed-per-mille 10] [--smoke]``.
 
-moto runs as a server in this process with the local stack's corrections
+moto runs as a server in its own process with the local stack's corrections
 (:mod:`printflow_tools.localstack.fidelity`: an index query reads only its partition, as on
 DynamoDB, where plain moto walks the whole table); the order table is created from template.yaml
 (its StatusIndex included) and bulk-loaded with ``BatchWriteItem``: orders spread over a few
@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
-import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,22 +35,6 @@ os.environ.update(
 )
 STOREFRONTS = ("bench-a", "bench-b", "bench-c", "bench-d")
 OTHER_STATUSES = ("Success", "In progress", "Received")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"moto did not start on port {port}")
 
 
 def order_items(count: int, failed_per_mille: int) -> tuple[list[dict[str, Any]], int]:
@@ -106,22 +88,15 @@ def main() -> int:
     count = 2_000 if args.smoke else args.orders
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from printflow.adapters.order_table import OrderTable
     from printflow.domain.storefront import storefront_from_document
     from printflow.operations.orders import ListingStats, list_orders
-    from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
+    from printflow_tools.bench_servers import moto_server
     from printflow_tools.localstack.resources import create_table_from_template
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    port = free_port()
-    make_moto_behave_like_aws()
-    moto = ThreadedMotoServer("127.0.0.1", port, verbose=False)
-    moto.start()
-    try:
-        wait_for_port(port)
-        dynamodb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}")
+    with moto_server() as endpoint:
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
         table_name = create_table_from_template(dynamodb, "bench-orders")
         table = OrderTable(dynamodb, table_name)
         for storefront_id in STOREFRONTS:
@@ -150,8 +125,6 @@ def main() -> int:
         started = time.perf_counter()
         table.orders_in_status(STOREFRONTS[0], "NoSuchStatus", page_size=1)
         floor_s = time.perf_counter() - started
-    finally:
-        moto.stop()
 
     queries = calls.count("Query") - 1  # the empty-page query
     listing_queries = queries - 1  # the first Query lists the storefronts

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -107,22 +106,6 @@ class MemoryJobs:
         return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
 async def bearer_headers(http: Any) -> dict[str, str]:
     """A token from the sandbox's token endpoint, as the bench's own requests need one."""
     token = (
@@ -201,23 +184,18 @@ def main() -> None:
     from printflow.render.poller import Poller, PollerSettings
     from printflow.render.wiring import ProviderDirectory, provider_registry
     from printflow.settings import CoreSettings, RenderSettings
+    from printflow_tools.bench_servers import start_moto, stop_processes
     from printflow_tools.localstack.resources import create_resources
     from printflow_tools.localstack.storefront_setup import register_render_storefront
 
-    aws_port = free_port()
+    moto, endpoint = start_moto()
     children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-p", str(aws_port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
+        moto,
         subprocess.Popen(
             [sys.executable, "-c", SANDBOX, str(args.latency)], stdout=subprocess.PIPE, text=True
         ),
     ]
     try:
-        wait_for_port(aws_port)
-        endpoint = f"http://127.0.0.1:{aws_port}"
         base_url, environment = children[1].stdout.readline().split()  # type: ignore[union-attr]
         session = boto3.Session(region_name="us-east-1")
         resources = create_resources(session, endpoint_url=endpoint)
@@ -303,10 +281,7 @@ def main() -> None:
             sequential_poll_seconds(base_url, environment, task_ids[: args.sequential_sample])
         )
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.wait(timeout=10)
+        stop_processes(children)
 
     ideal = args.jobs * args.latency / args.concurrency
     sequential = per_poll * args.jobs

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import socket
 import statistics
 import threading
 import time
@@ -40,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore import handlers as botocore_handlers
+
+from printflow_tools.bench_servers import free_port
 
 # -- counting AWS requests ------------------------------------------------------------------
 
@@ -92,12 +93,6 @@ from printflow_tools.webhook_events import DEMO_SECRETS, payload, signed_headers
 SHOPIFY_ID = b"5678901234567"
 WOO_ID = b"7311"
 CANVAS_STOREFRONT = 42  # demo-woo's Customer's Canvas storefront id
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

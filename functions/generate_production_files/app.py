@@ -20,6 +20,7 @@ from printflow.render.start import (
 )
 from printflow.render.wiring import build_render_starter
 from printflow.settings import RenderSettings
+from printflow.steps.completion import fail_flow_cause, iso_now, step_status
 from printflow.steps.context import parse_step_event
 
 STEP_TYPE = "generate-production-files"
@@ -49,6 +50,8 @@ def render_request(event: dict[str, Any], context: LambdaContext) -> RenderReque
         file_format=render_options(invocation).file_format,
         success_status=invocation.success_status,
         order_retry=invocation.first_execution is not None,
+        fail_flow_cause=fail_flow_cause(invocation),
+        error=step_status(invocation, iso_now()).error,
     )
 
 

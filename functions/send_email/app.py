@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from printflow.errors import StepFailed, StepRetryable
 from printflow.observability import logger, metrics, tracer
-from printflow.steps.completion import StepCompletion
+from printflow.steps.completion import ORDER_FAILED_ANSWER, StepCompletion
 from printflow.steps.context import parse_step_event
 from printflow.steps.email import EmailStep
 from printflow.steps.settings import StepSettings
@@ -56,11 +56,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except StepFailed as exc:
         logger.warning("email failed", extra={"reason": str(exc)})
         metrics.add_metric(name="EmailsFailed", unit="Count", value=1)
-        raise
-    except Exception as exc:
-        if not invocation.ends_flow_failed:
+        if not completion().order_failed(invocation, exc):
             raise
-        # The step ending a failed flow catches only known error names (not its own
+        return ORDER_FAILED_ANSWER
+    except Exception as exc:
+        if not invocation.fails_own_task:
+            raise
+        # A step that fails its own task catches only known error names (not its own
         # OrderFailed): an unexpected one becomes a step failure, so the order is marked.
         raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
     if sent.outcome == "may have been sent":

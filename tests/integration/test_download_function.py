@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 
 from printflow.domain.order import OrderKey
+from printflow.flows.transitions import states_entered
 from printflow_tools.sandboxes import Pipeline
 
 SHOPIFY_ORDER = OrderKey("demo-shopify", "5678901234567")
@@ -195,3 +196,39 @@ def test_a_successful_order_manifest_says_complete(world: Any) -> None:
         Bucket=world.resources.bucket(), Key="orders/demo-shopify/5678901234567/manifest.json"
     )["Body"]
     assert json.loads(body.read())["complete"] is True
+
+
+def test_a_render_step_ending_a_failed_flow_has_its_token_failed_by_the_download(
+    world: Any,
+) -> None:
+    # Given a flow whose first render step is refused (CHILI makes no stl) and whose onError
+    # step renders the order as PDF: that step ends a failed flow
+    flow = [
+        {"stepDefinitionId": "generate", "type": "generate-production-files",
+         "successStatus": "In progress", "options": {"fileFormat": "stl"}, "onError": "proof"},
+        {"stepDefinitionId": "proof", "type": "generate-production-files",
+         "successStatus": "Failed", "options": {"fileFormat": "pdf"}},
+    ]  # fmt: skip
+    world.register_chili_storefront(flow="proof")
+    world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+    arn = world.start_flow(flow, SHOPIFY_ORDER, "proof")
+
+    # When its render is done and its files are downloaded
+    render_done(world, SHOPIFY_ORDER)
+    world.deliver_downloads()
+    execution = world.wait_execution(arn)
+
+    # Then the files are stored, the order records the first step's error with the proof
+    # step's status, and the execution fails as the Fail state made it fail, one transition
+    # per step (no Fail state after the step)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "OrderFailed"
+    assert execution["cause"].startswith("StepFailed: ")
+    assert "stl" in execution["cause"]
+    order = world.order(SHOPIFY_ORDER)
+    assert order["status"] == "Failed"
+    assert order["currentStep"] == "proof"
+    assert order["error"]["step"] == "generate"
+    assert order["artifacts"]
+    history = boto3.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
+    assert states_entered(history) == ["generate", "proof"]

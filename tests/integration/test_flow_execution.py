@@ -31,7 +31,7 @@ from printflow.errors import StepFailed, StepRetryable
 from printflow.flows import compile_flow_text, parse_flow
 from printflow.flows.compiler import FUNCTION_ARN_SUBSTITUTIONS, apply_substitutions
 from printflow.flows.transitions import state_transitions, states_entered
-from printflow.steps.completion import StepCompletion, iso_now
+from printflow.steps.completion import ORDER_FAILED_ANSWER, StepCompletion, iso_now
 from printflow.steps.context import parse_step_event
 from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
 from printflow_tools.localstack.lambda_dispatch import LambdaDispatcher
@@ -73,9 +73,16 @@ class FlowRun:
 
         def recorded(event: dict[str, Any], context: Any) -> Any:
             self.events.append(event)
-            result = handler(event)
-            if step_type != "generate-production-files":
-                completion.step_done(parse_step_event(event, expected_type=step_type))
+            if step_type == "generate-production-files":
+                return handler(event)
+            invocation = parse_step_event(event, expected_type=step_type)
+            try:  # as the step functions' handlers do
+                result = handler(event)
+                completion.step_done(invocation)
+            except StepFailed as exc:
+                if not completion.order_failed(invocation, exc):
+                    raise
+                return ORDER_FAILED_ANSWER
             return result
 
         self.lambdas.register(FUNCTIONS[step_type], recorded)
@@ -359,8 +366,50 @@ def test_failure_without_on_error_fails_the_execution_and_the_order(run: FlowRun
     assert "HTTP 404" in order["error"]["cause"]
     assert history_of(order)[-1] == ("Failed", "consume")
     history = run.history(execution_arn)
-    assert states_entered(history) == ["generate", "consume", "consume.failed", "Order failed"]
+    # One transition per step: the step's Lambda marked the order and failed its own task
+    assert states_entered(history) == ["generate", "consume"]
+    assert state_transitions(history) == 2
     assert history[-1]["type"] == "ExecutionFailed"
+
+
+def test_a_step_without_on_error_that_succeeds_completes_its_own_task(run: FlowRun) -> None:
+    run.render_waits_for_token()
+    run.handle("consume-rest-api", ok)
+    run.handle("send-email", ok)
+    flow = flow_with(consume={"onError": None})
+
+    execution_arn = run.execute(flow)
+    run.complete_render()
+    execution = run.wait(execution_arn)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert run.order()["status"] == "Success"
+    assert states_entered(run.history(execution_arn)) == ["generate", "consume", "email"]
+
+
+def test_a_step_without_on_error_that_times_out_is_marked_by_its_failed_state(
+    run: FlowRun,
+) -> None:
+    # Nobody's code sees a timeout: the .failed record and the Fail state still mark it
+    def hangs(event: dict[str, Any]) -> None:
+        time.sleep(2.5)
+
+    run.render_waits_for_token()
+    run.handle("consume-rest-api", hangs)
+    run.handle("send-email", ok)
+    flow = flow_with(consume={"onError": None, "timeout": 1})
+
+    execution_arn = run.execute(flow)
+    run.complete_render()
+    execution = run.wait(execution_arn)
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "OrderFailed"
+    assert execution["cause"].startswith("States.Timeout: ")
+    order = run.order()
+    assert order["status"] == "Failed"
+    assert order["error"]["error"] == "States.Timeout"
+    assert states_entered(run.history(execution_arn))[-2:] == ["consume.failed", "Order failed"]
 
 
 def test_the_error_steps_own_failure_still_marks_the_order_failed(run: FlowRun) -> None:
@@ -390,10 +439,7 @@ def test_the_error_steps_own_failure_still_marks_the_order_failed(run: FlowRun) 
     assert order["status"] == "Failed"
     assert order["error"]["step"] == "error"
     assert history_of(order)[-1] == ("Failed", "error")
-    assert states_entered(run.history(execution_arn)) == [
-        "generate",
-        "consume",
-        "error",
-        "error.failed",
-        "Order failed",
-    ]
+    history = run.history(execution_arn)
+    # The error step's Lambda recorded its own failure: still one transition per step
+    assert states_entered(history) == ["generate", "consume", "error"]
+    assert state_transitions(history) == 3

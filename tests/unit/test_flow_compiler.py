@@ -337,8 +337,9 @@ def test_a_step_reached_only_after_an_error_ends_the_execution_as_failed() -> No
     assert states["email"]["End"] is True
 
 
-def test_a_render_step_reached_only_after_an_error_goes_to_the_fail_state() -> None:
-    # Its token is completed with success by the download function, so a Fail state follows.
+def test_a_render_step_reached_only_after_an_error_ends_the_execution_itself() -> None:
+    # Its token is failed with OrderFailed by the download function once the files are
+    # stored: no Fail state follows it (one transition per step on the error path).
     flow = copy.deepcopy(SEED)
     flow[3] = {**flow[1], "stepDefinitionId": "error", "onSuccess": None}
     flow[3].pop("onSuccess")
@@ -346,8 +347,55 @@ def test_a_render_step_reached_only_after_an_error_goes_to_the_fail_state() -> N
     flow[3]["type"] = "generate-production-files"
     flow[3]["options"] = {"fileFormat": "pdf"}
     states = compiled(flow)["States"]
-    assert states["error"]["Next"] == FAIL_STATE
-    assert "endsFlowFailed" not in states["error"]["Parameters"]["Payload"]["step"]
+    error = states["error"]
+    assert error["End"] is True and "Next" not in error
+    step = error["Parameters"]["Payload"]["step"]
+    assert step["endsFlowFailed"] is True
+    assert "failsOrder" not in step  # a render step's failure comes from the poller
+    (catch,) = error["Catch"]
+    assert "OrderFailed" not in catch["ErrorEquals"]
+    # The render failures the poller and the download function report are still caught.
+    assert {"Render.Failed", "Download.Failed", "States.Timeout"} <= set(catch["ErrorEquals"])
+    assert catch["Next"] == "error.failed"
+
+
+def test_the_render_error_names_the_catch_lists_are_the_ones_reported() -> None:
+    from printflow.download.service import DOWNLOAD_FAILED
+    from printflow.flows.compiler import RENDER_STEP_ERRORS
+    from printflow.render import decisions
+
+    reported = {
+        DOWNLOAD_FAILED,
+        decisions.RENDER_FAILED,
+        decisions.RENDER_EXPIRED,
+        decisions.RENDER_UNAVAILABLE,
+        decisions.RENDER_TIMED_OUT,
+    }
+    assert set(RENDER_STEP_ERRORS) == reported
+
+
+def test_a_lambda_step_without_on_error_fails_the_order_itself() -> None:
+    # consume without onError: a callback task whose Lambda marks the order Failed and
+    # fails the task with OrderFailed when its work fails; only what no Lambda saw (a
+    # timeout, a crash) is caught by its .failed record and the Fail state.
+    flow = copy.deepcopy(SEED)
+    flow[1].pop("onError")
+    states = compiled(flow)["States"]
+    consume = states["consume"]
+    assert consume["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert consume["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
+    assert consume["Parameters"]["Payload"]["step"]["failsOrder"] is True
+    assert "endsFlowFailed" not in consume["Parameters"]["Payload"]["step"]
+    assert consume["Next"] == "email"
+    (catch,) = consume["Catch"]
+    assert "OrderFailed" not in catch["ErrorEquals"] and "States.ALL" not in catch["ErrorEquals"]
+    assert catch["Next"] == "consume.failed"
+    assert states["consume.failed"]["Next"] == FAIL_STATE
+    # A render step without onError cannot record its own failure: States.ALL as before.
+    flow[0].pop("onError")
+    generate = compiled(flow)["States"]["generate"]
+    assert "failsOrder" not in generate["Parameters"]["Payload"]["step"]
+    assert generate["Catch"][0]["ErrorEquals"] == ["States.ALL"]
 
 
 def test_a_step_on_both_paths_ends_successfully() -> None:

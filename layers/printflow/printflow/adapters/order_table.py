@@ -268,9 +268,18 @@ class OrderTable:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def mark_render_started(self, key: OrderKey, step_id: str, success_status: str = "") -> None:
+    def mark_render_started(
+        self,
+        key: OrderKey,
+        step_id: str,
+        success_status: str = "",
+        *,
+        fail_flow_cause: str | None = None,
+        error: dict[str, str] | None = None,
+    ) -> None:
         """Note that ``step_id`` started all its render work (every job is recorded), and the
-        status the step sets when its files are stored.
+        status the step sets when its files are stored (with the error record of an onError
+        path, and the cause its token fails with when the step ends a failed flow).
 
         A list, not a string set: the order item stays plain JSON for every reader. A step
         noted twice (a retry racing the first attempt) is harmless.
@@ -287,7 +296,12 @@ class OrderTable:
                 {
                     ":none": [],
                     ":step": [step_id],
-                    ":pending": {"step": step_id, "status": success_status},
+                    ":pending": {
+                        "step": step_id,
+                        "status": success_status,
+                        **({"error": error} if error else {}),
+                        **({"failFlowCause": fail_flow_cause} if fail_flow_cause else {}),
+                    },
                 }
             ),
         )
@@ -361,6 +375,9 @@ class OrderTable:
                     ":entry": [{"status": status.status, "at": status.at, "step": status.step_id}],
                 }
             )
+            if status.error is not None:  # a render step reached through onError
+                expression += ", #error = :error"
+                values[":error"] = status.error
             if self._update_once(key, expression, values, status.run_id):
                 return
             expression = "SET artifacts = :artifacts, manifestKey = :manifest, updatedAt = :at"

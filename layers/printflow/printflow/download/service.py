@@ -44,7 +44,7 @@ from printflow.download.errors import DownloadPermanent, DownloadTransient, Down
 from printflow.download.streaming import ArtifactStreamer, StoredArtifact
 from printflow.observability import logger
 from printflow.providers.base import ArtifactSource
-from printflow.steps.completion import iso_now
+from printflow.steps.completion import ORDER_FAILED_ERROR, iso_now
 
 DOWNLOAD_FAILED = "Download.Failed"
 # Step Functions' task output limit is 256 KiB: above this many artifacts the output names
@@ -191,6 +191,8 @@ class DownloadService:
             artifact = _artifact_record(self.bucket, job, source, name, result)
             artifacts.append(artifact)
             stored[key] = artifact
+            if len(artifacts) == len(sources):
+                break  # the job's move to DONE records the last one: no write of its own
             # Progress survives a crash: a redelivery skips what is already stored.
             self._jobs.move(
                 job.order_key,
@@ -287,7 +289,13 @@ class DownloadService:
             output["artifacts"] = [
                 {k: a[k] for k in ("key", "size", "sha256", "contentType")} for a in artifacts
             ]
-        self._tokens.succeed(job.task_token, output)
+        fail_cause = pending_fail_flow_cause(item, job)
+        if fail_cause is None:
+            self._tokens.succeed(job.task_token, output)
+        else:
+            # The step ends a failed flow (reached through onError): its files are stored and
+            # its status written; failing its token ends the execution without a Fail state.
+            self._tokens.fail(job.task_token, ORDER_FAILED_ERROR, fail_cause)
         if self._orders.claim_event(job.order_key, ARTIFACTS_READY, token_id):
             self._events.publish(
                 ARTIFACTS_READY,
@@ -341,9 +349,24 @@ def render_step_status(item: dict[str, Any], job: RenderJob) -> StepStatus | Non
     status = pending.get("status")
     if not isinstance(status, str) or not status:
         return None
+    error = pending.get("error")
     return StepStatus(
-        step_id=job.step_id, status=status, at=iso_now(), run_id=f"render:{job.task_token[-32:]}"
+        step_id=job.step_id,
+        status=status,
+        at=iso_now(),
+        run_id=f"render:{job.task_token[-32:]}",
+        error=dict(error) if isinstance(error, dict) else None,
     )
+
+
+def pending_fail_flow_cause(item: dict[str, Any], job: RenderJob) -> str | None:
+    """The ``OrderFailed`` cause when the job's render step ends a failed flow (None: the
+    token is completed with success)."""
+    pending = item.get(PENDING_STATUS_ATTRIBUTE)
+    if not isinstance(pending, dict) or pending.get("step") != job.step_id:
+        return None
+    cause = pending.get("failFlowCause")
+    return cause if isinstance(cause, str) and cause else None
 
 
 def _artifact_record(

@@ -16,19 +16,29 @@ so no two steps can ever produce the same state name):
                 step sets ``running.step`` in its input the same way).
                 ``Next`` = onSuccess, else the end: ``End`` on the success path; a step only
                 reachable after an ``onError`` edge (an order that took its error path is a
-                failed order) instead fails the execution itself: a Lambda step runs as a
-                callback task and its Lambda fails the task with ``OrderFailed`` and the
-                original cause once its work is done; a render step goes to the
-                ``Order failed`` Fail state.
+                failed order) instead fails the execution itself (``endsFlowFailed``): it
+                runs as a callback task whose token is failed with ``OrderFailed`` and the
+                original cause once its work is done, by its Lambda (a Lambda step) or by
+                the download function with the step's files (a render step).
 - ``onError``   a ``Catch`` on ``States.ALL`` (``ResultPath: $.error``) going straight to the
                 onError step, which records ``{step, error, cause, at}`` with its own status.
-- ``s.failed``  (without onError) sets status ``Failed`` and records the error and a
-                history entry in one write, then goes to the shared ``Order failed`` Fail
-                state, which fails the execution with the step's own error and cause.
+- no onError    a Lambda step runs as a callback task (``failsOrder``): when its own work
+                fails for good, its Lambda marks the order ``Failed`` (status, error, history
+                entry: one write) and fails the task with ``OrderFailed`` and
+                ``<Error>: <Cause>``, which ends the execution; no state follows it.
+- ``s.failed``  (without onError) the failure no step Lambda recorded: a render step's
+                failure reported by the poller or the download function, a timeout, a
+                crashed Lambda, retries spent. It sets status ``Failed`` and records the
+                error and a history entry in one write, then goes to the shared ``Order
+                failed`` Fail state, which fails the execution with the step's own error
+                and cause.
 
-An order therefore costs one state transition per step on the success path and on an
-``onError`` path. Output is deterministic (states in step order, keys in a fixed order), so
-the checked-in definition can be compared byte for byte with a fresh compile.
+An order therefore costs one state transition per step on the success path, on an
+``onError`` path and when a Lambda step without onError fails; only a failure no step
+Lambda could record (a render step without onError, a timeout, a crash, retries spent)
+costs the two transitions of ``s.failed`` and the Fail state. Output is deterministic
+(states in step order, keys in a fixed order), so the checked-in definition can be compared
+byte for byte with a fresh compile.
 
 Resource names are ``DefinitionSubstitutions`` variables filled in by the template:
 ``${OrderTable}`` and one ``${...FunctionArn}`` per step type.
@@ -81,9 +91,10 @@ RETRYABLE_STEP_ERRORS = (
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 )
-# Errors a step that ends the flow after an error hands to its ``s.failed`` state: everything
-# but the ``OrderFailed`` its own Lambda sends when its work is done (a Catch cannot say
-# "all but"; these are every error a step task raises, see printflow.errors).
+# Errors a callback step that may fail its own task hands to its Catch: everything but the
+# ``OrderFailed`` its Lambda (or the download function) sends when its work is done (a Catch
+# cannot say "all but"; these are every error a step task raises, see printflow.errors, and
+# the render errors of printflow.render.decisions and printflow.download.service).
 STEP_FAILURE_ERRORS = (
     "StepFailed",
     "StepRetryable",
@@ -96,6 +107,13 @@ STEP_FAILURE_ERRORS = (
     "Sandbox.Timedout",
     "Runtime.ExitError",
     "Runtime.ImportModuleError",
+)
+RENDER_STEP_ERRORS = (
+    "Render.Failed",
+    "Render.Expired",
+    "Render.Unavailable",
+    "Render.TimedOut",
+    "Download.Failed",
 )
 RETRYABLE_DYNAMODB_ERRORS = (
     "DynamoDB.ProvisionedThroughputExceededException",
@@ -123,10 +141,7 @@ def compile_flow(flow: OrderFlow) -> dict[str, Any]:
         states[step.id] = _task_state(step, ending, flow.first.id, step.id in error_targets)
         if step.on_error is None:
             states[step.id + FAILED_SUFFIX] = _mark_failed_state(step)
-    if any(
-        step.on_error is None or _ending(step, step.id in success_path) == _Ending.FAIL_STATE
-        for step in flow.steps
-    ):
+    if any(step.on_error is None for step in flow.steps):
         states[FAIL_STATE] = {
             "Type": "Fail",
             # A Fail state may not raise "States.*" names (a re-raised States.Timeout becomes
@@ -174,24 +189,25 @@ class _Ending(Enum):
 
     NEXT = "next"  # it has an onSuccess: no ending
     SUCCEED = "succeed"  # on the success path
-    STEP_FAILS_IT = "step"  # after an error: its Lambda fails its own callback task
-    FAIL_STATE = "fail"  # after an error, a render step: the Fail state follows
+    STEP_FAILS_IT = "step"  # after an error: whoever completes its token fails it
 
 
 def _ending(step: Step, on_success_path: bool) -> _Ending:
     if step.on_success is not None:
         return _Ending.NEXT
-    if on_success_path:
-        return _Ending.SUCCEED
-    # A render step's token is completed by the download function with success, so it
-    # cannot fail its own task: the Fail state (one more transition) does.
-    return _Ending.FAIL_STATE if step.waits_for_callback else _Ending.STEP_FAILS_IT
+    return _Ending.SUCCEED if on_success_path else _Ending.STEP_FAILS_IT
+
+
+def _fails_order(step: Step) -> bool:
+    """A Lambda step without onError marks the order Failed itself when its work fails."""
+    return step.on_error is None and not step.waits_for_callback
 
 
 def _task_state(
     step: Step, ending: _Ending, first_step: str, is_error_target: bool
 ) -> dict[str, Any]:
-    callback = step.waits_for_callback or ending is _Ending.STEP_FAILS_IT
+    fails_order = _fails_order(step)
+    callback = step.waits_for_callback or ending is _Ending.STEP_FAILS_IT or fails_order
     payload: dict[str, Any] = {
         "input.$": "$",
         "step": {
@@ -207,6 +223,8 @@ def _task_state(
         payload["step"]["flowStart"] = first_step
     if ending is _Ending.STEP_FAILS_IT:
         payload["step"]["endsFlowFailed"] = True
+    if fails_order:
+        payload["step"]["failsOrder"] = True
     if step.waits_for_callback:
         # The step's Lambda gives its render jobs the same deadline, so nothing keeps
         # polling a provider for a step that Step Functions has already timed out.
@@ -245,12 +263,14 @@ def _task_state(
         ]
     handler = step.on_error if step.on_error is not None else step.id + FAILED_SUFFIX
     # The step's own OrderFailed must end the execution, so it is not caught.
-    caught = STEP_FAILURE_ERRORS if ending is _Ending.STEP_FAILS_IT else ("States.ALL",)
+    caught: tuple[str, ...] = ("States.ALL",)
+    if ending is _Ending.STEP_FAILS_IT or fails_order:
+        caught = STEP_FAILURE_ERRORS
+        if step.waits_for_callback:
+            caught += RENDER_STEP_ERRORS
     state["Catch"] = [{"ErrorEquals": list(caught), "ResultPath": "$.error", "Next": handler}]
     if ending is _Ending.NEXT:
         state["Next"] = step.on_success
-    elif ending is _Ending.FAIL_STATE:
-        state["Next"] = FAIL_STATE
     else:
         state["End"] = True
     return state

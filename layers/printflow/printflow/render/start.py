@@ -59,6 +59,11 @@ class RenderRequest:
     file_format: str | None = None
     # In an order retry (``printflow orders retry``) failed jobs are taken up again.
     order_retry: bool = False
+    # A step that ends a failed flow (reached through onError, no onSuccess): the download
+    # function fails its token with ``OrderFailed`` and this cause once the files are stored,
+    # so no Fail state follows the step; ``error`` is the error record written with its status.
+    fail_flow_cause: str | None = None
+    error: dict[str, str] | None = None
 
 
 def render_options(invocation: StepInvocation) -> GenerateProductionFilesOptions:
@@ -170,7 +175,13 @@ class RenderStarter:
                 f"started {len(earlier) + new_jobs} render job(s) before the function's time ran "
                 "low; the step's retry starts the rest"
             ) from None
-        self._orders.mark_render_started(request.order, request.step_id, request.success_status)
+        self._orders.mark_render_started(
+            request.order,
+            request.step_id,
+            request.success_status,
+            fail_flow_cause=request.fail_flow_cause,
+            error=request.error,
+        )
         return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
 
     def _take_up_failed_jobs(

@@ -13,14 +13,16 @@ The flow compiler (:mod:`printflow.flows.compiler`) invokes each step Lambda wit
       "step": {"id": "error", "type": "send-email", "successStatus": "Failed",
                "options": {...},
                "flowStart": "generate",     # onError targets: the step failing without "running"
-               "endsFlowFailed": true},     # the flow's end after an error: see below
+               "endsFlowFailed": true,      # the flow's end after an error: see below
+               "failsOrder": true},         # no onError: its own failure fails the order
       "execution": "arn:aws:states:...:execution:OrderFlow:...",
-      "taskToken": "..."                    # render steps and steps with endsFlowFailed
+      "taskToken": "..."                    # render steps, endsFlowFailed, failsOrder
     }
 
 The step writes its own ``successStatus`` when its work is done (:mod:`printflow.steps.completion`);
 a step with ``endsFlowFailed`` then fails its task with ``OrderFailed`` and the original cause,
-which ends the execution as failed.
+which ends the execution as failed; a step with ``failsOrder`` completes its task, or, when
+its work failed for good, marks the order ``Failed`` and fails the task with ``OrderFailed``.
 
 A malformed event is a bug in the flow or the compiler, not a transient problem, so it
 fails the step for good (:class:`StepFailed`).
@@ -87,8 +89,15 @@ class StepInvocation:
     error: FlowError | None = None
     task_token: str | None = None
     ends_flow_failed: bool = False
+    fails_order: bool = False
     # The order's first execution when this one is a retry (``printflow orders retry``).
     first_execution: str | None = None
+
+    @property
+    def fails_own_task(self) -> bool:
+        """Its callback task catches only named errors (its own ``OrderFailed`` ends the
+        execution), so an unexpected exception must become a :class:`StepFailed`."""
+        return self.ends_flow_failed or self.fails_order
 
     @property
     def run_id(self) -> str:
@@ -158,6 +167,7 @@ def parse_step_event(event: Any, *, expected_type: str) -> StepInvocation:
         error=_flow_error(payload.get("error"), _failed_step(payload, step)),
         task_token=_optional_text(event, "taskToken"),
         ends_flow_failed=step.get("endsFlowFailed") is True,
+        fails_order=step.get("failsOrder") is True,
         first_execution=_first_execution(payload.get("retry")),
     )
 

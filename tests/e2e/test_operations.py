@@ -6,8 +6,12 @@ does against a running ``printflow local``.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -227,3 +231,124 @@ def test_the_cli_answers_an_unknown_order_clearly(
     code, _, err = cli(capsys, "orders", "show", "demo-shopify", "no-such-order")
     assert code == 2
     assert "not found" in err
+
+
+@contextlib.contextmanager
+def deployed_with_download_max_receives(env: LocalEnvironment, receives: int) -> Iterator[None]:
+    """As ``sam deploy --parameter-overrides DownloadMaxReceives=N``: the download queue's
+    redrive policy and the download function's DOWNLOAD_MAX_RECEIVES, both from the one
+    parameter. (The default, 5 deliveries with the function's 30 s .. 240 s backoff, takes
+    7.5 minutes to dead-letter a message; one delivery takes its first 30 s.)"""
+    stack = env.stack
+    assert stack is not None and stack.resources is not None
+    sqs = stack.client("sqs")
+    queue_url = stack.resources.queues["DownloadQueue"]
+    before = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
+    policy = json.loads(before["Attributes"]["RedrivePolicy"])
+    function = sys.modules[stack.handlers["DownloadFunction"].__module__]
+    settings = function.SETTINGS
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={"RedrivePolicy": json.dumps({**policy, "maxReceiveCount": receives})},
+    )
+    function.SETTINGS = dataclasses.replace(settings, max_receives=receives)
+    try:
+        yield
+    finally:
+        function.SETTINGS = settings
+        sqs.set_queue_attributes(
+            QueueUrl=queue_url, Attributes={"RedrivePolicy": json.dumps(policy)}
+        )
+
+
+def dead_letters(env: LocalEnvironment) -> int:
+    """How many messages the download DLQ holds (counted without receiving them)."""
+    assert env.stack is not None and env.stack.resources is not None
+    sqs = env.stack.client("sqs")
+    url = env.stack.resources.queues["DownloadDeadLetterQueue"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_a_poisoned_download_lands_in_the_dlq_and_its_replay_completes_the_order(
+    local_stack: LocalEnvironment, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = local_stack.stack
+    assert stack is not None and stack.resources is not None
+    register_ops_storefront(local_stack)
+    order_id = "9100077"
+    chili = local_stack.chili
+    letters_before = dead_letters(local_stack)
+
+    # Given CHILI renders, but every download link answers 503 (transient: SQS redelivers)
+    with deployed_with_download_max_receives(local_stack, 1):
+        chili.download_ttl_s, chili.expired_download_status = 0.0, 503
+        try:
+            deliver_order(local_stack, order_id)
+            failed = wait_for_status(local_stack, STOREFRONT, order_id, ("Failed",), 90.0)
+            # Then the queue's redrive policy moves each job's message to the DLQ (visible
+            # again after the function's 30 s backoff, over its receive count); the jobs'
+            # renders finish at different polls, so their messages arrive apart
+            code, out, err = cli(capsys, "orders", "show", STOREFRONT, order_id, "--json")
+            assert code == 0, err
+            jobs = len(json.loads(out)["renderJobs"])
+            deadline = time.monotonic() + 120
+            while dead_letters(local_stack) < letters_before + jobs:
+                assert time.monotonic() < deadline, "not every job's message reached the DLQ"
+                time.sleep(0.5)
+        finally:
+            chili.download_ttl_s, chili.expired_download_status = 4 * 3600.0, 404
+    assert failed["error"]["step"] == "generate"
+    assert "503" in failed["error"]["cause"]
+
+    # And `dlq list` says which order and job, and why; the messages stay in the queue
+    code, out, err = cli(capsys, "dlq", "list", "--json")
+    assert code == 0, err
+    letters = [json.loads(line) for line in out.splitlines()]
+    ours = [letter for letter in letters if letter["orderId"] == order_id]
+    assert ours and all(letter["jobState"] == "failed" for letter in ours), letters
+    assert dead_letters(local_stack) == len(letters)
+
+    # When the fault is removed and the operator replays the first message
+    tasks_before = len(chili.tasks())
+    chili.restore_downloads()
+    code, out, err = cli(capsys, "dlq", "replay", ours[0]["messageId"])
+    assert code == 0, err
+    assert f"retried order {STOREFRONT}/{order_id}" in out
+
+    # Then the order completes, nothing rendered twice
+    view = wait_for_status(local_stack, STOREFRONT, order_id, ("Success",), 90.0)
+    assert len(chili.tasks()) == tasks_before
+    s3 = stack.client("s3")
+    prefix = f"orders/{STOREFRONT}/{order_id}/"
+
+    def stored() -> list[tuple[str, str]]:
+        versions = s3.list_object_versions(Bucket=stack.resources.bucket(), Prefix=prefix)
+        return sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", []))
+
+    files = [key for key, _ in stored() if not key.endswith("/manifest.json")]
+    assert len(files) == len(set(files)) == len(view["artifacts"])
+
+    # And replaying what is left of the order's messages (handled by that retry) changes
+    # nothing: no file, no execution, no email, no REST document more
+    stored_before, mails_before = stored(), len(emails_to("jane.doe@example.com"))
+    documents_before = len(local_stack.sink.received())
+    code, out, err = cli(capsys, "dlq", "replay", "--all", "--json")
+    results = [json.loads(line) for line in out.splitlines()]
+    ours_left = [r for r in results if r["messageId"] in {letter["messageId"] for letter in ours}]
+    # One message per render job dead-lettered; the first was replayed above
+    assert len(ours) == jobs >= 2
+    assert len(ours_left) == len(ours) - 1, (ours, results)
+    assert {r["action"] for r in ours_left} == {"dropped (already done)"}, ours_left
+    time.sleep(2)  # anything a replay set off would show by now
+    assert order_view(local_stack, STOREFRONT, order_id)["status"] == "Success"
+    assert stored() == stored_before
+    assert len(emails_to("jane.doe@example.com")) == mails_before
+    assert len(local_stack.sink.received()) == documents_before
+    code, out, _ = cli(capsys, "orders", "show", STOREFRONT, order_id, "--json")
+    assert [x["status"] for x in json.loads(out)["executions"]] == ["FAILED", "SUCCEEDED"]

@@ -17,9 +17,13 @@ from printflow.adapters.dynamo_types import deserialize_item
 from printflow.adapters.order_flows import execution_arn
 from printflow.domain.order import OrderKey
 from printflow.errors import StepFailed, StepRetryable
+from printflow.operations.retry import RetryRefused
+from printflow_tools.connection import StackConnection
+from printflow_tools.localstack.resources import template_outputs
 from printflow_tools.localstack.storefront_setup import _put_secret
 from printflow_tools.sandboxes import Pipeline
 from printflow_tools.sandboxes.bigcommerce import demo_order
+from printflow_tools.stack_operations import order_retries
 
 from .world import context
 
@@ -304,3 +308,43 @@ def test_a_note_is_not_doubled_by_an_attempt_that_died_before_recording_it(
     assert len(notes) == 1, notes
     (record,) = note_records(world, key)
     assert record["state"] == "done"
+
+
+def test_a_failed_write_back_order_is_retried_on_its_own_flow_to_success(world: Any) -> None:
+    # Given a write-back order that failed at its tell-shop step (the shop refused the token)
+    shop_order(world)
+    secrets = boto3.client("secretsmanager")
+    _put_secret(secrets, "printflow/store-apis/demo-shopify", {"accessToken": "revoked"})
+    assert run(world, SHOPIFY_ORDER)["status"] == "FAILED"
+    tasks_before = len(world.chili.tasks())
+
+    # When the token is fixed and the order is retried, wired as the CLI wires it: from the
+    # template's outputs, which name each flow's retry state machine
+    _put_secret(
+        secrets, "printflow/store-apis/demo-shopify", {"accessToken": world.shop.access_token}
+    )
+    connection = StackConnection(boto3.Session(), None, template_outputs(world.resources))
+    started = order_retries(connection).retry(SHOPIFY_ORDER)
+
+    # Then it runs on the write-back flow's retry machine, from tell-shop, to Success
+    machine = world.resources.state_machine("WriteBackFlowRetryStateMachine")
+    assert started.execution_arn.startswith(machine.replace(":stateMachine:", ":execution:"))
+    assert started.from_step == "tell-shop"
+    execution = world.wait_execution(started.execution_arn, timeout_s=90)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert world.order(SHOPIFY_ORDER)["status"] == "Success"
+    assert world.shop.order(SHOPIFY_ORDER.order_id).tags == ["vip", TAG]
+    assert len(world.chili.tasks()) == tasks_before  # nothing rendered again
+
+
+def test_an_order_whose_flow_has_no_retry_machine_is_refused_clearly(world: Any) -> None:
+    shop_order(world)
+    assert run(world, SHOPIFY_ORDER)["status"] == "SUCCEEDED"
+    outputs = template_outputs(world.resources)
+    # A stack that deploys only the default flow's retry entry (as before this issue)
+    outputs["RetryFlows"] = json.dumps({"default": outputs["OrderFlowRetryStateMachineArn"]})
+    connection = StackConnection(boto3.Session(), None, outputs)
+
+    with pytest.raises(RetryRefused, match="flow 'write-back' has no retry state machine"):
+        order_retries(connection).retry(SHOPIFY_ORDER, force=True)
+    assert world.order(SHOPIFY_ORDER)["status"] == "Success"  # nothing changed

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from printflow.flows import compile_flow, parse_flow_json
 from printflow.flows.retry_entry import (
     RETRY_ENTRY_STATE,
@@ -17,15 +19,21 @@ from printflow.flows.retry_entry import (
 
 ROOT = Path(__file__).parents[2]
 DEFAULT = parse_flow_json((ROOT / "flows" / "default.json").read_text())
-REGENERATE = (
-    "printflow flow compile flows/default.json --retry-entry "
-    "-o statemachine/order-flow-retry.asl.json"
-)
+# Every deployed flow has its retry entry (template.yaml's RetryFlows output names them).
+RETRY_DEFINITIONS = [
+    ("default.json", "order-flow-retry.asl.json"),
+    ("write-back.json", "write-back-retry.asl.json"),
+]
 
 
-def test_checked_in_retry_definition_is_up_to_date() -> None:
-    checked_in = (ROOT / "statemachine" / "order-flow-retry.asl.json").read_text()
-    assert checked_in == compile_retry_flow_text(DEFAULT), f"stale; regenerate: {REGENERATE}"
+@pytest.mark.parametrize(("flow_file", "definition_file"), RETRY_DEFINITIONS)
+def test_checked_in_retry_definition_is_up_to_date(flow_file: str, definition_file: str) -> None:
+    flow = parse_flow_json((ROOT / "flows" / flow_file).read_text())
+    checked_in = (ROOT / "statemachine" / definition_file).read_text()
+    regenerate = (
+        f"printflow flow compile flows/{flow_file} --retry-entry -o statemachine/{definition_file}"
+    )
+    assert checked_in == compile_retry_flow_text(flow), f"stale; regenerate: {regenerate}"
 
 
 def test_retry_entry_adds_only_a_choice_and_its_fail_state() -> None:

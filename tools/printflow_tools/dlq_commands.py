@@ -10,17 +10,16 @@ import json
 import sys
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from printflow.adapters.dead_letters import DeadLetterQueue
-from printflow.adapters.order_executions import OrderExecutions
-from printflow.adapters.order_table import OrderTable
-from printflow.adapters.render_job_table import RenderJobTable
-from printflow.errors import PrintFlowError
 from printflow.operations.dead_letters import describe, replay
-from printflow.operations.retry import OrderRetries
 from printflow_tools.connection import StackConnection, add_connection_options, connect
-from printflow_tools.order_commands import _artifacts, _machines
+from printflow_tools.stack_operations import (
+    OPERATION_ERRORS,
+    fail,
+    order_retries,
+    reason,
+    render_jobs,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +34,7 @@ def register(subparsers: Any) -> None:
     listing = commands.add_parser(
         "list",
         help="each dead-lettered message, its order and job, and why it died",
-        description="Messages are read, not consumed: each is back in the queue 30 s later.",
+        description="Messages are read, not consumed: each is back in the queue at once.",
     )
     listing.add_argument("--json", action="store_true", help="one JSON document per line")
     add_connection_options(listing)
@@ -56,11 +55,6 @@ def register(subparsers: Any) -> None:
     replay_.set_defaults(handler=_replay)
 
 
-def _fail(message: str) -> int:
-    print(f"printflow: {message}", file=sys.stderr)
-    return 2
-
-
 def _queue(connection: StackConnection) -> DeadLetterQueue:
     return DeadLetterQueue(
         connection.client("sqs"),
@@ -69,19 +63,19 @@ def _queue(connection: StackConnection) -> DeadLetterQueue:
     )
 
 
-def _jobs(connection: StackConnection) -> RenderJobTable:
-    return RenderJobTable(connection.client("dynamodb"), connection.output("OrderTableName"), 1)
-
-
 def _list(args: argparse.Namespace) -> int:
     try:
         connection = connect(args)
-        queue, jobs = _queue(connection), _jobs(connection)
-        views = [describe(letter, jobs) for letter in queue.messages()]
-    except PrintFlowError as exc:
-        return _fail(str(exc))
-    except (ClientError, BotoCoreError) as exc:
-        return _fail(f"AWS error: {exc}")
+        queue, jobs = _queue(connection), render_jobs(connection)
+        letters = list(queue.messages())
+        views = [describe(letter, jobs) for letter in letters]
+        # Reading hid them (SQS has no peek): visible again at once, so that a replay
+        # right after the list finds them (only after the whole read: hidden while
+        # reading, so none is read twice).
+        for letter in letters:
+            queue.release(letter)
+    except OPERATION_ERRORS as exc:
+        return fail(reason(exc))
     if args.json:
         for view in views:
             print(json.dumps(view.to_document()))
@@ -102,33 +96,24 @@ def _list(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     try:
         connection = connect(args)
-        queue, jobs = _queue(connection), _jobs(connection)
-        table = OrderTable(connection.client("dynamodb"), connection.output("OrderTableName"))
-        retries = OrderRetries(
-            table,
-            jobs,
-            OrderExecutions(connection.client("stepfunctions")),
-            _machines(connection),
-            _artifacts(connection),
-        )
+        queue, jobs = _queue(connection), render_jobs(connection)
+        retries = order_retries(connection)
         letters = list(queue.messages())
-    except PrintFlowError as exc:
-        return _fail(str(exc))
-    except (ClientError, BotoCoreError) as exc:
-        return _fail(f"AWS error: {exc}")
+    except OPERATION_ERRORS as exc:
+        return fail(reason(exc))
     chosen = [m for m in letters if args.all or m.message_id == args.message_id]
     for letter in letters:
         if letter not in chosen:
             queue.release(letter)
     if not chosen:
-        return _fail(f"no message {args.message_id} in the dead-letter queue")
+        return fail(f"no message {args.message_id} in the dead-letter queue")
     kept = 0
     for index, letter in enumerate(chosen, 1):
         try:
             result = replay(letter, queue, jobs, retries)
-        except (ClientError, BotoCoreError) as exc:
+        except OPERATION_ERRORS as exc:
             kept += 1
-            print(f"[{index}/{len(chosen)}] {letter.message_id}: AWS error: {exc}", file=sys.stderr)
+            print(f"[{index}/{len(chosen)}] {letter.message_id}: {reason(exc)}", file=sys.stderr)
             continue
         kept += result.action.startswith("kept")
         if args.json:

@@ -11,26 +11,19 @@ import json
 import sys
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from printflow.adapters.order_executions import OrderExecutions
-from printflow.adapters.order_table import OrderTable
-from printflow.adapters.render_job_table import RenderJobTable
-from printflow.adapters.stored_artifacts import StoredArtifacts
 from printflow.domain.order import OrderKey, OrderStatus
-from printflow.errors import PrintFlowError
-from printflow.operations.orders import (
-    ListingStats,
-    StateMachines,
-    list_orders,
-    order_details,
-    parse_since,
+from printflow.operations.orders import ListingStats, list_orders, order_details, parse_since
+from printflow_tools.connection import add_connection_options, connect
+from printflow_tools.stack_operations import (
+    OPERATION_ERRORS,
+    fail,
+    order_retries,
+    order_table,
+    reason,
+    render_jobs,
+    state_machines,
 )
-from printflow.operations.retry import OrderRetries
-from printflow_tools.connection import StackConnection, add_connection_options, connect
-
-# The table's DueIndex shard count does not matter to these commands (no job is created).
-_DUE_SHARDS = 1
 
 
 def register(subparsers: Any) -> None:
@@ -116,31 +109,12 @@ def _selection_options(
     parser.set_defaults(default_status=default_status)
 
 
-def _fail(message: str) -> int:
-    print(f"printflow: {message}", file=sys.stderr)
-    return 2
-
-
-def _table(connection: StackConnection) -> OrderTable:
-    return OrderTable(connection.client("dynamodb"), connection.output("OrderTableName"))
-
-
-def _machines(connection: StackConnection) -> StateMachines:
-    normal = connection.outputs.get("OrderFlowStateMachineArn")
-    retry = connection.outputs.get("OrderFlowRetryStateMachineArn")
-    return StateMachines(
-        normal={"default": normal} if normal else {}, retry={"default": retry} if retry else {}
-    )
-
-
 def _list(args: argparse.Namespace) -> int:
     try:
-        connection = connect(args)
-        table = _table(connection)
         stats = ListingStats()
         rows = list(
             list_orders(
-                table,
+                order_table(connect(args)),
                 statuses=args.status or [args.default_status],
                 storefronts=args.storefront,
                 since=parse_since(args.since),
@@ -149,10 +123,8 @@ def _list(args: argparse.Namespace) -> int:
                 stats=stats,
             )
         )
-    except PrintFlowError as exc:
-        return _fail(str(exc))
-    except (ClientError, BotoCoreError) as exc:
-        return _fail(f"AWS error: {exc}")
+    except OPERATION_ERRORS as exc:
+        return fail(reason(exc))
     if args.json:
         for row in rows:
             print(json.dumps(row.to_document()))
@@ -175,18 +147,15 @@ def _show(args: argparse.Namespace) -> int:
     key = OrderKey(args.storefront_id, args.order_id)
     try:
         connection = connect(args)
-        table = _table(connection)
         details = order_details(
-            table,
-            RenderJobTable(connection.client("dynamodb"), table.table_name, _DUE_SHARDS),
+            order_table(connection),
+            render_jobs(connection),
             OrderExecutions(connection.client("stepfunctions")),
-            _machines(connection),
+            state_machines(connection),
             key,
         )
-    except PrintFlowError as exc:
-        return _fail(str(exc))
-    except (ClientError, BotoCoreError) as exc:
-        return _fail(f"AWS error: {exc}")
+    except OPERATION_ERRORS as exc:
+        return fail(reason(exc))
     if not connection.region or connection.local:
         for execution in details["executions"]:
             execution["consoleUrl"] = None  # no console for the local stack
@@ -241,48 +210,35 @@ def _readable(d: dict[str, Any]) -> str:
 def _retry(args: argparse.Namespace) -> int:
     single = args.storefront_id is not None
     if single and args.order_id is None:
-        return _fail("orders retry: give STOREFRONT ORDER, or select orders with --status")
+        return fail("orders retry: give STOREFRONT ORDER, or select orders with --status")
     if not single and not args.status:
-        return _fail("orders retry: give STOREFRONT ORDER, or --status (e.g. --status Failed)")
+        return fail("orders retry: give STOREFRONT ORDER, or --status (e.g. --status Failed)")
     try:
         connection = connect(args)
-        table = _table(connection)
-        retries = OrderRetries(
-            table,
-            RenderJobTable(connection.client("dynamodb"), table.table_name, _DUE_SHARDS),
-            OrderExecutions(connection.client("stepfunctions")),
-            _machines(connection),
-            _artifacts(connection),
-        )
+        retries = order_retries(connection)
         if single:
             keys = [OrderKey(args.storefront_id, args.order_id)]
         else:
             keys = [
                 OrderKey(row.storefront_id, row.order_id)
                 for row in list_orders(
-                    table,
+                    order_table(connection),
                     statuses=args.status,
                     storefronts=args.storefront,
                     since=parse_since(args.since),
                     until=parse_since(args.older_than),
                 )
             ]
-    except PrintFlowError as exc:
-        return _fail(str(exc))
-    except (ClientError, BotoCoreError) as exc:
-        return _fail(f"AWS error: {exc}")
+    except OPERATION_ERRORS as exc:
+        return fail(reason(exc))
     started, refused = 0, 0
     for index, key in enumerate(keys, 1):
         progress = f"[{index}/{len(keys)}] " if not single else ""
         try:
             result = retries.retry(key, from_step=args.from_step, force=args.force)
-        except PrintFlowError as exc:
+        except OPERATION_ERRORS as exc:
             refused += 1
-            print(f"{progress}{key}: refused: {exc}", file=sys.stderr)
-            continue
-        except (ClientError, BotoCoreError) as exc:
-            refused += 1
-            print(f"{progress}{key}: AWS error: {exc}", file=sys.stderr)
+            print(f"{progress}{key}: refused: {reason(exc)}", file=sys.stderr)
             continue
         started += 1
         if args.json:
@@ -298,8 +254,3 @@ def _retry(args: argparse.Namespace) -> int:
     elif refused:
         return 2
     return 0 if refused == 0 else 1
-
-
-def _artifacts(connection: StackConnection) -> StoredArtifacts | None:
-    bucket = connection.outputs.get("ArtifactBucketName")
-    return StoredArtifacts(connection.client("s3"), bucket) if bucket else None

@@ -52,11 +52,15 @@ def register(subparsers: Any) -> None:
     put.set_defaults(handler=_put)
 
     listing = commands.add_parser("list", help="list registered storefronts")
+    listing.add_argument("--json", action="store_true", help="one JSON document per line")
     _connection_options(listing)
     listing.set_defaults(handler=_list)
 
     show = commands.add_parser("show", help="show one storefront's configuration")
     show.add_argument("storefront_id", help="storefront id")
+    show.add_argument(
+        "--json", action="store_true", help="the document on one line (default: indented)"
+    )
     _connection_options(show)
     show.set_defaults(handler=_show)
 
@@ -113,6 +117,10 @@ def _list(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except (ClientError, BotoCoreError) as exc:
         return _fail(f"AWS error: {exc}")
+    if args.json:
+        for storefront in storefronts:
+            print(json.dumps(storefront.to_document()))
+        return 0
     for storefront in storefronts:
         provider = storefront.provider.name.value if storefront.provider else "-"
         print(
@@ -132,5 +140,5 @@ def _show(args: argparse.Namespace) -> int:
         return _fail(f"AWS error: {exc}")
     if storefront is None:
         return _fail(f"storefront {args.storefront_id!r} is not registered")
-    print(json.dumps(storefront.to_document(), indent=2))
+    print(json.dumps(storefront.to_document(), indent=None if args.json else 2))
     return 0

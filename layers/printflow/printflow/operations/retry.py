@@ -101,7 +101,11 @@ class OrderRetries:
         flow = str(item.get("flow") or "default")
         machine = self._machines.retry.get(flow)
         if machine is None:
-            raise RetryRefused(f"flow {flow!r} has no retry state machine in this stack")
+            known = ", ".join(sorted(self._machines.retry)) or "none"
+            raise RetryRefused(
+                f"order {key}: its flow {flow!r} has no retry state machine in this stack "
+                f"(flows with one: {known}); deploy the flow's retry entry (template.yaml)"
+            )
         self._refuse_if_running_or_done(key, item, force)
 
         definition = self._executions.definition(machine)

@@ -172,6 +172,8 @@ def _list_moto_services_once() -> None:
 
     services = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: services
+
+
 # --- Queries read one partition ------------------------------------------------------------
 
 _TableKey = tuple[DynamoType, DynamoType | None]

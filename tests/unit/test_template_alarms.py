@@ -6,7 +6,8 @@ from typing import Any
 
 from printflow_tools.localstack.template import load_template
 
-RESOURCES: dict[str, Any] = load_template()["Resources"]
+TEMPLATE: dict[str, Any] = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 
 
 def alarms() -> dict[str, dict[str, Any]]:
@@ -38,7 +39,10 @@ def test_orders_recovered_by_reconciliation_raise_an_alarm() -> None:
     alarm = alarms()["OrdersRecoveredAlarm"]
     # the metric the reconciler sends every run (printflow.reconcile.service)
     assert (alarm["Namespace"], alarm["MetricName"]) == ("PrintFlow", "OrdersRecovered")
-    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"].startswith("GreaterThanOrEqual")
+    # its threshold is a parameter (as for every alarm) whose default is one recovered order
+    assert alarm["Threshold"] == {"Ref": "OrdersRecoveredThreshold"}
+    assert TEMPLATE["Parameters"]["OrdersRecoveredThreshold"]["Default"] == 1
+    assert alarm["ComparisonOperator"].startswith("GreaterThanOrEqual")
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 

@@ -125,10 +125,7 @@ class IntakeService:
         same execution name), so an order both pulled and delivered is recorded once and
         started once, whichever comes first: the second answers ``duplicate``.
         """
-        if len(body) > self._settings.max_body_bytes:
-            raise PayloadTooLarge(
-                f"body is {len(body)} bytes; the limit is {self._settings.max_body_bytes}"
-            )
+        self._check_size(body)
         request = WebhookRequest(
             method="POST",
             platform=storefront.platform.value,
@@ -139,14 +136,18 @@ class IntakeService:
         order = normalise(storefront.platform, storefront.storefront_id, body, request.headers)
         return self._record(storefront, order, request)
 
+    def _check_size(self, body: bytes) -> None:
+        """One bound for webhook and pulled bodies alike (a pulled order is no larger)."""
+        if len(body) > self._settings.max_body_bytes:
+            raise PayloadTooLarge(
+                f"body is {len(body)} bytes; the limit is {self._settings.max_body_bytes}"
+            )
+
     def _check_request(self, request: WebhookRequest) -> tuple[Storefront, list[str]]:
         # Methods are case-sensitive (RFC 9110): "post" is not POST.
         if request.method != "POST":
             raise MethodNotAllowed(f"method {request.method} is not allowed; use POST")
-        if len(request.body) > self._settings.max_body_bytes:
-            raise PayloadTooLarge(
-                f"body is {len(request.body)} bytes; the limit is {self._settings.max_body_bytes}"
-            )
+        self._check_size(request.body)
         try:
             platform = Platform(request.platform)
         except ValueError:

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from printflow.domain.order import LineItem
-from printflow.domain.storefront import Platform, ProviderName, Storefront
+from printflow.domain.storefront import ProviderName, Storefront
 from printflow.errors import PrintFlowError
-from printflow.intake.normalisers import normalise
+from printflow.platforms.registry import normalise
 from printflow_tools.sandboxes import CustomersCanvasSandbox, Pipeline
 
 WEBHOOK_FUNCTION = "WebhookFunction"
@@ -69,9 +69,9 @@ class CanvasStorefrontIntegration:
         if canvas_storefront is None:
             return
         try:
-            platform = Platform(params.get("platform", ""))
             headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-            order = normalise(platform, storefront_id, _body(event), headers)
+            # The platform table knows the id (UnknownPlatform, a ValueError, if not).
+            order = normalise(str(params.get("platform", "")), storefront_id, _body(event), headers)
         except (PrintFlowError, ValueError):
             return  # not an order we can read: the plugin would not have one either
         if not order.line_items:

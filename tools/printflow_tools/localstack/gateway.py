@@ -40,6 +40,13 @@ _METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$")
 _CONTENT_LENGTH = re.compile(r"^[0-9]{1,19}$")
 
 
+class _GatewayServer(ThreadingHTTPServer):
+    """API Gateway accepts every connection a client opens: the socketserver default backlog
+    (5) would drop connections of a burst of concurrent deliveries."""
+
+    request_queue_size = 128
+
+
 @dataclass(frozen=True)
 class Route:
     method: str  # "ANY" or an HTTP method
@@ -82,7 +89,7 @@ class HttpApiGateway:
     ) -> None:
         self.routes = routes_of(functions)
         self._invoke = invoke
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _GatewayServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, daemon=True, name="http-api"

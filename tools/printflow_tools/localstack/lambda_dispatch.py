@@ -30,6 +30,7 @@ import io
 import json
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,9 @@ class Invocation:
     function_name: str
     event: Any
     error_type: str | None
+    # The failure's traceback, as the function's log would hold it on AWS (the error
+    # payload carries none: see _fail).
+    trace: str | None = None
 
 
 @dataclass(slots=True)
@@ -247,10 +251,12 @@ class LambdaDispatcher:
             deadline=time.monotonic() + registration.timeout_seconds,
         )
         outcome = _Outcome(request_id=request_id)
+        trace: str | None = None
         try:
             result = registration.handler(event, context)
         except Exception as exc:  # every failure becomes a function error, as on AWS
             _fail(outcome, type(exc).__name__, str(exc))
+            trace = traceback.format_exc()
         else:
             try:
                 outcome.payload = json.dumps(result).encode()
@@ -258,7 +264,9 @@ class LambdaDispatcher:
                 _fail(outcome, "Runtime.MarshalError", f"Unable to marshal response: {exc}")
         with self._lock:
             self._invocations.append(
-                Invocation(name, event, _error_type(outcome) if outcome.function_error else None)
+                Invocation(
+                    name, event, _error_type(outcome) if outcome.function_error else None, trace
+                )
             )
         return outcome
 

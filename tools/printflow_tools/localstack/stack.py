@@ -205,6 +205,25 @@ class LocalStack:
             endpoint_url=self.aws_endpoint,
         )
 
+    def update_function_environment(self, function: str, variables: dict[str, str]) -> None:
+        """As ``aws lambda update-function-configuration --environment``: ``variables`` over
+        the template's environment (``{}``: the template's again) for ``function``.
+
+        Its next invocations run in a fresh environment (a cold start, which reads the new
+        settings), as Lambda's do after a configuration change; one already running ends in
+        the old environment.
+        """
+        assert self.resources is not None, "the stack is not started"
+        spec = self.resources.functions[function]
+        handler = load_handler(spec, {**self.options.function_env, **variables})
+        self.handlers[function] = handler
+        self.dispatcher.register(
+            function,
+            self._counted(function, handler),
+            timeout_seconds=spec.timeout_s,
+            memory_limit_in_mb=spec.memory_mb,
+        )
+
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Run a function's handler in this process, as Lambda would."""
         spec = self.resources.functions[function] if self.resources else None

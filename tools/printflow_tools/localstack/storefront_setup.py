@@ -15,8 +15,8 @@ from botocore.exceptions import ClientError
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.storefront import Storefront
-from printflow.providers.base import UrlPolicy
 from printflow.storefronts import register_storefront
+from printflow.validators import UrlPolicy
 from printflow_tools.flow_files import load_flows
 from printflow_tools.sandboxes import (
     BigCommerceSandbox,

@@ -40,12 +40,12 @@ class Schedule:
 
 # Lambda polls a standard queue with five concurrent batches to begin with and scales up
 # under a backlog (to ``ScalingConfig.MaximumConcurrency`` at most); moto has no event-source
-# mappings at all. Locally one batch at a time per mapping, for now: with five, the fault run
-# (issue 15) once left an order whose two download jobs finished in concurrent invocations
-# with neither completing it (both jobs done, the order still Received; the cause is not yet
-# found), and tests that count manifest writes saw two concurrent completions. Raise this to
-# Lambda's five once that race is understood.
-LOCAL_BATCHES_PER_MAPPING = 1
+# mappings at all. Locally five batches in flight per mapping (fewer when the mapping's
+# MaximumConcurrency says so), as Lambda starts: one at a time queued every timer and
+# download behind the batch in hand, and hid races that production meets. (Five once left
+# an order whose two jobs were done uncompleted: a poll's save put back the task token of a
+# render attempt that was over; see RenderJobTable.save.)
+LOCAL_BATCHES_PER_MAPPING = 5
 
 
 @dataclass

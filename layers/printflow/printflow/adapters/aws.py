@@ -11,17 +11,23 @@ from typing import Any
 
 
 @cache
-def client(service: str) -> Any:
+def client(service: str, *, total_attempts: int = 4) -> Any:
     """A shared boto3 client for ``service`` (region and endpoint from the environment).
 
     ``AWS_ENDPOINT_URL`` (honoured by boto3 itself) points every client at the local stack.
     Retries are few and timeouts short: Lambda has little time, and each caller has its own
     retry policy (the storefront's redelivery, Step Functions' Retry, SQS redelivery).
+    ``total_attempts`` counts the first send (botocore's own ``max_attempts`` counts only the
+    retries). ``total_attempts=1`` for a request that must not be sent twice blindly:
+    botocore re-sends a request whose answer was lost, which the service may have carried
+    out already.
     """
     import boto3
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5
+        retries={"mode": "standard", "total_max_attempts": total_attempts},
+        connect_timeout=2,
+        read_timeout=5,
     )
     return boto3.client(service, config=config)  # type: ignore[call-overload]

@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from printflow.adapters.dynamo_types import deserialize_item, serialize_item
+from printflow.adapters.own_writes import ALL_OLD, WRITE_ID, new_write_id, own_write
 
 RECONCILE_PK = "RECONCILE"
 
@@ -52,18 +53,20 @@ class ReconcileStateTable:
 
     def claim(self, storefront_id: str, now: float, lease_until: float) -> bool:
         """Take a due storefront for this run; False when it is not due (or another run has it)."""
+        write_id = new_write_id()
         try:
             self._client.update_item(
                 TableName=self.table_name,
                 Key=serialize_item({"pk": RECONCILE_PK, "sk": storefront_id}),
-                UpdateExpression="SET nextDueAt = :lease",
+                UpdateExpression=f"SET nextDueAt = :lease, {WRITE_ID} = :writeId",
                 ConditionExpression="attribute_not_exists(nextDueAt) OR nextDueAt <= :now",
-                ExpressionAttributeValues=serialize_item({":lease": lease_until, ":now": now}),
+                ExpressionAttributeValues=serialize_item(
+                    {":lease": lease_until, ":now": now, ":writeId": write_id}
+                ),
+                ReturnValuesOnConditionCheckFailure=ALL_OLD,
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+            return own_write(exc, write_id) is not None  # True: our own claim, sent again
         return True
 
     def advance(self, storefront_id: str, watermark: str) -> None:

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from printflow.adapters.dynamo_types import deserialize_item, serialize_item, serialize_value
 from printflow.adapters.order_table import DUE_INDEX, order_key_attributes, order_pk
+from printflow.adapters.own_writes import ALL_OLD, WRITE_ID, new_write_id, own_write
 from printflow.domain.order import OrderKey
 from printflow.domain.render_job import ACTIVE_STATES, JobKind, JobState, RenderJob
 
@@ -106,6 +107,11 @@ def job_from_item(item: dict[str, Any]) -> RenderJob:
 
 
 # Attributes a poll or a download may change; everything else is fixed at creation.
+# Not ``taskToken``: only ``set_task_token`` writes it. A poll saved the token it had read at
+# its lease, so a render step retried meanwhile (its new token set on the job between the
+# lease and the save) had it put back: the job then completed a token whose attempt was over,
+# and when that job was the order's last to finish, no live token was ever completed (both
+# jobs done, the order stuck until the step's timeout).
 _MUTABLE = (
     "state",
     "ref",
@@ -118,7 +124,6 @@ _MUTABLE = (
     "files",
     "error",
     "details",
-    "taskToken",
 )
 
 
@@ -132,16 +137,16 @@ class RenderJobTable:
 
     def put_new(self, job: RenderJob) -> bool:
         """Create the job unless it exists; ``False`` when it was already there."""
+        write_id = new_write_id()
         try:
             self._client.put_item(
                 TableName=self.table_name,
-                Item=serialize_item(job_to_item(job, self.due_shards)),
+                Item=serialize_item({**job_to_item(job, self.due_shards), WRITE_ID: write_id}),
                 ConditionExpression="attribute_not_exists(sk)",
+                ReturnValuesOnConditionCheckFailure=ALL_OLD,
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
+            return own_write(exc, write_id) is not None  # True: our own create, sent again
         return True
 
     def get(self, key: OrderKey, job_id: str) -> RenderJob | None:
@@ -191,11 +196,13 @@ class RenderJobTable:
 
     def lease(self, pk: str, sk: str, owner: str, now: float, until: float) -> RenderJob | None:
         """Take the job for polling if it is still due; ``None`` if another poller has it."""
+        write_id = new_write_id()
         try:
             response = self._client.update_item(
                 TableName=self.table_name,
                 Key=serialize_item({"pk": pk, "sk": sk}),
-                UpdateExpression="SET #state = :leased, leaseOwner = :owner, dueAt = :until",
+                UpdateExpression="SET #state = :leased, leaseOwner = :owner, dueAt = :until, "
+                f"{WRITE_ID} = :writeId",
                 ConditionExpression="dueAt <= :now AND #state IN (:pending, :leased)",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=serialize_item(
@@ -205,33 +212,27 @@ class RenderJobTable:
                         ":owner": owner,
                         ":until": round(until, 3),
                         ":now": round(now, 3),
+                        ":writeId": write_id,
                     }
                 ),
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure=ALL_OLD,
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
+            mine = own_write(exc, write_id)  # our own lease, its answer lost: still ours
+            return job_from_item(mine) if mine is not None else None
         return job_from_item(deserialize_item(response["Attributes"]))
 
-    def lease_held_until(self, pk: str, sk: str, now: float, *, other_than: str) -> float | None:
-        """When the lease a poller other than ``other_than`` holds on the job runs out
-        (``None``: the job is not leased, or by ``other_than``, or the lease has expired)."""
+    def peek(self, pk: str, sk: str) -> RenderJob | None:
+        """The job as stored now (a strongly consistent read), to claim it without a lease:
+        see :meth:`save_claimed`."""
         response = self._client.get_item(
             TableName=self.table_name,
             Key=serialize_item({"pk": pk, "sk": sk}),
-            ProjectionExpression="#state, dueAt, leaseOwner",
-            ExpressionAttributeNames={"#state": "state"},
             ConsistentRead=True,
         )
-        item = deserialize_item(response.get("Item") or {})
-        if item.get("state") != JobState.LEASED.value or item.get("dueAt") is None:
-            return None
-        if item.get("leaseOwner") == other_than:
-            return None
-        until = float(item["dueAt"])  # a leased job's dueAt is its lease's expiry
-        return until if until > now else None
+        item = response.get("Item")
+        return job_from_item(deserialize_item(item)) if item else None
 
     def save(self, job: RenderJob, *, owner: str | None) -> bool:
         """Write the job's mutable state; with ``owner``, only while that poller holds it.
@@ -239,24 +240,50 @@ class RenderJobTable:
         The lease is released (``leaseOwner`` removed). ``job.due_at`` keeps the job in the
         index (next poll) or, when ``None``, takes it out. ``False`` if the lease was lost.
         """
+        condition, values = "attribute_exists(sk)", dict[str, Any]()
+        if owner is not None:
+            # Still ours and still leased: a job cancelled meanwhile (moved to failed) stays so.
+            condition += " AND leaseOwner = :owner AND #state = :leased_state"
+            values = {":owner": owner, ":leased_state": JobState.LEASED.value}
+        return self._write_mutable(job, condition, values)
+
+    def save_claimed(self, job: RenderJob, *, seen: RenderJob) -> bool:
+        """Write the job's mutable state if the stored job is still the version ``seen``
+        (:meth:`peek`): same state, same ``dueAt``. ``False`` if anyone wrote it meanwhile.
+
+        The one write of a poll that claimed its job by reading it: every write that takes or
+        settles a job (a lease, a save, a cancellation, a reopening) changes its state or its
+        ``dueAt``, so of two pollers that read the same version, one saves and the other finds
+        the condition failed. Like :meth:`save`, it releases a lease (an expired one: a claimed
+        job is never validly leased) and sets or clears the next ``dueAt``.
+        """
+        if seen.due_at is None:
+            return False  # not due: nothing to claim
+        condition = "#state = :seen_state AND dueAt = :seen_due"
+        values: dict[str, Any] = {
+            ":seen_state": seen.state.value,
+            ":seen_due": round(seen.due_at, 3),
+        }
+        return self._write_mutable(job, condition, values)
+
+    def _write_mutable(self, job: RenderJob, condition: str, values: dict[str, Any]) -> bool:
+        """One UpdateItem of the mutable attributes under ``condition`` (which may use
+        ``#state``); ``False`` when the condition failed."""
         item = job_to_item(job, self.due_shards)
         sets = {name: item[name] for name in _MUTABLE if item.get(name) is not None}
-        removes = ["leaseOwner"] + [n for n in _MUTABLE if item.get(n) is None and n != "taskToken"]
+        removes = ["leaseOwner"] + [n for n in _MUTABLE if item.get(n) is None]
         if job.due_at is not None:
             sets["dueShard"], sets["dueAt"] = item["dueShard"], item["dueAt"]
         else:
             removes += ["dueShard", "dueAt"]
         names = {f"#{n}": n for n in (*sets, *removes)}
+        if "#state" in condition:
+            names["#state"] = "state"
         expression = "SET " + ", ".join(f"#{n} = :{n}" for n in sets)
         expression += " REMOVE " + ", ".join(f"#{n}" for n in removes)
-        values = {f":{n}": v for n, v in sets.items()}
-        condition = "attribute_exists(sk)"
-        if owner is not None:
-            # Still ours and still leased: a job cancelled meanwhile (moved to failed) stays so.
-            condition += " AND leaseOwner = :owner AND #state = :leased_state"
-            values[":owner"] = owner
-            values[":leased_state"] = JobState.LEASED.value
-            names["#state"] = "state"
+        write_id = new_write_id()
+        expression = expression.replace("SET ", f"SET {WRITE_ID} = :writeId, ", 1)
+        values = {**{f":{n}": v for n, v in sets.items()}, **values, ":writeId": write_id}
         try:
             self._client.update_item(
                 TableName=self.table_name,
@@ -265,11 +292,11 @@ class RenderJobTable:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={k: serialize_value(v) for k, v in values.items()},
+                ReturnValuesOnConditionCheckFailure=ALL_OLD,
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
+            # Our own save sent again finds the lease it released: saved, not lost.
+            return own_write(exc, write_id) is not None
         return True
 
     def set_task_token(self, key: OrderKey, job_id: str, token: str) -> None:
@@ -291,10 +318,12 @@ class RenderJobTable:
         **attributes: Any,
     ) -> RenderJob | None:
         """Change state if the job is in one of ``from_states``; return the new job or None."""
-        sets = {"state": to_state.value, **attributes}
+        sets = {"state": to_state.value, **attributes, WRITE_ID: new_write_id()}
         names = {f"#{n}": n for n in sets}
-        # Only active jobs wait in the due index: any other state takes the job out of it.
-        leave_index = to_state not in ACTIVE_STATES
+        # Only active jobs wait in the due index: any other state takes the job out of it. A
+        # job that was not active has no entry there (only active states carry ``dueAt``), so
+        # nothing is removed then: the write stays an in-place update with no index change.
+        leave_index = to_state not in ACTIVE_STATES and any(s in ACTIVE_STATES for s in from_states)
         if leave_index:
             names.update({"#dueShard": "dueShard", "#dueAt": "dueAt"})
         values = {f":{n}": v for n, v in sets.items()}
@@ -311,11 +340,11 @@ class RenderJobTable:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={k: serialize_value(v) for k, v in values.items()},
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure=ALL_OLD,
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
-                return None
-            raise
+            mine = own_write(exc, str(sets[WRITE_ID]))  # our own move, its answer lost
+            return job_from_item(mine) if mine is not None else None
         return job_from_item(deserialize_item(response["Attributes"]))
 
     # -- operations -------------------------------------------------------------------------
@@ -354,12 +383,14 @@ class RenderJobTable:
         False when the job is not in ``from_state`` any more.
         """
         pk, sk = order_pk(key), job_sk(job_id)
+        write_id = new_write_id()
         try:
             self._client.update_item(
                 TableName=self.table_name,
                 Key=serialize_item({"pk": pk, "sk": sk}),
                 UpdateExpression="SET #state = :pending, dueShard = :shard, dueAt = :due, "
-                "deadlineAt = :deadline, failures = :zero REMOVE #error, leaseOwner",
+                f"deadlineAt = :deadline, failures = :zero, {WRITE_ID} = :writeId "
+                "REMOVE #error, leaseOwner",
                 ConditionExpression="#state = :failed",
                 ExpressionAttributeNames={"#state": "state", "#error": "error"},
                 ExpressionAttributeValues=serialize_item(
@@ -370,13 +401,13 @@ class RenderJobTable:
                         ":due": round(due_at, 3),
                         ":deadline": round(deadline_at, 3),
                         ":zero": 0,
+                        ":writeId": write_id,
                     }
                 ),
+                ReturnValuesOnConditionCheckFailure=ALL_OLD,
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
+            return own_write(exc, write_id) is not None
         return True
 
     def forget_failed(self, key: OrderKey, job_id: str) -> None:

@@ -27,6 +27,11 @@ _RETRYABLE_CODES = frozenset(
         "ServiceUnavailable",
     }
 )
+# One attempt per send: SES has no idempotency key, and botocore re-sends a SendEmail whose
+# answer was lost (a read timeout), which SES may have sent already: a CI fault run counted
+# a customer's email twice that way. A send refused with an answer (throttled, 5xx) sent
+# nothing, and the step's own retry sends it; no answer leaves the record "sending".
+SEND_ATTEMPTS = 1
 # SES messages may quote recipient addresses (sandbox rejections do); customers' addresses
 # must not end up in the execution history or the logs.
 _ADDRESS = re.compile(r"[^\s@<>\"',;:()\[\]]+@[^\s@<>\"',;:()\[\]]+")

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from printflow.adapters.dynamo_types import deserialize_item, serialize_item
 from printflow.adapters.order_table import order_pk
+from printflow.adapters.own_writes import ALL_OLD, WRITE_ID, new_write_id, own_write
 from printflow.domain.order import OrderKey
 
 EFFECT_PREFIX = "EFFECT#"
@@ -49,6 +50,7 @@ class StepEffects:
     def claim(
         self, key: OrderKey, kind: str, delivery_id: str, *, step: str, execution: str, now: float
     ) -> Claim:
+        write_id = new_write_id()
         item = {
             **effect_key(key, kind, delivery_id),
             "entity": "StepEffect",
@@ -57,6 +59,7 @@ class StepEffects:
             "execution": execution,
             "state": "claimed",
             "claimedAt": int(now),
+            WRITE_ID: write_id,
         }
         try:
             self._client.put_item(
@@ -69,11 +72,11 @@ class StepEffects:
                 ExpressionAttributeValues=serialize_item(
                     {":claimed": "claimed", ":stale": int(now - self._stale_after_s)}
                 ),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure=ALL_OLD,
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+            if own_write(exc, write_id) is not None:
+                return Claim.MINE  # our own claim, its answer lost and the request sent again
             stored = deserialize_item(exc.response.get("Item") or {})  # type: ignore[arg-type]
             return Claim.DONE if stored.get("state") == "done" else Claim.BUSY
         return Claim.MINE

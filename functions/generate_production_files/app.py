@@ -10,12 +10,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from printflow.cold_start import ColdStart
 from printflow.errors import StepFailed
 from printflow.observability import logger, metrics, tracer
 from printflow.render.start import (
     DEFAULT_RENDER_TIMEOUT_S,
     RenderRequest,
-    RenderStarter,
     render_options,
 )
 from printflow.render.wiring import build_render_starter
@@ -25,14 +25,7 @@ from printflow.steps.context import parse_step_event
 
 STEP_TYPE = "generate-production-files"
 SETTINGS = RenderSettings.from_env()
-_starter: RenderStarter | None = None
-
-
-def starter() -> RenderStarter:
-    global _starter
-    if _starter is None:
-        _starter = build_render_starter(SETTINGS)
-    return _starter
+starter = ColdStart(lambda: build_render_starter(SETTINGS))
 
 
 def render_request(event: dict[str, Any], context: LambdaContext) -> RenderRequest:
@@ -52,6 +45,7 @@ def render_request(event: dict[str, Any], context: LambdaContext) -> RenderReque
         order_retry=invocation.first_execution is not None,
         fail_flow_cause=fail_flow_cause(invocation),
         error=step_status(invocation, iso_now()).error,
+        run_id=invocation.run_id,
     )
 
 

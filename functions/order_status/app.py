@@ -6,29 +6,21 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from printflow.adapters import aws
 from printflow.adapters.http_api import (
     error_response,
     json_response,
     parse_http_event,
     server_error_response,
 )
-from printflow.adapters.order_table import OrderTable
+from printflow.cold_start import ColdStart
 from printflow.domain.order import OrderKey
 from printflow.errors import ClientInputError, MethodNotAllowed, NotFound
 from printflow.observability import logger, metrics
-from printflow.order_status import get_order_status
+from printflow.order_status.wiring import build_order_status_reader
 from printflow.settings import CoreSettings
 
 SETTINGS = CoreSettings.from_env()
-_table: OrderTable | None = None
-
-
-def table() -> OrderTable:
-    global _table
-    if _table is None:
-        _table = OrderTable(aws.client("dynamodb"), SETTINGS.order_table)
-    return _table
+reader = ColdStart(lambda: build_order_status_reader(SETTINGS))
 
 
 @metrics.log_metrics
@@ -42,7 +34,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         order_id = http.path_parameters.get("orderId", "")
         if not storefront_id or not order_id:
             raise NotFound("path must be /orders/{storefrontId}/{orderId}")
-        view = get_order_status(table(), OrderKey(storefront_id, order_id))
+        view = reader().status_of(OrderKey(storefront_id, order_id))
     except ClientInputError as exc:
         return error_response(exc)
     except Exception:

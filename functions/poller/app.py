@@ -9,9 +9,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from printflow.intake.sweep import StuckOrderSweep
+from printflow.cold_start import ColdStart
 from printflow.observability import logger, metrics, tracer
-from printflow.providers.registry import ProviderRegistry
 from printflow.render.poller import PollReport
 from printflow.render.run_metrics import oldest_due_age, raise_if_run_failed, run_metrics
 from printflow.render.wiring import (
@@ -23,23 +22,10 @@ from printflow.render.wiring import (
 from printflow.settings import RenderSettings
 
 SETTINGS = RenderSettings.from_env()
-_registry: ProviderRegistry | None = None
-_sweep: StuckOrderSweep | None = None
-
-
-def registry() -> ProviderRegistry:
-    # Kept across invocations: it caches provider credentials and OAuth tokens.
-    global _registry
-    if _registry is None:
-        _registry = provider_registry(SETTINGS)
-    return _registry
-
-
-def sweep() -> StuckOrderSweep:
-    global _sweep
-    if _sweep is None:
-        _sweep = build_sweep(SETTINGS)
-    return _sweep
+# Kept across invocations: it caches provider credentials and OAuth tokens.
+registry = ColdStart(lambda: provider_registry(SETTINGS))
+sweep = ColdStart(lambda: build_sweep(SETTINGS))
+jobs = ColdStart(lambda: build_job_table(SETTINGS))
 
 
 async def poll(remaining_s: Any) -> PollReport:
@@ -78,6 +64,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def oldest_due_age_now() -> float:
-    jobs = build_job_table(SETTINGS)
     now = time.time()
-    return oldest_due_age((jobs.oldest_due_at(s, now) for s in range(SETTINGS.due_shards)), now)
+    return oldest_due_age((jobs().oldest_due_at(s, now) for s in range(SETTINGS.due_shards)), now)

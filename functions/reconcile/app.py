@@ -6,20 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from printflow.cold_start import ColdStart
 from printflow.observability import logger, metrics, tracer
-from printflow.reconcile.service import Reconciler
 from printflow.reconcile.wiring import build_reconciler
 from printflow.settings import ReconcileSettings
 
 SETTINGS = ReconcileSettings.from_env()
-_reconciler: Reconciler | None = None
-
-
-def reconciler() -> Reconciler:
-    global _reconciler
-    if _reconciler is None:
-        _reconciler = build_reconciler(SETTINGS)
-    return _reconciler
+reconciler = ColdStart(lambda: build_reconciler(SETTINGS))
 
 
 @metrics.log_metrics

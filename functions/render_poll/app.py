@@ -12,23 +12,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from printflow.cold_start import ColdStart
 from printflow.observability import logger, metrics, tracer
-from printflow.providers.registry import ProviderRegistry
 from printflow.render.run_metrics import run_metrics
 from printflow.render.timers import TimerBatch, fire_timers
 from printflow.render.wiring import build_poller, provider_registry
 from printflow.settings import RenderSettings
 
 SETTINGS = RenderSettings.from_env()
-_registry: ProviderRegistry | None = None
-
-
-def registry() -> ProviderRegistry:
-    # Kept across invocations: it caches provider credentials and OAuth tokens.
-    global _registry
-    if _registry is None:
-        _registry = provider_registry(SETTINGS)
-    return _registry
+# Kept across invocations: it caches provider credentials and OAuth tokens.
+registry = ColdStart(lambda: provider_registry(SETTINGS))
 
 
 @metrics.log_metrics

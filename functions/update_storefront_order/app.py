@@ -1,9 +1,8 @@
 """update-storefront-order step of the order flow: tell the shop (tags, status, a note with
 the file links) through the storefront's store API.
 
-Step errors propagate on purpose: Lambda reports the exception's class name as
-``errorType``, which the compiled flow's ``Retry`` (``StepRetryable``) and ``Catch``
-(everything else) match. Notes and credentials are never logged.
+Errors, retries and the order's failure are handled as for every plain step: see
+:mod:`printflow.steps.plain`. Notes and credentials are never logged.
 """
 
 from __future__ import annotations
@@ -12,32 +11,25 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from printflow.errors import StepFailed, StepRetryable
+from printflow.cold_start import ColdStart
 from printflow.observability import logger, metrics, tracer
-from printflow.steps.completion import ORDER_FAILED_ANSWER, StepCompletion
 from printflow.steps.context import parse_step_event
+from printflow.steps.plain import PlainStepNames, run_plain_step
 from printflow.steps.settings import StepSettings
 from printflow.steps.wiring import build_step_completion, build_write_back_step
-from printflow.steps.write_back import WriteBackStep
+from printflow.steps.write_back import WriteBack
 
 STEP_TYPE = "update-storefront-order"
 SETTINGS = StepSettings.from_env()
-_step: WriteBackStep | None = None
-_completion: StepCompletion | None = None
+NAMES = PlainStepNames("write-back", "StoreWriteBacksRetried", "StoreWriteBacksFailed")
+step = ColdStart(lambda: build_write_back_step(SETTINGS))
+completion = ColdStart(lambda: build_step_completion(SETTINGS))
 
 
-def step() -> WriteBackStep:
-    global _step
-    if _step is None:
-        _step = build_write_back_step(SETTINGS)
-    return _step
-
-
-def completion() -> StepCompletion:
-    global _completion
-    if _completion is None:
-        _completion = build_step_completion(SETTINGS)
-    return _completion
+def written(write_back: WriteBack) -> dict[str, Any]:
+    logger.info("shop order updated", extra=write_back.to_dict())
+    metrics.add_metric(name="StoreWriteBacks", unit="Count", value=1)
+    return write_back.to_dict()
 
 
 @metrics.log_metrics
@@ -46,26 +38,10 @@ def completion() -> StepCompletion:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     invocation = parse_step_event(event, expected_type=STEP_TYPE)
     logger.append_keys(order_key=str(invocation.order), step=invocation.step_id)
-    try:
-        written = step().run(invocation, remaining_s=context.get_remaining_time_in_millis() / 1000)
-        # The step's status is part of its work: no status state follows it in the flow.
-        completion().step_done(invocation)
-    except StepRetryable as exc:
-        logger.warning("write-back will be retried", extra={"reason": str(exc)})
-        metrics.add_metric(name="StoreWriteBacksRetried", unit="Count", value=1)
-        raise
-    except StepFailed as exc:
-        logger.warning("write-back failed", extra={"reason": str(exc)})
-        metrics.add_metric(name="StoreWriteBacksFailed", unit="Count", value=1)
-        if not completion().order_failed(invocation, exc):
-            raise
-        return ORDER_FAILED_ANSWER
-    except Exception as exc:
-        if not invocation.fails_own_task:
-            raise
-        # A step that fails its own task catches only known error names (not its own
-        # OrderFailed): an unexpected one becomes a step failure, so the order is marked.
-        raise StepFailed(f"{type(exc).__name__}: {exc}") from exc
-    logger.info("shop order updated", extra=written.to_dict())
-    metrics.add_metric(name="StoreWriteBacks", unit="Count", value=1)
-    return written.to_dict()
+    return run_plain_step(
+        invocation,
+        NAMES,
+        completion,
+        lambda: step().run(invocation, remaining_s=context.get_remaining_time_in_millis() / 1000),
+        written,
+    )

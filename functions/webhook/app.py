@@ -12,23 +12,16 @@ from printflow.adapters.http_api import (
     parse_http_event,
     server_error_response,
 )
+from printflow.cold_start import ColdStart
 from printflow.errors import ClientInputError
-from printflow.intake.service import IntakeService, IntakeUnavailable, WebhookRequest
+from printflow.intake.service import IntakeUnavailable, WebhookRequest
 from printflow.intake.wiring import build_intake_service
 from printflow.observability import logger, metrics
 from printflow.settings import IntakeSettings
 
 SETTINGS = IntakeSettings.from_env()
-_service: IntakeService | None = None
-
-
-def service() -> IntakeService:
-    # Built on the first request, not at import: creating boto3 clients costs ~0.2 s and
-    # the import time of this module is on every cold start's critical path.
-    global _service
-    if _service is None:
-        _service = build_intake_service(SETTINGS)
-    return _service
+# Built on the first request, not at import (see printflow.cold_start).
+service = ColdStart(lambda: build_intake_service(SETTINGS))
 
 
 @metrics.log_metrics

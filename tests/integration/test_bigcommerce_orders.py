@@ -16,10 +16,11 @@ import pytest
 
 from printflow.adapters.order_table import OrderTable
 from printflow.domain.order import OrderKey, order_from_document
-from printflow.domain.storefront import Platform, parse_storefront
-from printflow.intake.completion import OrderCompleter, OrderNotCompletable, StoreUnavailable
-from printflow.intake.normalisers import normalise
-from printflow.providers.base import UrlPolicy
+from printflow.domain.storefront import Platform
+from printflow.orders.completion import OrderCompleter, OrderNotCompletable, StoreUnavailable
+from printflow.platforms.documents import parse_storefront
+from printflow.platforms.registry import normalise
+from printflow.validators import UrlPolicy
 from printflow_tools.sandboxes import Behaviour, BigCommerceSandbox
 from printflow_tools.sandboxes.bigcommerce import DEMO_ACCESS_TOKEN, demo_order
 from printflow_tools.webhook_events import payload

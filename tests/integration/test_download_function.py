@@ -33,6 +33,18 @@ def object_versions(world: Any) -> int:
     return len(listing.get("Versions", []))
 
 
+def post_canvas_order(world: Any, *projects: Any) -> None:
+    """WooCommerce order 7311 on Customer's Canvas, one project per line item (no recovery)."""
+    world.register_canvas_storefront(maxRecoveryAttempts=0)
+    world.canvas.add_order(
+        storefront_id=42,
+        order_id="7311",
+        line_item_ids=["412", "413"][: len(projects)],
+        line_items=list(projects),
+    )
+    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
+
+
 def test_a_redelivered_message_uploads_nothing_twice(world: Any) -> None:
     world.register_chili_storefront()
     world.post("shopify", "demo-shopify", "shopify-orders-create.json")
@@ -149,17 +161,9 @@ def test_a_malformed_message_reaches_the_dead_letter_queue_quickly(world: Any) -
 
 def test_a_failed_order_gets_a_manifest_saying_its_files_are_incomplete(world: Any) -> None:
     # Given an order of two projects: one renders, the other fails for good.
-    world.register_canvas_storefront(maxRecoveryAttempts=0)
-    world.canvas.add_order(
-        storefront_id=42,
-        order_id="7311",
-        line_item_ids=["412", "413"],
-        line_items=[
-            Pipeline.completes(after_polls=0),
-            Pipeline.fails_forever(polls_to_finish=0),
-        ],
+    post_canvas_order(
+        world, Pipeline.completes(after_polls=0), Pipeline.fails_forever(polls_to_finish=0)
     )
-    world.post("woocommerce", "demo-woo", "woocommerce-order-created.json")
     world.wait(lambda: len(world.jobs(WOO_ORDER)) >= 1, what="render jobs")
     world.fire_poll_timers(
         until=lambda _: {j["state"] for j in world.jobs(WOO_ORDER)} >= {"ready", "failed"},
@@ -184,6 +188,33 @@ def test_a_failed_order_gets_a_manifest_saying_its_files_are_incomplete(world: A
     assert stored == {a["key"] for a in manifest["artifacts"]}
     execution = world.wait_finished(WOO_ORDER)
     assert execution["status"] == "FAILED"
+
+
+def test_an_order_whose_jobs_all_fail_gets_its_incomplete_manifest_once(world: Any) -> None:
+    # Given an order of two projects that both fail for good (each failed job queues its
+    # own download message, and each message sees every job ended)
+    post_canvas_order(
+        world, Pipeline.fails_forever(polls_to_finish=0), Pipeline.fails_forever(polls_to_finish=0)
+    )
+    world.wait(lambda: len(world.jobs(WOO_ORDER)) >= 2, what="render jobs")
+    world.fire_poll_timers(
+        until=lambda _: {j["state"] for j in world.jobs(WOO_ORDER)} == {"failed"},
+        timeout_s=30,
+    )
+
+    # When the downloads run
+    world.deliver_downloads()
+
+    # Then one manifest version says the order is incomplete: one claim picks its writer
+    versions = (
+        boto3.client("s3")
+        .list_object_versions(
+            Bucket=world.resources.bucket(), Prefix="orders/demo-woo/7311/manifest.json"
+        )
+        .get("Versions", [])
+    )
+    assert len(versions) == 1
+    assert world.wait_finished(WOO_ORDER)["status"] == "FAILED"
 
 
 def test_a_successful_order_manifest_says_complete(world: Any) -> None:

@@ -19,8 +19,8 @@ from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.domain.order import OrderKey
 from printflow.errors import ValidationError
 from printflow.flows import parse_flow
-from printflow.providers.base import UrlPolicy
 from printflow.storefronts import register_storefront
+from printflow.validators import UrlPolicy
 from printflow_tools.localstack.storefront_setup import chili_provider
 from printflow_tools.webhook_events import DEMO_SECRETS
 

@@ -16,7 +16,7 @@ from printflow.domain.order import OrderKey
 from printflow.domain.render_job import JobState
 from printflow.domain.storefront import ProviderName
 from printflow.download.service import DownloadService
-from printflow.providers.base import RenderWork, WorkKind
+from printflow.providers.protocol import RenderWork, WorkKind
 from printflow.render.jobs import job_for_work
 from printflow.settings import MAX_WEBHOOK_BODY_BYTES
 from printflow_tools.localstack.resources import LocalResources

@@ -30,14 +30,8 @@ from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.order import OrderKey
 from printflow.domain.render_job import JobState, PollingPolicy, RenderJob
 from printflow.domain.storefront import ProviderName
-from printflow.providers.base import (
-    PollResult,
-    PollState,
-    ProviderUnavailable,
-    RecoveryPlan,
-    RenderWork,
-    WorkKind,
-)
+from printflow.providers.errors import ProviderUnavailable
+from printflow.providers.protocol import PollResult, PollState, RecoveryPlan, RenderWork, WorkKind
 from printflow.render.jobs import job_for_work
 from printflow.render.policies import policy_for
 from printflow.render.poller import Poller, PollerSettings, PollReport
@@ -521,3 +515,34 @@ def test_moto_delays_timers_in_real_time_and_a_long_poll_wakes_when_one_is_due(
     assert messages and returned - sent >= 1.0  # not before its delay
     # moto's unpatched wait sleeps a whole second before looking again
     assert returned - waited_from < 1.0
+
+
+def test_a_lease_taken_while_a_timer_polls_wins_and_the_timers_save_is_dropped(
+    jobs: RenderJobTable,
+) -> None:
+    clock = Clock()
+    job = new_job(jobs, clock)
+    pk, sk = f"ORDER#{job.order_key.storefront_id}#{job.order_key.order_id}", f"JOB#{job.job_id}"
+
+    def sweep_leases_it_meanwhile(work: RenderWork) -> PollResult:
+        # The scheduled run leases the job between the timer's read and its save.
+        assert jobs.lease(pk, sk, "sweep-run", clock(), clock() + 30.0) is not None
+        return PollResult(PollState.RUNNING)
+
+    provider, log = ScriptedProvider(clock, sweep_leases_it_meanwhile), TimerLog()
+    report = fire(make_poller(jobs, provider, clock, log), [timer_of(job)])
+
+    # The timer polled, but its save found the job changed: the lease holder's outcome is the
+    # one that counts ...
+    assert provider.polls == 1 and report.lost_leases == 1
+    stored = jobs.get(job.order_key, job.job_id)
+    assert stored is not None and stored.state is JobState.LEASED
+    assert stored.lease_owner == "sweep-run" and stored.attempts == 0
+    # ... and the timer is set again for the lease's expiry: a holder that crashes never sets
+    # one, and the job would wait for the scheduled rescue (a live holder's own timer makes
+    # this one find the job not due).
+    (rearmed,) = log.take()
+    assert rearmed.due_at == pytest.approx(clock() + 30.0, abs=0.01)
+    clock.now = rearmed.due_at
+    fire(make_poller(jobs, provider, clock, log), [rearmed])
+    assert provider.polls == 2

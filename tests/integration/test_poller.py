@@ -24,15 +24,8 @@ from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.order import OrderKey
 from printflow.domain.render_job import JobState, PollingPolicy, RenderJob
 from printflow.domain.storefront import ProviderName
-from printflow.providers.base import (
-    PollResult,
-    PollState,
-    ProviderUnavailable,
-    RecoveryPlan,
-    RenderWork,
-    TooSoon,
-    WorkKind,
-)
+from printflow.providers.errors import ProviderUnavailable, TooSoon
+from printflow.providers.protocol import PollResult, PollState, RecoveryPlan, RenderWork, WorkKind
 from printflow.render.jobs import job_for_work
 from printflow.render.poller import Poller, PollerSettings
 from printflow_tools.localstack.resources import LocalResources
@@ -256,7 +249,7 @@ def test_a_too_soon_refusal_waits_and_counts_no_failure(jobs: RenderJobTable) ->
 def test_a_finished_job_is_queued_once_and_leaves_the_index(jobs: RenderJobTable) -> None:
     clock = Clock()
     seed(jobs, 3, clock)
-    from printflow.providers.base import ArtifactAuth, ArtifactSource
+    from printflow.providers.protocol import ArtifactAuth, ArtifactSource
 
     done = ScriptedProvider(
         lambda work: PollResult(

@@ -16,7 +16,6 @@ import pytest
 from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.order import LineItem, Order, OrderKey
 from printflow.domain.render_job import JobKind, JobState, RenderJob
-from printflow.providers.base import UrlPolicy
 from printflow.providers.customers_canvas import (
     CustomersCanvasAdapter,
     CustomersCanvasSettings,
@@ -26,6 +25,7 @@ from printflow.providers.oauth import AccessTokens, ClientCredentials
 from printflow.render.jobs import job_for_work
 from printflow.render.policies import policy_for
 from printflow.render.poller import Poller, PollerSettings
+from printflow.validators import UrlPolicy
 from printflow_tools.localstack.resources import LocalResources
 from printflow_tools.sandboxes import CustomersCanvasSandbox, ManualClock, Pipeline
 

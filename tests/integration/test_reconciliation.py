@@ -21,11 +21,11 @@ import pytest
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.reconcile_state import ReconcileStateTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
-from printflow.providers.base import UrlPolicy
 from printflow.reconcile.service import Reconciler
 from printflow.reconcile.wiring import build_reconciler
 from printflow.settings import ReconcileSettings
 from printflow.storefronts import register_storefront
+from printflow.validators import UrlPolicy
 from printflow_tools.localstack.resources import LocalResources
 from printflow_tools.localstack.storefront_setup import (
     shopify_store_api,

@@ -108,3 +108,25 @@ def test_move_only_from_the_expected_states(jobs: RenderJobTable) -> None:
     assert jobs.move(KEY, "li-1", (JobState.PENDING,), JobState.DONE) is None
     moved = jobs.move(KEY, "li-1", (JobState.READY,), JobState.DOWNLOADING)
     assert moved is not None and moved.state is JobState.DOWNLOADING
+
+
+def test_of_two_claims_of_one_version_only_the_first_saves(jobs: RenderJobTable) -> None:
+    pk, sk = "ORDER#shop#1001", "JOB#li-1"
+    jobs.put_new(new_job())
+    seen = jobs.peek(pk, sk)
+    assert seen is not None and seen.due_at == 100.0
+
+    # Given two pollers that read the same version, the first one's save wins ...
+    assert jobs.save_claimed(replace(seen, attempts=1, due_at=200.0), seen=seen) is True
+    assert jobs.save_claimed(replace(seen, attempts=1, due_at=300.0), seen=seen) is False
+    stored = jobs.get(KEY, "li-1")
+    assert stored is not None and stored.due_at == 200.0 and stored.attempts == 1
+
+    # ... and a lease taken after a claim's read defeats its save too.
+    seen = jobs.peek(pk, sk)
+    assert seen is not None
+    assert jobs.lease(pk, sk, "sweep", now=250.0, until=280.0) is not None
+    assert jobs.save_claimed(replace(seen, attempts=2, due_at=400.0), seen=seen) is False
+    stored = jobs.get(KEY, "li-1")
+    assert stored is not None and stored.state is JobState.LEASED
+    assert stored.lease_owner == "sweep" and stored.attempts == 1

@@ -243,7 +243,7 @@ def test_a_start_running_out_of_time_stops_between_tasks_and_the_retry_goes_on(
     from printflow.domain.order import RawBodyRef
     from printflow.domain.storefront import Platform
     from printflow.errors import StepRetryable
-    from printflow.intake.normalisers import normalise
+    from printflow.platforms.registry import normalise
     from printflow.render.start import RenderRequest
     from printflow.render.wiring import build_render_starter
     from printflow.settings import RenderSettings
@@ -314,3 +314,90 @@ def test_the_scheduled_run_rescues_jobs_whose_timers_were_lost(world: Any) -> No
     # ... and the jobs are back on the fast path: each has a timer again.
     totals = world.fire_poll_timers(until=lambda t: t.get("finished", 0) >= 2)
     assert totals["finished"] == 2
+
+
+def test_an_unavailable_provider_at_start_is_retried_until_the_render_steps_timeout(
+    local_aws: Any,
+) -> None:
+    import boto3
+
+    from printflow.adapters.order_table import NewOrderRecord, OrderTable
+    from printflow.adapters.render_job_table import RenderJobTable
+    from printflow.adapters.webhook_secrets import WebhookSecrets
+    from printflow.domain.order import RawBodyRef
+    from printflow.domain.storefront import Platform
+    from printflow.errors import StepFailed, StepRetryable
+    from printflow.flows.validation import parse_flow_json
+    from printflow.platforms.registry import normalise
+    from printflow.render.start import RenderRequest, RenderStarter
+    from printflow.render.wiring import provider_registry
+    from printflow.settings import RenderSettings
+    from printflow_tools.localstack.storefront_setup import (
+        chili_provider,
+        register_render_storefront,
+    )
+    from printflow_tools.localstack.template import REPO_ROOT
+    from printflow_tools.sandboxes import ChiliSandbox
+    from printflow_tools.webhook_events import payload
+
+    table = OrderTable(boto3.client("dynamodb"), local_aws.table())
+    order = normalise(Platform.SHOPIFY, "demo-shopify", payload("shopify-orders-create.json"), {})
+    table.record_new_order(
+        NewOrderRecord(order, RawBodyRef("b", "k"), "default", "2026-11-22T00:00:00Z", 0, 4)
+    )
+    settings = RenderSettings.from_env(
+        local_aws.functions["GenerateProductionFilesFunction"].environment
+        | {"EGRESS_ALLOWLIST": "127.0.0.1"}
+    )
+    now = [1_000.0]
+    with ChiliSandbox() as chili:
+        register_render_storefront(
+            table,
+            WebhookSecrets(boto3.client("secretsmanager"), "printflow"),
+            boto3.client("secretsmanager"),
+            storefront_id="demo-shopify",
+            platform="shopify",
+            webhook_secret="s" * 20,
+            provider=chili_provider(chili, "printflow/providers/demo-shopify/chili"),
+            client_id="chili-client",
+            client_secret="chili-secret",
+        )
+        starter = RenderStarter(
+            table,
+            RenderJobTable(boto3.client("dynamodb"), local_aws.table(), settings.due_shards),
+            provider_registry(settings, boto3.client("secretsmanager")),
+            clock=lambda: now[0],
+        )
+        # Given CHILI answering 503 to every render start
+        chili.unavailable_after_tasks = 0
+
+        def attempt(run: str, at: float) -> None:
+            now[0] = at
+            starter.start(RenderRequest(order.key, "generate", f"token-{at}", 600, run_id=run))
+
+        # When the step's attempts go on far beyond ten retries: still retryable ...
+        for n in range(30):
+            with pytest.raises(StepRetryable, match="until the render step's timeout"):
+                attempt("run-1", 1_000.0 + n * 19.9)
+        # ... until the step's timeout has passed since the first attempt met the outage
+        with pytest.raises(StepFailed, match="still unavailable 601 s"):
+            attempt("run-1", 1_601.0)
+        # An order retry (another run of the step) is timed afresh
+        with pytest.raises(StepRetryable):
+            attempt("run-2", 1_700.0)
+        # And when CHILI is back, the start goes on
+        chili.unavailable_after_tasks = None
+        now[0] = 1_750.0
+        back = RenderRequest(order.key, "generate", "token-ok", 600, run_id="run-2")
+        started = starter.start(back)
+        assert started.jobs == 2
+
+    # The compiled render step has the attempts to reach its timeout (10 retried ~6 min)
+    flow = parse_flow_json((REPO_ROOT / "flows" / "default.json").read_text(encoding="utf-8"))
+    (step,) = [s for s in flow.steps if s.waits_for_callback]
+    policy = step.retry_policy
+    delay, spanned = float(policy.interval_seconds), 0.0
+    for _ in range(policy.max_attempts):
+        spanned += min(delay, policy.max_delay_seconds) / 2  # FULL jitter: half on average
+        delay *= policy.backoff_rate
+    assert spanned >= 3600 > 6 * 60

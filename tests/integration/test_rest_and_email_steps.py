@@ -27,7 +27,7 @@ from printflow.adapters.dynamo_types import serialize_item
 from printflow.adapters.order_table import NewOrderRecord, OrderTable, order_key_attributes
 from printflow.domain.order import LineItem, Order, OrderKey, Property, RawBodyRef
 from printflow.errors import StepFailed, StepRetryable
-from printflow.intake.signatures import verify_generic
+from printflow.platforms.generic import verify_generic
 from printflow.steps.context import parse_step_event
 from printflow_tools.localstack.resources import create_table_from_template
 from printflow_tools.localstack.rest_sink import RestSink

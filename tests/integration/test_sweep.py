@@ -10,7 +10,7 @@ import boto3
 from printflow.adapters.order_flows import OrderFlowStarter
 from printflow.adapters.order_table import OrderTable
 from printflow.domain.order import OrderKey
-from printflow.intake.sweep import StuckOrderSweep
+from printflow.orders.sweep import StuckOrderSweep
 from printflow_tools.localstack.resources import LocalResources
 from printflow_tools.webhook_events import DEMO_SECRETS, payload, signed_headers, webhook_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from printflow.domain.order import OrderKey
 from printflow.domain.render_job import JobState, PollingPolicy, RenderJob
 from printflow.domain.storefront import ProviderName
-from printflow.providers.base import PollResult, PollState, RenderWork, WorkKind
+from printflow.providers.protocol import PollResult, PollState, RenderWork, WorkKind
 from printflow.render.decisions import RENDER_FAILED, Action, after_poll
 from printflow.render.jobs import job_for_work
 

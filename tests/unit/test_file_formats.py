@@ -11,13 +11,13 @@ import pytest
 from printflow.domain.storefront import Platform, ProviderName, ProviderSettings, Storefront
 from printflow.errors import ValidationError
 from printflow.flows import parse_flow
-from printflow.providers.registry import parse_provider_settings
-from printflow.render.formats import (
+from printflow.providers.formats import (
     UnsupportedFileFormat,
     check_file_format,
     normalise_format,
     settings_for_step,
 )
+from printflow.providers.registry import parse_provider_settings
 from printflow.storefront_flows import check_flow_fits_storefront, misfits
 
 SEED_FLOW = json.loads((Path(__file__).parent / "fixtures" / "seed_flow.json").read_text())

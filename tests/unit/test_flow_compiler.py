@@ -361,7 +361,7 @@ def test_a_render_step_reached_only_after_an_error_ends_the_execution_itself() -
 
 def test_the_render_error_names_the_catch_lists_are_the_ones_reported() -> None:
     from printflow.download.service import DOWNLOAD_FAILED
-    from printflow.flows.compiler import RENDER_STEP_ERRORS
+    from printflow.flows.step_types.generate_production_files import RENDER_STEP_ERRORS
     from printflow.render import decisions
 
     reported = {

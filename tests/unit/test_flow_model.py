@@ -8,13 +8,7 @@ from pathlib import Path
 import pytest
 
 from printflow.flows import StepType, parse_flow, parse_flow_json
-from printflow.flows.model import (
-    DEFAULT_RENDER_TIMEOUT_SECONDS,
-    ConsumeRestApiOptions,
-    GenerateProductionFilesOptions,
-    RetryPolicy,
-    SendEmailOptions,
-)
+from printflow.flows.model import RetryPolicy
 from printflow.flows.placeholders import (
     PLACEHOLDER_PATTERN,
     PLACEHOLDERS,
@@ -22,6 +16,12 @@ from printflow.flows.placeholders import (
     placeholder_names,
     render_placeholders,
 )
+from printflow.flows.step_types.consume_rest_api import ConsumeRestApiOptions
+from printflow.flows.step_types.generate_production_files import (
+    DEFAULT_RENDER_TIMEOUT_SECONDS,
+    GenerateProductionFilesOptions,
+)
+from printflow.flows.step_types.send_email import SendEmailOptions
 
 SEED = Path(__file__).parent / "fixtures" / "seed_flow.json"
 
@@ -92,8 +92,9 @@ def test_retry_policy_defaults_apply_when_the_step_has_none() -> None:
     step = parse_flow_json(SEED.read_text()).first
 
     assert step.retry is None
-    # The seed's first step renders: ten retries ride out a provider outage of ~6 minutes.
-    assert step.retry_policy == RetryPolicy(10, 2, 2.0, 60)
+    # The seed's first step renders: its retries span its 3,600 s timeout (issue 15: ten
+    # retries rode out only ~6 minutes of outage); the starter ends them at the timeout.
+    assert step.retry_policy == RetryPolicy(125, 2, 2.0, 60)
     assert parse_flow_json(SEED.read_text()).step("error").retry_policy == RetryPolicy(
         3, 2, 2.0, 60
     )

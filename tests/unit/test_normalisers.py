@@ -9,7 +9,8 @@ import pytest
 from printflow.domain.order import OrderKey, order_from_document
 from printflow.domain.storefront import Platform
 from printflow.errors import MalformedPayload
-from printflow.intake.normalisers import complete_bigcommerce, normalise
+from printflow.platforms.bigcommerce import complete_bigcommerce
+from printflow.platforms.registry import normalise
 from printflow_tools.webhook_events import payload
 
 

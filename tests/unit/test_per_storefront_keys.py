@@ -21,7 +21,7 @@ from printflow.domain.object_keys import artifact_key, manifest_key
 from printflow.domain.order import OrderKey
 from printflow.domain.render_job import RenderJob
 from printflow.domain.storefront import ProviderName
-from printflow.providers.base import RenderWork, WorkKind
+from printflow.providers.protocol import RenderWork, WorkKind
 from printflow.render.jobs import job_for_work
 from printflow.steps.context import StepInvocation
 

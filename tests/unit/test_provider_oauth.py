@@ -12,12 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from printflow.errors import ValidationError
-from printflow.providers.base import (
-    ArtifactAuth,
-    ArtifactSource,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from printflow.providers.errors import ProviderRejected, ProviderUnavailable
 from printflow.providers.oauth import (
     AccessTokens,
     ClientCredentials,
@@ -27,6 +22,7 @@ from printflow.providers.oauth import (
     forget_bearer,
     load_client_credentials,
 )
+from printflow.providers.protocol import ArtifactAuth, ArtifactSource
 from printflow_tools.sandboxes import ChiliSandbox, CustomersCanvasSandbox, ManualClock
 
 CC_CREDENTIALS = ClientCredentials("cc-client", "cc-secret")

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from printflow.domain.storefront import ProviderName, ProviderSettings, parse_storefront
+from printflow.domain.storefront import ProviderName, ProviderSettings
 from printflow.errors import ValidationError
+from printflow.platforms.documents import parse_storefront
 from printflow.providers import (
     ProviderRegistry,
     RecoveryAction,

@@ -10,7 +10,8 @@ import pytest
 
 from printflow.domain.storefront import Platform, Storefront
 from printflow.errors import InvalidSignature
-from printflow.intake.signatures import canonical_shopify_headers, verify_webhook
+from printflow.platforms.registry import verify_webhook
+from printflow.platforms.shopify import canonical_shopify_headers
 
 SECRET = "s3cret-for-unit-tests-0001"
 OLD_SECRET = "old-secret-still-valid-0002"

@@ -13,7 +13,7 @@ import pytest
 
 from printflow.domain.storefront import Platform, StoreApi
 from printflow.errors import ValidationError
-from printflow.intake.normalisers import normalise
+from printflow.platforms.registry import normalise
 from printflow.store_apis.base import Pacer, StoreApiError
 from printflow.store_apis.pulls import OrderPage, OrderPuller
 from printflow.store_apis.registry import STORE_PLATFORMS, load_store_credentials

@@ -5,8 +5,9 @@ from typing import Any
 import pytest
 
 from printflow.domain.order import OrderKey
-from printflow.domain.storefront import Platform, ProviderName, parse_storefront
+from printflow.domain.storefront import Platform, ProviderName
 from printflow.errors import ValidationError
+from printflow.platforms.documents import parse_storefront
 
 VALID: dict[str, Any] = {
     "storefrontId": "shop-1",

@@ -14,16 +14,16 @@ import pytest
 from printflow.domain.storefront import Platform, StoreApi, Storefront
 from printflow.errors import ValidationError
 from printflow.flows import parse_flow, render_mermaid
-from printflow.flows.model import UpdateStorefrontOrderOptions
+from printflow.flows.step_types.update_storefront_order import UpdateStorefrontOrderOptions
 from printflow.net.safe_http import guarded_client
 from printflow.net.ssrf import BlockedDestination, EgressGuard
-from printflow.providers.base import UrlPolicy
 from printflow.steps.write_back import check_write_back_fits, link_lines, note_text
 from printflow.store_apis.base import Pacer, StoreApiError
 from printflow.store_apis.bigcommerce import BigCommerceWriteBack, bigcommerce_status
 from printflow.store_apis.registry import STORE_PLATFORMS, store_platform
 from printflow.store_apis.shopify import ShopifyWriteBack, order_gid
 from printflow.store_apis.woocommerce import WooCommerceWriteBack, woocommerce_status
+from printflow.validators import UrlPolicy
 
 SEED = json.loads((Path(__file__).parent / "fixtures" / "seed_flow.json").read_text())
 SHOP = StoreApi("", "printflow/store-apis/shop", "https://acme.myshopify.com", "2025-10")

@@ -17,8 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.errors import ValidationError
-from printflow.providers.base import UrlPolicy
 from printflow.storefronts import register_storefront
+from printflow.validators import UrlPolicy
 from printflow_tools.connection import add_connection_options, connect
 from printflow_tools.flow_files import load_flows
 

@@ -1,21 +1,23 @@
 """Signed storefront deliveries, as HTTP headers or as API Gateway HTTP API (v2) events.
 
 Used by the tests, the demo and ``printflow events`` to produce deliveries exactly like the
-platforms send them. The signatures are computed here independently of the verifiers in
-``printflow.intake.signatures`` (the tests would prove nothing if both shared code).
+platforms send them. Each platform's headers come from its module, found through the platform
+table (:func:`printflow.platforms.registry.platform_for`), so a new platform signs its
+samples without an edit here. Its signer is written apart from its verifier (it builds the
+headers a shop sends; the verifier checks them), and ``tests/unit/test_signatures.py`` checks
+every verifier against signatures computed there, with no PrintFlow code.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from printflow.domain.storefront import DEFAULT_BIGCOMMERCE_HEADER
+from printflow.platforms.registry import platform_for
 from printflow_tools.localstack.template import REPO_ROOT
 
 EVENTS_DIR = REPO_ROOT / "events"
@@ -28,15 +30,11 @@ DEMO_SECRETS = {
     "bigcommerce": "demo-bigcommerce-secret-0003",
     "generic": "demo-generic-shop-secret-0004",
 }
-BIGCOMMERCE_SECRET_HEADER = "X-PrintFlow-Webhook-Secret"  # noqa: S105 (a header name)
+BIGCOMMERCE_SECRET_HEADER = DEFAULT_BIGCOMMERCE_HEADER
 
 
 def payload(name: str) -> bytes:
     return (PAYLOADS_DIR / name).read_bytes()
-
-
-def _b64_hmac(secret: str, body: bytes) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
 def signed_headers(
@@ -47,40 +45,8 @@ def signed_headers(
     timestamp: int | None = None,
     topic: str | None = None,
 ) -> dict[str, str]:
-    """Headers a real storefront would send with ``body``."""
-    if platform == "shopify":
-        return {
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic or "orders/create",
-            "X-Shopify-Hmac-Sha256": _b64_hmac(secret, body),
-            "X-Shopify-Shop-Domain": "printflow-demo.myshopify.com",
-            "X-Shopify-API-Version": "2025-10",
-            "X-Shopify-Webhook-Id": str(uuid.uuid5(uuid.NAMESPACE_URL, body.hex()[:64])),
-            "X-Shopify-Event-Id": str(uuid.uuid5(uuid.NAMESPACE_OID, body.hex()[:64])),
-            "X-Shopify-Triggered-At": "2026-11-20T15:15:43.000Z",
-        }
-    if platform == "woocommerce":
-        return {
-            "Content-Type": "application/json",
-            "X-WC-Webhook-Source": "https://shop.example.org/",
-            "X-WC-Webhook-Topic": topic or "order.created",
-            "X-WC-Webhook-Resource": "order",
-            "X-WC-Webhook-Event": "created",
-            "X-WC-Webhook-Signature": _b64_hmac(secret, body),
-            "X-WC-Webhook-ID": "17",
-            "X-WC-Webhook-Delivery-ID": uuid.uuid4().hex,
-        }
-    if platform == "bigcommerce":
-        return {"Content-Type": "application/json", BIGCOMMERCE_SECRET_HEADER: secret}
-    if platform == "generic":
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
-        digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
-        return {
-            "Content-Type": "application/json",
-            "X-PrintFlow-Timestamp": stamp,
-            "X-PrintFlow-Signature": f"v1={digest.hexdigest()}",
-        }
-    raise ValueError(f"unknown platform {platform!r}")
+    """Headers a real storefront would send with ``body``; ValueError for an unknown platform."""
+    return platform_for(platform).sign_delivery(body, secret, timestamp=timestamp, topic=topic)
 
 
 def http_api_event(

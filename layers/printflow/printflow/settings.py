@@ -10,8 +10,10 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 from printflow.errors import ConfigurationError
+from printflow.validators import bounded_int
 
 
 def _require(env: Mapping[str, str], name: str) -> str:
@@ -25,10 +27,9 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigurationError(f"environment variable {name} must be an integer") from None
+    return bounded_int(
+        raw, f"environment variable {name} must be an integer", text=True, error=ConfigurationError
+    )
 
 
 def _json_map(env: Mapping[str, str], name: str) -> dict[str, str]:
@@ -43,6 +44,32 @@ def _json_map(env: Mapping[str, str], name: str) -> dict[str, str]:
 
 
 MAX_WEBHOOK_BODY_BYTES = 5 * 1024 * 1024
+
+
+class _EgressEnv(TypedDict):
+    egress_allowlist: str
+    egress_reroutes: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EgressFields:
+    """The two egress variables of a function that calls out, kept as written.
+
+    :func:`printflow.net.egress.egress_policy` parses them into the SSRF guard's policy; the
+    render and reconciliation settings inherit these two fields (the steps' settings parse the
+    same variables into an :class:`~printflow.net.ssrf.EgressPolicy` at once).
+    Keyword-only, so a subclass's own fields keep their positions.
+    """
+
+    egress_allowlist: str = ""
+    egress_reroutes: str = ""
+
+
+def _egress(env: Mapping[str, str]) -> _EgressEnv:
+    return {
+        "egress_allowlist": env.get("EGRESS_ALLOWLIST", ""),
+        "egress_reroutes": env.get("EGRESS_REROUTES", ""),
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +122,13 @@ class IntakeSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class RenderSettings:
+class RenderSettings(EgressFields):
     """Settings of the generate-production-files step, the poller and the download function."""
 
     core: CoreSettings
     due_shards: int
     download_queue_url: str
     order_flows: dict[str, str]
-    egress_allowlist: str = ""
-    egress_reroutes: str = ""
     poll_concurrency: int = 100
     provider_timeout_s: float = 10.0
     # The poll queue that carries every render job's poll timer ("" : no timers, tests).
@@ -119,8 +144,7 @@ class RenderSettings:
             due_shards=_int(env, "DUE_SHARDS", 4),
             download_queue_url=env.get("DOWNLOAD_QUEUE_URL", "").strip(),
             order_flows=_json_map(env, "ORDER_FLOWS") if env.get("ORDER_FLOWS") else {},
-            egress_allowlist=env.get("EGRESS_ALLOWLIST", ""),
-            egress_reroutes=env.get("EGRESS_REROUTES", ""),
+            **_egress(env),
             poll_concurrency=_int(env, "POLL_CONCURRENCY", 100),
             provider_timeout_s=float(_int(env, "PROVIDER_TIMEOUT_SECONDS", 10)),
             poll_queue_url=env.get("POLL_QUEUE_URL", "").strip(),
@@ -156,12 +180,10 @@ class DownloadSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ReconcileSettings:
+class ReconcileSettings(EgressFields):
     """Settings of the reconciliation function: the intake's, plus egress to the stores."""
 
     intake: IntakeSettings
-    egress_allowlist: str = ""
-    egress_reroutes: str = ""
     store_timeout_s: float = 10.0
 
     @classmethod
@@ -169,7 +191,6 @@ class ReconcileSettings:
         env = os.environ if env is None else env
         return cls(
             intake=IntakeSettings.from_env(env),
-            egress_allowlist=env.get("EGRESS_ALLOWLIST", ""),
-            egress_reroutes=env.get("EGRESS_REROUTES", ""),
+            **_egress(env),
             store_timeout_s=float(_int(env, "STORE_TIMEOUT_SECONDS", 10)),
         )

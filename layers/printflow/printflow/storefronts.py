@@ -8,13 +8,14 @@ from typing import Any
 
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
-from printflow.domain.storefront import Storefront, parse_storefront
+from printflow.domain.storefront import Storefront
 from printflow.errors import ValidationError
 from printflow.flows.model import OrderFlow
-from printflow.providers.base import UrlPolicy, check_url
+from printflow.platforms.documents import parse_storefront
 from printflow.providers.registry import parse_provider_settings
 from printflow.store_apis.registry import load_store_credentials
 from printflow.storefront_flows import check_flow_fits_storefront
+from printflow.validators import UrlPolicy, check_url
 
 
 def register_storefront(

@@ -25,6 +25,8 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from printflow.providers.content_types import CONTENT_TYPES
+
 BLOCK_SIZE = 64 * 1024
 # What a page shows at most: lines of an A4 page at 11 pt, characters of one line.
 MAX_LINES = 46
@@ -32,16 +34,6 @@ MAX_LINE_LENGTH = 90
 # PNG chunk type: ancillary (p), private (f), reserved bit clear (P), safe to copy (d).
 PNG_PADDING_CHUNK = b"pfPd"
 PNG_MAX_PADDING_DATA = 8 * 1024 * 1024
-
-CONTENT_TYPES = {
-    "pdf": "application/pdf",
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "gif": "image/gif",
-    "mp4": "video/mp4",
-    "json": "application/json",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,10 +37,12 @@ from botocore.exceptions import ClientError
 
 from printflow.adapters import aws
 from printflow.adapters.dynamo_types import deserialize_item, serialize_item
+from printflow.adapters.own_writes import ALL_OLD, WRITE_ID, new_write_id, own_write
 from printflow.adapters.raw_bodies import OrderDocuments
 from printflow.domain.order import Order, OrderKey, OrderStatus, RawBodyRef
-from printflow.domain.storefront import Storefront, storefront_from_document
+from printflow.domain.storefront import Storefront
 from printflow.errors import OrderAlreadyRecorded
+from printflow.platforms.documents import storefront_from_document
 
 ORDER_SK = "ORDER"
 STOREFRONTS_PK = "STOREFRONTS"
@@ -61,6 +63,10 @@ ARTIFACTS_DOCUMENT_ATTRIBUTE = "artifactsDocument"
 # The render steps of an order whose start finished: a retry then only moves its jobs to the
 # new task token (see printflow.render.start).
 START_DONE_ATTRIBUTE = "renderStartsDone"
+# When a run of a render step first met its provider unavailable while starting (render.start).
+RENDER_START_UNAVAILABLE_ATTRIBUTE = "renderStartUnavailable"
+# Which download completes a render step attempt: {token, job} (download.service).
+COMPLETION_ATTRIBUTE = "renderCompletion"
 # The successStatus a started render step sets once its files are stored: the download
 # function writes it when it completes the step's task token (one write, with the artifacts).
 PENDING_STATUS_ATTRIBUTE = "renderPendingStatus"
@@ -212,6 +218,10 @@ class OrderTable:
                 raise
             stored: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
             existing = deserialize_item(stored)
+            if existing.get("intakeId") == intake_id:
+                # Our own write: its answer was lost and botocore sent it again, which found
+                # the item it had just written. The order is new, not a duplicate delivery.
+                return intake_id
             raise OrderAlreadyRecorded(existing) from exc
         return intake_id
 
@@ -353,6 +363,34 @@ class OrderTable:
             ExpressionAttributeValues=serialize_item({":kept": [s for s in done if s != step_id]}),
         )
 
+    def note_render_start_unavailable(self, key: OrderKey, run_id: str, now: float) -> float:
+        """When this run of a render step first met its provider unavailable (``now`` the
+        first time): ``{runId, since}``, replaced when another run meets an outage.
+
+        A read, then a write only when the run is new: the attempts of one run never
+        overlap (Step Functions starts a retry after the attempt failed), and two runs of one
+        step (an order retry) do not run at once either.
+        """
+        response = self._client.get_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            ProjectionExpression=RENDER_START_UNAVAILABLE_ATTRIBUTE,
+            ConsistentRead=True,
+        )
+        noted = deserialize_item(response.get("Item") or {}).get(RENDER_START_UNAVAILABLE_ATTRIBUTE)
+        if isinstance(noted, dict) and noted.get("runId") == run_id and "since" in noted:
+            return float(noted["since"])
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=serialize_item(order_key_attributes(key)),
+            UpdateExpression=f"SET {RENDER_START_UNAVAILABLE_ATTRIBUTE} = :noted",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=serialize_item(
+                {":noted": {"runId": run_id, "since": round(now, 3)}}
+            ),
+        )
+        return now
+
     def record_step_status(self, key: OrderKey, status: StepStatus) -> bool:
         """Set the order's status to a step's ``successStatus``: status, current step, a
         history entry and, on an error path, the error it was reached with. One write.
@@ -485,23 +523,55 @@ class OrderTable:
             return False
         return True
 
-    def claim_event(self, key: OrderKey, event: str, token_id: str) -> bool:
-        """True once per (event, flow step attempt): a redelivery publishes nothing twice."""
+    def claim_completion(self, key: OrderKey, token_id: str, job_id: str) -> bool:
+        """True for the one download that completes this render step attempt (``token_id``):
+        the first to claim it, or that same job again (its message redelivered after a
+        crash). One conditional write, so two jobs ending at once never both complete it.
+        """
         try:
             self._client.update_item(
                 TableName=self.table_name,
                 Key=serialize_item(order_key_attributes(key)),
-                UpdateExpression="SET publishedEvents.#event = :token",
+                UpdateExpression=f"SET {COMPLETION_ATTRIBUTE} = :claim",
                 ConditionExpression="attribute_exists(pk) AND "
-                "(attribute_not_exists(publishedEvents.#event)"
-                " OR publishedEvents.#event <> :token)",
-                ExpressionAttributeNames={"#event": event},
-                ExpressionAttributeValues=serialize_item({":token": token_id}),
+                f"(attribute_not_exists({COMPLETION_ATTRIBUTE})"
+                f" OR {COMPLETION_ATTRIBUTE}.#token <> :token"
+                f" OR {COMPLETION_ATTRIBUTE}.#job = :job)",
+                ExpressionAttributeNames={"#token": "token", "#job": "job"},
+                ExpressionAttributeValues=serialize_item(
+                    {
+                        ":claim": {"token": token_id, "job": job_id},
+                        ":token": token_id,
+                        ":job": job_id,
+                    }
+                ),
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
+        return True
+
+    def claim_event(self, key: OrderKey, event: str, token_id: str) -> bool:
+        """True once per (event, flow step attempt): a redelivery publishes nothing twice
+        (and a retry of this very claim, its answer lost, still publishes)."""
+        write_id = new_write_id()
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize_item(order_key_attributes(key)),
+                UpdateExpression=f"SET publishedEvents.#event = :token, {WRITE_ID} = :writeId",
+                ConditionExpression="attribute_exists(pk) AND "
+                "(attribute_not_exists(publishedEvents.#event)"
+                " OR publishedEvents.#event <> :token)",
+                ExpressionAttributeNames={"#event": event},
+                ExpressionAttributeValues=serialize_item(
+                    {":token": token_id, ":writeId": write_id}
+                ),
+                ReturnValuesOnConditionCheckFailure=ALL_OLD,
+            )
+        except ClientError as exc:
+            return own_write(exc, write_id) is not None
         return True
 
     # -- finding orders by status (operations) --------------------------------------------
@@ -562,6 +632,7 @@ class OrderTable:
         Conditional on the previous attempt number, so two operators retrying at once start
         one retry; False for the one that lost. The last error moves to ``lastError``.
         """
+        write_id = new_write_id()
         entry = {"attempt": attempt, "fromStep": from_step, "executionName": execution_name}
         history = {"status": status, "at": at, "step": from_step}
         try:
@@ -573,7 +644,7 @@ class OrderTable:
                 "lastError = if_not_exists(#error, :noError), "
                 "retries = list_append(if_not_exists(retries, :empty), :entry), "
                 "statusHistory = list_append(if_not_exists(statusHistory, :empty), :history), "
-                "statusKey = :statusKey, statusAt = :at REMOVE #error",
+                f"statusKey = :statusKey, statusAt = :at, {WRITE_ID} = :writeId REMOVE #error",
                 ConditionExpression="attribute_exists(pk) AND "
                 "(attribute_not_exists(retryAttempt) OR retryAttempt = :previous)",
                 ExpressionAttributeNames={"#status": "status", "#error": "error"},
@@ -589,13 +660,13 @@ class OrderTable:
                         ":entry": [{**entry, "at": at}],
                         ":history": [history],
                         ":statusKey": status_key(key.storefront_id, status),
+                        ":writeId": write_id,
                     }
                 ),
+                ReturnValuesOnConditionCheckFailure=ALL_OLD,
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+            return own_write(exc, write_id) is not None
         return True
 
     # -- email records (send-email sends once per order step) ---------------------------
@@ -607,6 +678,7 @@ class OrderTable:
         state ``unsent`` (the send was refused, nothing went out) is claimed again.
         """
         item_key = {"pk": order_pk(key), "sk": email_sk(step_id, delivery_id)}
+        write_id = new_write_id()
         try:
             self._client.put_item(
                 TableName=self.table_name,
@@ -620,16 +692,19 @@ class OrderTable:
                         "deliveryId": delivery_id,
                         "state": EMAIL_SENDING,
                         "claimedAt": at,
+                        WRITE_ID: write_id,
                     }
                 ),
                 ConditionExpression="attribute_not_exists(pk) OR #state = :unsent",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=serialize_item({":unsent": EMAIL_UNSENT}),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure=ALL_OLD,
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+            if own_write(exc, write_id) is not None:
+                # Our own claim, its answer lost: we may send (read as "sending" it would
+                # have reported "may have been sent" and sent nothing).
+                return EmailClaim(True, EMAIL_SENDING, {})
             stored = deserialize_item(exc.response.get("Item") or {})  # type: ignore[arg-type]
             return EmailClaim(False, str(stored.get("state", EMAIL_SENDING)), stored)
         return EmailClaim(True, EMAIL_SENDING, {})
@@ -649,14 +724,28 @@ class OrderTable:
         if message_id is not None:
             expression += ", messageId = :id"
             values[":id"] = message_id
-        self._client.update_item(
-            TableName=self.table_name,
-            Key=serialize_item({"pk": order_pk(key), "sk": email_sk(step_id, delivery_id)}),
-            UpdateExpression=expression,
-            ConditionExpression="#state = :sending",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=serialize_item(values),
-        )
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=serialize_item({"pk": order_pk(key), "sk": email_sk(step_id, delivery_id)}),
+                UpdateExpression=expression,
+                ConditionExpression="#state = :sending",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=serialize_item(values),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            stored = deserialize_item(exc.response.get("Item") or {})  # type: ignore[arg-type]
+            if (stored.get("state"), stored.get("finishedAt"), stored.get("messageId")) != (
+                state,
+                at,
+                message_id,
+            ):
+                raise
+            # This very write landed and its answer was lost: botocore sent it again (a
+            # CI fault run failed an order's email step with this condition failure).
 
     def email_records(self, key: OrderKey) -> list[dict[str, Any]]:
         """Every email record of the order (``printflow orders show``)."""

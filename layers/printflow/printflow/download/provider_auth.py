@@ -11,7 +11,7 @@ from printflow.adapters.order_table import OrderTable
 from printflow.domain.render_job import RenderJob
 from printflow.net.safe_http import guarded_async_client
 from printflow.net.ssrf import EgressGuard
-from printflow.providers.base import ArtifactAuth, ArtifactSource, RenderProvider
+from printflow.providers.protocol import ArtifactAuth, ArtifactSource, RenderProvider
 from printflow.providers.registry import ProviderRegistry
 
 

@@ -45,7 +45,7 @@ from printflow.domain.render_job import JobKind, JobState, RenderJob
 from printflow.download.errors import DownloadPermanent, DownloadTransient, DownloadUnauthorized
 from printflow.download.streaming import ArtifactStreamer, StoredArtifact
 from printflow.observability import logger
-from printflow.providers.base import ArtifactSource
+from printflow.providers.protocol import ArtifactSource
 from printflow.steps.completion import ORDER_FAILED_ERROR, iso_now
 
 DOWNLOAD_FAILED = "Download.Failed"
@@ -236,13 +236,16 @@ class DownloadService:
 
     def _fail(self, job: RenderJob, cause: str) -> DownloadResult:
         logger.error("download failed", extra={"job": job.job_id, "reason": cause})
-        self._jobs.move(
+        moved = self._jobs.move(
             job.order_key,
             job.job_id,
             (JobState.READY, JobState.DOWNLOADING),
             JobState.FAILED,
             error=cause,
         )
+        # The job as stored now, not as read before the files were fetched: a render step
+        # retried meanwhile waits on a new token, and failing the old one would fail nothing.
+        job = moved or self._jobs.get(job.order_key, job.job_id) or job
         self._tokens.fail(job.task_token, DOWNLOAD_FAILED, f"{job.job_id}: {cause}")
         self.complete_order_if_done(job)
         return DownloadResult(Outcome.FAILED, detail=cause)
@@ -254,9 +257,10 @@ class DownloadService:
 
         All done: manifest (``complete: true``), order artifacts, token, event. Some failed:
         the manifest says ``complete: false`` with the cause and lists what was stored (the
-        step's failure was already reported). Each part is idempotent, so two functions
-        finishing the last two jobs at once, or a redelivered message, end the same way (the
-        event is published once).
+        step's failure was already reported). Of two functions finishing the last two jobs
+        at once, the one that claims the completion completes it (the manifest is written
+        once); each part is idempotent, so a message redelivered after a crash half-way ends
+        the same way (the event is published once).
         """
         siblings = [
             j
@@ -267,12 +271,25 @@ class DownloadService:
             return False
         failed = sorted((j for j in siblings if j.state is JobState.FAILED), key=_cause_first)
         if failed:
-            self._write_incomplete_manifest(job, siblings, failed)
+            # Two jobs failing at once (one failed, the poller cancelled its siblings) each
+            # queue a message, and each would see every job ended: the same claim as a
+            # completion picks the one that writes the manifest (a crash half-way lets that
+            # same job's redelivered message write it again).
+            if self._orders.claim_completion(job.order_key, job.task_token[-32:], job.job_id):
+                self._write_incomplete_manifest(job, siblings, failed)
             return True
         token_id = job.task_token[-32:]
         item = self._orders.get_order(job.order_key) or {}
         if (item.get("publishedEvents") or {}).get(ARTIFACTS_READY) == token_id:
             return True  # completed before (a redelivered message): nothing to redo
+        # The last two jobs may end in two invocations at once (Lambda runs several batches
+        # of the queue concurrently), and each then sees every job done: one conditional
+        # claim picks the one that completes (manifest written once, one token call); the
+        # other stops here. The same job's redelivered message may claim again (a crash
+        # half-way through), so a completion is never left to nobody.
+        if not self._orders.claim_completion(job.order_key, token_id, job.job_id):
+            logger.info("another download is completing the order")
+            return True
         ordered = sorted(siblings, key=_by_id)
         artifacts = [a for j in ordered for a in j.details.get("artifacts", [])]
         key = manifest_key(job.order_key.storefront_id, job.order_key.order_id)

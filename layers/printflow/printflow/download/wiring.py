@@ -1,4 +1,4 @@
-"""Composition root of the download function."""
+"""Composition root of the download function: the service and its queue's redelivery."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from typing import Any
 from printflow.adapters import aws
 from printflow.adapters.artifact_bucket import ArtifactBucket
 from printflow.adapters.domain_events import DomainEvents
+from printflow.adapters.download_queue import DownloadQueue
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.render_job_table import RenderJobTable
 from printflow.adapters.task_tokens import TaskTokens
 from printflow.download.provider_auth import ProviderAuth
+from printflow.download.redelivery import DownloadRedelivery
 from printflow.download.service import DownloadService
 from printflow.download.streaming import ArtifactStreamer
+from printflow.net.egress import egress_policy
 from printflow.net.safe_http import guarded_client
 from printflow.net.ssrf import EgressGuard
 from printflow.providers.registry import ProviderRegistry
-from printflow.render.wiring import egress_policy
 from printflow.settings import DownloadSettings
 
 
@@ -43,4 +45,19 @@ def build_download_service(
         DomainEvents(events or aws.client("events"), settings.event_bus),
         ArtifactBucket(s3, settings.artifact_bucket),
         bucket=settings.artifact_bucket,
+    )
+
+
+def build_download_redelivery(
+    settings: DownloadSettings,
+    registry: ProviderRegistry,
+    *,
+    sqs: Any = None,
+    **clients: Any,
+) -> DownloadRedelivery:
+    """The download queue's consumer; ``clients`` as for :func:`build_download_service`."""
+    return DownloadRedelivery(
+        build_download_service(settings, registry, **clients),
+        DownloadQueue(sqs or aws.client("sqs"), settings.render.require_queue()),
+        max_receives=settings.max_receives,
     )

@@ -4,8 +4,9 @@ Shape per step ``s`` (state names are built from step ids, which validation rest
 ``[A-Za-z0-9_-]{1,40}``; the suffix below contains a ``.`` and the shared Fail state a space,
 so no two steps can ever produce the same state name):
 
-- ``s``         Task invoking the step type's Lambda (``.waitForTaskToken`` for
-                generate-production-files, always with ``TimeoutSeconds``); transient errors
+- ``s``         Task invoking the step type's Lambda (``.waitForTaskToken`` for a callback
+                type such as generate-production-files, always with ``TimeoutSeconds``; the
+                type's spec in :mod:`printflow.flows.step_types` says which); transient errors
                 retried with backoff and full jitter. The step writes its own successStatus
                 (status, ``currentStep``, ``updatedAt``, a ``statusHistory`` entry) as part of
                 its work, or whoever completes its task token does (:mod:`printflow.steps.
@@ -41,7 +42,7 @@ costs the two transitions of ``s.failed`` and the Fail state. Output is determin
 byte for byte with a fresh compile.
 
 Resource names are ``DefinitionSubstitutions`` variables filled in by the template:
-``${OrderTable}`` and one ``${...FunctionArn}`` per step type.
+``${OrderTable}`` and one ``${...FunctionArn}`` per registered step type.
 """
 
 from __future__ import annotations
@@ -53,15 +54,14 @@ from enum import Enum
 from typing import Any
 
 from printflow.domain.order import OrderStatus
-from printflow.flows.model import OrderFlow, Step, StepType
+from printflow.flows.model import OrderFlow, Step
 from printflow.flows.status_index import STATUS_INDEX_EXPRESSION, status_key_value
+from printflow.flows.step_types.registry import STEP_TYPES, spec_for
 
 ORDER_TABLE_SUBSTITUTION = "OrderTable"
-FUNCTION_ARN_SUBSTITUTIONS: Mapping[StepType, str] = {
-    StepType.GENERATE_PRODUCTION_FILES: "GenerateProductionFilesFunctionArn",
-    StepType.CONSUME_REST_API: "ConsumeRestApiFunctionArn",
-    StepType.SEND_EMAIL: "SendEmailFunctionArn",
-    StepType.UPDATE_STOREFRONT_ORDER: "UpdateStorefrontOrderFunctionArn",
+# The template's variables, one per registered step type (its function's ARN).
+FUNCTION_ARN_SUBSTITUTIONS: Mapping[str, str] = {
+    name: spec.function_arn_substitution for name, spec in STEP_TYPES.items()
 }
 DEFINITION_SUBSTITUTIONS: tuple[str, ...] = (
     ORDER_TABLE_SUBSTITUTION,
@@ -93,8 +93,8 @@ RETRYABLE_STEP_ERRORS = (
 )
 # Errors a callback step that may fail its own task hands to its Catch: everything but the
 # ``OrderFailed`` its Lambda (or the download function) sends when its work is done (a Catch
-# cannot say "all but"; these are every error a step task raises, see printflow.errors, and
-# the render errors of printflow.render.decisions and printflow.download.service).
+# cannot say "all but"; these are every error a step task raises, see printflow.errors; a
+# step type adds the errors its own callback task is failed with, StepTypeSpec.task_errors).
 STEP_FAILURE_ERRORS = (
     "StepFailed",
     "StepRetryable",
@@ -107,13 +107,6 @@ STEP_FAILURE_ERRORS = (
     "Sandbox.Timedout",
     "Runtime.ExitError",
     "Runtime.ImportModuleError",
-)
-RENDER_STEP_ERRORS = (
-    "Render.Failed",
-    "Render.Expired",
-    "Render.Unavailable",
-    "Render.TimedOut",
-    "Download.Failed",
 )
 RETRYABLE_DYNAMODB_ERRORS = (
     "DynamoDB.ProvisionedThroughputExceededException",
@@ -206,13 +199,14 @@ def _fails_order(step: Step) -> bool:
 def _task_state(
     step: Step, ending: _Ending, first_step: str, is_error_target: bool
 ) -> dict[str, Any]:
+    spec = spec_for(step.type)
     fails_order = _fails_order(step)
     callback = step.waits_for_callback or ending is _Ending.STEP_FAILS_IT or fails_order
     payload: dict[str, Any] = {
         "input.$": "$",
         "step": {
             "id": step.id,
-            "type": step.type.value,
+            "type": str(step.type),
             "successStatus": step.success_status,
             "options": step.options.to_document(),
         },
@@ -235,7 +229,7 @@ def _task_state(
         "Type": "Task",
         "Resource": LAMBDA_INVOKE_WAIT if callback else LAMBDA_INVOKE,
         "Parameters": {
-            "FunctionName": "${" + FUNCTION_ARN_SUBSTITUTIONS[step.type] + "}",
+            "FunctionName": "${" + spec.function_arn_substitution + "}",
             "Payload": payload,
         },
     }
@@ -265,9 +259,7 @@ def _task_state(
     # The step's own OrderFailed must end the execution, so it is not caught.
     caught: tuple[str, ...] = ("States.ALL",)
     if ending is _Ending.STEP_FAILS_IT or fails_order:
-        caught = STEP_FAILURE_ERRORS
-        if step.waits_for_callback:
-            caught += RENDER_STEP_ERRORS
+        caught = STEP_FAILURE_ERRORS + spec.task_errors
     state["Catch"] = [{"ErrorEquals": list(caught), "ResultPath": "$.error", "Next": handler}]
     if ending is _Ending.NEXT:
         state["Next"] = step.on_success

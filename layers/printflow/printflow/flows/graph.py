@@ -49,7 +49,7 @@ def render_mermaid(flow: OrderFlow) -> str:
 
 def _label(step: Step) -> str:
     return "<br/>".join(
-        _escape(part) for part in (step.id, step.type.value, f"status: {step.success_status}")
+        _escape(part) for part in (step.id, str(step.type), f"status: {step.success_status}")
     )
 
 

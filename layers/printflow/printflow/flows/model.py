@@ -14,16 +14,19 @@ flow is also a PrintFlow flow:
 - generate-production-files ``provider``: opaque provider options passed to the render step;
 - the ``update-storefront-order`` step type (tags, status, note written back to the shop).
 
-Instances are built by :func:`printflow.flows.validation.parse_flow`, which guarantees the
-invariants; ``to_document`` gives the seed-format JSON back.
+Each step type's options dataclass, rules and defaults live in its module of
+:mod:`printflow.flows.step_types` (:attr:`Step.spec`, set by the parser); this module names
+the shipped types (:class:`StepType`) and holds what every step shares. Instances are built by
+:func:`printflow.flows.validation.parse_flow`, which guarantees the invariants;
+``to_document`` gives the seed-format JSON back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class StepType(StrEnum):
@@ -31,10 +34,6 @@ class StepType(StrEnum):
     CONSUME_REST_API = "consume-rest-api"
     SEND_EMAIL = "send-email"
     UPDATE_STOREFRONT_ORDER = "update-storefront-order"
-
-
-# A render step waits for its task token; without a timeout it could wait a year.
-DEFAULT_RENDER_TIMEOUT_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,85 +54,24 @@ class RetryPolicy:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class GenerateProductionFilesOptions:
-    """``fileFormat`` and ``provider`` are passed to the render provider untouched."""
+class StepOptions(Protocol):
+    """A step type's typed options (each type's dataclass is in its module of
+    :mod:`printflow.flows.step_types`); ``to_document`` gives the flow's JSON back."""
 
-    file_format: str | None = None
-    provider: dict[str, Any] | None = field(default=None, hash=False)
-
-    def to_document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {}
-        if self.file_format is not None:
-            doc["fileFormat"] = self.file_format
-        if self.provider is not None:
-            doc["provider"] = self.provider
-        return doc
+    def to_document(self) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class ConsumeRestApiOptions:
-    """POST the order document to ``uri``; optional static headers and HMAC signing."""
+class StepKind(Protocol):
+    """What every step reads of its type's spec
+    (:class:`~printflow.flows.step_types.spec.StepTypeSpec` is the full one)."""
 
-    uri: str
-    headers: tuple[tuple[str, str], ...] = ()
-    signing_secret: str | None = None
+    def retry_for(self, timeout_s: int | None) -> RetryPolicy: ...
 
-    def to_document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"uri": self.uri}
-        if self.headers:
-            doc["headers"] = dict(self.headers)
-        if self.signing_secret is not None:
-            doc["signingSecret"] = self.signing_secret
-        return doc
+    @property
+    def waits_for_callback(self) -> bool: ...
 
-
-@dataclass(frozen=True, slots=True)
-class SendEmailOptions:
-    """Recipients are addresses or recipient placeholders; subject/message are templates."""
-
-    recipients: tuple[str, ...]
-    subject: str
-    message: str
-
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "recipients": list(self.recipients),
-            "subject": self.subject,
-            "message": self.message,
-        }
-
-
-RENDER_RETRY = RetryPolicy(max_attempts=10)
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateStorefrontOrderOptions:
-    """Tell the shop: ``tags`` added (never replacing the shop's own), an optional platform
-    ``status``, an optional ``note`` template (the email placeholders plus
-    ``{{artifacts.links}}``). At least one of the three."""
-
-    tags: tuple[str, ...] = ()
-    status: str | None = None
-    note: str | None = None
-
-    def to_document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {}
-        if self.tags:
-            doc["tags"] = list(self.tags)
-        if self.status is not None:
-            doc["status"] = self.status
-        if self.note is not None:
-            doc["note"] = self.note
-        return doc
-
-
-StepOptions = (
-    GenerateProductionFilesOptions
-    | ConsumeRestApiOptions
-    | SendEmailOptions
-    | UpdateStorefrontOrderOptions
-)
+    @property
+    def default_timeout_s(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +79,14 @@ class Step:
     """One step definition. ``retry`` is ``None`` when the flow relies on the defaults."""
 
     id: str
-    type: StepType
+    # A registered step type's name (printflow.flows.step_types.registry): a StepType
+    # member for the shipped types.
+    type: str
     success_status: str
     options: StepOptions
+    # The registered type, set by the parser. Typed by what the model reads of it, so the
+    # model does not import the step-type modules that build on it (no import cycle).
+    spec: StepKind
     timeout: int | None = None
     on_success: str | None = None
     on_error: str | None = None
@@ -153,19 +96,17 @@ class Step:
     def retry_policy(self) -> RetryPolicy:
         if self.retry is not None:
             return self.retry
-        # A render start meets the provider's 5xx/429 on every call: three retries (14 s)
-        # turned a short outage into a failed order. Ten retries ride out ~6 minutes.
-        return RENDER_RETRY if self.waits_for_callback else RetryPolicy()
+        return self.spec.retry_for(self.effective_timeout)
 
     @property
     def waits_for_callback(self) -> bool:
-        """Render steps finish when another component completes their task token."""
-        return self.type is StepType.GENERATE_PRODUCTION_FILES
+        """Callback steps finish when another component completes their task token."""
+        return self.spec.waits_for_callback
 
     @property
     def effective_timeout(self) -> int | None:
-        if self.timeout is None and self.waits_for_callback:
-            return DEFAULT_RENDER_TIMEOUT_SECONDS
+        if self.timeout is None:
+            return self.spec.default_timeout_s
         return self.timeout
 
     def successors(self) -> Iterator[str]:
@@ -178,7 +119,7 @@ class Step:
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "stepDefinitionId": self.id,
-            "type": self.type.value,
+            "type": str(self.type),
             "successStatus": self.success_status,
             "options": self.options.to_document(),
         }

@@ -19,23 +19,23 @@ import re
 from typing import Any
 
 from printflow.errors import ValidationError
-from printflow.flows.model import OrderFlow, Step, StepType
+from printflow.flows.model import OrderFlow, Step
 from printflow.flows.options import (
     CONTROL_CHARS,
     ErrorCollector,
     fail,
     is_int,
-    parse_options,
     parse_retry,
     refuse_substitution_markers,
 )
+from printflow.flows.step_types.registry import STEP_TYPES, step_type_names
+from printflow.flows.step_types.spec import StepTypeSpec
 
 STEP_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 MAX_STEPS = 100  # keeps the compiled definition far below the 1 MB state machine limit
 MAX_SUCCESS_STATUS_LENGTH = 64
 MIN_TIMEOUT_SECONDS = 1
 MAX_TIMEOUT_SECONDS = 604_800  # one week
-_STEP_TYPES = frozenset(step_type.value for step_type in StepType)
 
 _STEP_FIELDS = frozenset(
     {
@@ -134,12 +134,12 @@ def _parse_step(raw: Any, position: int, errors: ErrorCollector) -> tuple[str | 
             errors.add(fail(f"{where}.{key}", f"unknown field (allowed: {allowed})"))
 
     raw_type = raw.get("type")
-    step_type: StepType | None = None
-    if not isinstance(raw_type, str) or raw_type not in _STEP_TYPES:
-        expected = ", ".join(sorted(_STEP_TYPES))
-        errors.add(fail(f"{where}.type", f"unknown type {raw_type!r} (expected {expected})"))
+    spec: StepTypeSpec[Any] | None = None
+    if isinstance(raw_type, str) and raw_type in STEP_TYPES:
+        spec = STEP_TYPES[raw_type]
     else:
-        step_type = StepType(raw_type)
+        expected = ", ".join(step_type_names())
+        errors.add(fail(f"{where}.type", f"unknown type {raw_type!r} (expected {expected})"))
 
     success_status = errors.check(
         lambda: _success_status(raw.get("successStatus"), f"{where}.successStatus")
@@ -147,8 +147,8 @@ def _parse_step(raw: Any, position: int, errors: ErrorCollector) -> tuple[str | 
     # A step of an unknown type has no options to judge.
     options = (
         None
-        if step_type is None
-        else errors.check(lambda: parse_options(step_type, raw.get("options"), f"{where}.options"))
+        if spec is None
+        else errors.check(lambda: spec.parse_options(raw.get("options"), f"{where}.options"))
     )
     timeout = errors.check(lambda: _timeout(raw.get("timeout"), f"{where}.timeout"))
     on_success = errors.check(lambda: _reference(raw.get("onSuccess"), f"{where}.onSuccess"))
@@ -156,12 +156,13 @@ def _parse_step(raw: Any, position: int, errors: ErrorCollector) -> tuple[str | 
     retry = errors.check(lambda: parse_retry(raw.get("retry"), f"{where}.retry"))
     if len(errors.messages) > found:
         return step_id, None
-    assert step_type is not None and success_status is not None and options is not None
+    assert spec is not None and success_status is not None and options is not None
     return step_id, Step(
         id=step_id,
-        type=step_type,
+        type=spec.name,
         success_status=success_status,
         options=options,
+        spec=spec,
         timeout=timeout,
         on_success=on_success,
         on_error=on_error,

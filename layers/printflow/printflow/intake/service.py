@@ -14,7 +14,6 @@ AWS call:
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -25,29 +24,19 @@ from printflow.adapters.order_flows import OrderFlowStarter
 from printflow.adapters.order_table import NewOrderRecord, OrderTable
 from printflow.adapters.raw_bodies import RawBodyStore, raw_body_key
 from printflow.domain.order import Order, RawBodyRef
-from printflow.domain.storefront import STOREFRONT_ID, Platform, Storefront
+from printflow.domain.storefront import STOREFRONT_ID, Storefront
 from printflow.errors import (
-    InvalidSignature,
     MethodNotAllowed,
     NotFound,
     OrderAlreadyRecorded,
     PayloadTooLarge,
 )
 from printflow.intake.directory import StorefrontDirectory
-from printflow.intake.normalisers import normalise
-from printflow.intake.signatures import canonical_shopify_headers, verify_webhook
 from printflow.observability import logger, metrics
+from printflow.platforms.base import IgnoredDelivery, StorefrontPlatform
+from printflow.platforms.registry import UnknownPlatform, platform_for, verify_webhook
 from printflow.settings import IntakeSettings
 
-_WOO_PING = re.compile(rb"^webhook_id=\d{1,20}$")
-
-# Topics that mean "a new order". A correctly signed delivery of another topic is answered
-# 200 and ignored, so a storefront subscribed to more than we need never retries it.
-ORDER_TOPICS: dict[Platform, tuple[str, str]] = {
-    Platform.SHOPIFY: ("x-shopify-topic", "orders/create"),
-    Platform.WOOCOMMERCE: ("x-wc-webhook-topic", "order.created"),
-}
-BIGCOMMERCE_ORDER_SCOPE = "store/order/created"
 # Marks a pulled order's request (reconciliation), for logs; never sent by a storefront.
 PULLED_HEADER = "x-printflow-pulled-by"
 
@@ -89,10 +78,14 @@ class IntakeService:
         self._clock = clock
 
     def receive(self, request: WebhookRequest) -> IntakeOutcome:
-        storefront, secrets = self._check_request(request)
-        if storefront.platform is Platform.SHOPIFY:
-            request = replace(request, headers=canonical_shopify_headers(request.headers))
-        if _is_woocommerce_ping(storefront, request.body):
+        """One delivery: the platform reads it (see :mod:`printflow.platforms.base`).
+
+        A correctly signed delivery of a topic other than "new order" is answered 200 and
+        ignored, so a storefront subscribed to more than we need never retries it.
+        """
+        storefront, secrets, platform = self._check_request(request)
+        request = replace(request, headers=platform.canonical_headers(request.headers))
+        if platform.is_ping(request.body):
             return IntakeOutcome(200, {"status": "ping", "recorded": False})
 
         verify_webhook(
@@ -103,19 +96,14 @@ class IntakeService:
             now=self._clock(),
             replay_window_s=self._settings.replay_window_s,
         )
-        _check_shop_domain(storefront, request.headers)
-        ignored = _ignored_topic(storefront, request.headers)
-        if ignored:
-            return IntakeOutcome(200, {"status": "ignored", "recorded": False, "topic": ignored})
-
-        order = normalise(
-            storefront.platform, storefront.storefront_id, request.body, request.headers
+        delivered = platform.order_from_delivery(
+            storefront.storefront_id, request.body, request.headers
         )
-        if storefront.platform is Platform.BIGCOMMERCE:
-            scope = order.delivery.get("scope")
-            if scope != BIGCOMMERCE_ORDER_SCOPE:
-                return IntakeOutcome(200, {"status": "ignored", "recorded": False, "topic": scope})
-        return self._record(storefront, order, request)
+        if isinstance(delivered, IgnoredDelivery):
+            return IntakeOutcome(
+                200, {"status": "ignored", "recorded": False, "topic": delivered.topic}
+            )
+        return self._record(storefront, delivered, request)
 
     def record_pulled(self, storefront: Storefront, body: bytes) -> IntakeOutcome:
         """Record an order that reconciliation pulled from the storefront's Orders API.
@@ -133,7 +121,8 @@ class IntakeService:
             headers={"content-type": "application/json", PULLED_HEADER: "reconciliation"},
             body=body,
         )
-        order = normalise(storefront.platform, storefront.storefront_id, body, request.headers)
+        platform = platform_for(storefront.platform)
+        order = platform.normalise(storefront.storefront_id, body, request.headers)
         return self._record(storefront, order, request)
 
     def _check_size(self, body: bytes) -> None:
@@ -143,28 +132,27 @@ class IntakeService:
                 f"body is {len(body)} bytes; the limit is {self._settings.max_body_bytes}"
             )
 
-    def _check_request(self, request: WebhookRequest) -> tuple[Storefront, list[str]]:
+    def _check_request(
+        self, request: WebhookRequest
+    ) -> tuple[Storefront, list[str], StorefrontPlatform]:
         # Methods are case-sensitive (RFC 9110): "post" is not POST.
         if request.method != "POST":
             raise MethodNotAllowed(f"method {request.method} is not allowed; use POST")
         self._check_size(request.body)
         try:
-            platform = Platform(request.platform)
-        except ValueError:
-            allowed = ", ".join(p.value for p in Platform)
-            raise NotFound(
-                f"unknown platform {request.platform!r}; expected one of {allowed}"
-            ) from None
+            platform = platform_for(request.platform)
+        except UnknownPlatform as unknown:
+            raise NotFound(str(unknown)) from None
         # An id that could never be registered is unknown: no lookup (and no key error).
         valid_id = STOREFRONT_ID.match(request.storefront_id) is not None
         known = self._directory.find(request.storefront_id) if valid_id else None
         if known is None:
             raise NotFound(f"unknown storefront {request.storefront_id!r}")
-        if known.storefront.platform is not platform:
+        if known.storefront.platform != platform.id:
             raise NotFound(
-                f"storefront {request.storefront_id!r} is not registered for {platform.value}"
+                f"storefront {request.storefront_id!r} is not registered for {platform.id.value}"
             )
-        return known.storefront, known.secrets
+        return known.storefront, known.secrets, platform
 
     def _record(
         self, storefront: Storefront, order: Order, request: WebhookRequest
@@ -224,24 +212,3 @@ class IntakeService:
             # The order is durable and stays in its sweep slot: the sweep starts it later.
             logger.exception("flow start failed; the sweep will retry")
             metrics.add_metric(name="FlowStartsDeferred", unit="Count", value=1)
-
-
-def _is_woocommerce_ping(storefront: Storefront, body: bytes) -> bool:
-    return storefront.platform is Platform.WOOCOMMERCE and bool(_WOO_PING.match(body.strip()))
-
-
-def _check_shop_domain(storefront: Storefront, headers: Mapping[str, str]) -> None:
-    if storefront.platform is not Platform.SHOPIFY or not storefront.shop_domain:
-        return
-    domain = headers.get("x-shopify-shop-domain", "")
-    if domain.lower() != storefront.shop_domain.lower():
-        raise InvalidSignature("x-shopify-shop-domain does not match this storefront")
-
-
-def _ignored_topic(storefront: Storefront, headers: Mapping[str, str]) -> str | None:
-    rule = ORDER_TOPICS.get(storefront.platform)
-    if rule is None:
-        return None
-    header, wanted = rule
-    topic = headers.get(header)
-    return topic if topic is not None and topic != wanted else None

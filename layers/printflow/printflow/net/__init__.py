@@ -3,6 +3,7 @@
 - :mod:`printflow.net.ssrf`: the rules (:func:`check_url`, :class:`EgressGuard`,
   :class:`EgressPolicy`, :class:`BlockedDestination`).
 - :mod:`printflow.net.safe_http`: httpx clients that connect only to checked addresses.
+- :mod:`printflow.net.egress`: a function's egress policy, read from its settings.
 """
 
 from printflow.net.safe_http import (

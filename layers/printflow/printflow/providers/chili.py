@@ -21,6 +21,7 @@ including a 500 without a problem-details body (a proxy's error page) and malfor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,29 +29,14 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+import printflow.providers.settings_fields as fields
 from printflow.domain.order import LineItem, Order
-from printflow.domain.storefront import ProviderName
+from printflow.domain.render_job import PollingPolicy
+from printflow.domain.storefront import ProviderName, ProviderSettings
 from printflow.errors import ValidationError
-from printflow.providers.base import (
-    ArtifactAuth,
-    ArtifactSource,
-    PollResult,
-    PollState,
-    ProviderRejected,
-    ProviderUnavailable,
-    RecoveryPlan,
-    RecoveryRefused,
-    RenderWork,
-    UrlPolicy,
-    WorkKind,
-    WorkStarted,
-    check_url,
-    json_object,
-    problem_detail,
-    retry_after_s,
-    same_origin,
-    unexpected,
-)
+from printflow.providers.content_types import content_types_for
+from printflow.providers.errors import ProviderRejected, ProviderUnavailable, RecoveryRefused
+from printflow.providers.http_answers import json_object, problem_detail, retry_after_s, unexpected
 from printflow.providers.oauth import (
     AccessTokens,
     TokenEndpoint,
@@ -58,23 +44,32 @@ from printflow.providers.oauth import (
     artifact_headers,
     forget_bearer,
 )
+from printflow.providers.protocol import (
+    ArtifactAuth,
+    ArtifactSource,
+    PollResult,
+    PollState,
+    RecoveryPlan,
+    RenderWork,
+    WorkKind,
+    WorkStarted,
+)
+from printflow.providers.spec import AdapterContext, FormatSupport, ProviderConfig, ProviderSpec
+from printflow.providers.urls import same_origin
+from printflow.validators import UrlPolicy, check_url
 
 CHILI_TOKEN_URL = "https://integration-login.chiligrafx.com/oauth/token"  # noqa: S105
 CHILI_AUDIENCE = "https://chiligrafx.com"
 CHILI_FORMATS = ("pdf", "png", "jpg", "gif", "mp4")
-CONTENT_TYPES = {
-    "pdf": "application/pdf",
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "gif": "image/gif",
-    "mp4": "video/mp4",
-}
+CONTENT_TYPES = content_types_for(CHILI_FORMATS)
+# CHILI environment names are the subdomain of ``{environment}.chili-publish.online``.
+ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 HIDDEN_PROPERTY_PREFIX = "_"
 
 
 @dataclass(frozen=True, slots=True)
 class ChiliSettings:
-    """A storefront's validated CHILI settings (see ``registry.parse_provider_settings``)."""
+    """A storefront's validated CHILI settings (see :func:`parse_chili_settings`)."""
 
     environment: str
     base_url: str
@@ -107,7 +102,7 @@ def line_item_variables(item: LineItem) -> list[dict[str, str | None]] | None:
 
 
 class ChiliAdapter:
-    """The :class:`~printflow.providers.base.RenderProvider` for CHILI GraFx."""
+    """The :class:`~printflow.providers.protocol.RenderProvider` for CHILI GraFx."""
 
     name = ProviderName.CHILI
     # CHILI publishes no polling guidance or rate limits: the poller's backoff decides.
@@ -275,3 +270,99 @@ class ChiliAdapter:
 
     def forget_token(self, headers: Mapping[str, str]) -> None:
         forget_bearer(self._tokens, headers)
+
+
+# -- the spec: settings, adapter, polling, formats ----------------------------------------
+
+_FIELDS = {
+    "name",
+    "environment",
+    "baseUrl",
+    "tokenUrl",
+    "audience",
+    "credentialsSecret",
+    "templateId",
+    "projectId",
+    "outputSettingsId",
+    "format",
+    "layoutsToExport",
+}
+
+
+def parse_chili_settings(doc: dict[str, Any], policy: UrlPolicy, where: str) -> ChiliSettings:
+    """A storefront's ``provider`` object for CHILI; :class:`ValidationError` names the field."""
+    fields.refuse_unknown(doc, _FIELDS, where)
+    environment = doc.get("environment")
+    if not isinstance(environment, str) or not ENVIRONMENT.match(environment):
+        raise ValidationError(
+            f"{where}.environment: required, the environment name (letters, digits and '-')"
+        )
+    base_url = check_url(doc.get("baseUrl"), f"{where}.baseUrl", policy)
+    token_url = check_url(doc.get("tokenUrl", CHILI_TOKEN_URL), f"{where}.tokenUrl", policy)
+    template_id = fields.optional_identifier(doc, "templateId", where)
+    project_id = fields.optional_identifier(doc, "projectId", where)
+    if template_id is None and project_id is None:
+        raise ValidationError(f"{where}.templateId: required (or {where}.projectId)")
+    if template_id is not None and project_id is not None:
+        raise ValidationError(f"{where}.projectId: give templateId or projectId, not both")
+    output_settings_id = fields.identifier(doc, "outputSettingsId", where)
+    output_format = doc.get("format", "pdf")
+    if output_format not in CHILI_FORMATS:
+        raise ValidationError(f"{where}.format: must be one of {', '.join(CHILI_FORMATS)}")
+    layouts = doc.get("layoutsToExport")
+    if layouts is not None and (
+        not isinstance(layouts, list)
+        or not layouts
+        or not all(
+            isinstance(x, str | int) and not isinstance(x, bool) and str(x).strip() for x in layouts
+        )
+    ):
+        raise ValidationError(f"{where}.layoutsToExport: a non-empty list of layout ids")
+    audience = doc.get("audience", CHILI_AUDIENCE)
+    if not isinstance(audience, str) or not audience:
+        raise ValidationError(f"{where}.audience: a non-empty string")
+    return ChiliSettings(
+        environment=environment,
+        base_url=base_url,
+        token_url=token_url,
+        credentials_secret=fields.secret_name(doc, where),
+        template_id=template_id,
+        project_id=project_id,
+        output_settings_id=output_settings_id,
+        output_format=output_format,
+        layouts_to_export=tuple(layouts) if layouts else None,
+        audience=audience,
+    )
+
+
+def _build_adapter(settings: ProviderConfig, context: AdapterContext) -> ChiliAdapter:
+    assert isinstance(settings, ChiliSettings)
+    return ChiliAdapter(settings, context.tokens, context.http, url_policy=context.url_policy)
+
+
+def _produces(settings: ProviderConfig) -> tuple[str, ...]:
+    return CHILI_FORMATS
+
+
+def _apply_format(provider: ProviderSettings, file_format: str) -> ProviderSettings:
+    # CHILI renders the format its endpoint names: the step's choice replaces the storefront's.
+    return ProviderSettings(provider.name, {**provider.settings, "format": file_format})
+
+
+# Output tasks take seconds: the first poll comes 2 s after the start, like CHILI's own studio
+# UI; then the interval is a fifth of the task's age, at least 2 s and at most 30 s, with
+# +/- 10 % jitter (polls at about 2, 4, 6, 8, 10, 12, 14.4, 17.3, 20.7 ... s; 30 s from 2.5
+# minutes on). A finished task is seen at most ~20 % of its render time (at least 2 s) late:
+# a 10 s render after 5 or 6 polls, at most ~2 s late.
+POLLING = PollingPolicy(
+    interval_s=2.0, first_poll_s=2.0, age_fraction=0.2, max_interval_s=30.0, jitter=0.1
+)
+
+SPEC = ProviderSpec(
+    name=ProviderName.CHILI.value,
+    parse_settings=parse_chili_settings,
+    build_adapter=_build_adapter,
+    polling=POLLING,
+    formats=FormatSupport(_produces, _apply_format, "it produces"),
+    content_types=CONTENT_TYPES,
+)

@@ -39,32 +39,21 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+import printflow.providers.settings_fields as fields
 from printflow.domain.order import Order
-from printflow.domain.storefront import ProviderName
+from printflow.domain.render_job import PollingPolicy
+from printflow.domain.storefront import ProviderName, ProviderSettings
 from printflow.errors import ValidationError
 from printflow.observability import logger
-from printflow.providers.base import (
-    ArtifactAuth,
-    ArtifactSource,
-    PollResult,
-    PollState,
+from printflow.providers.content_types import CONTENT_TYPES as FILE_CONTENT_TYPES
+from printflow.providers.errors import (
     ProviderConflict,
     ProviderRejected,
     ProviderUnavailable,
-    RecoveryAction,
-    RecoveryPlan,
     RecoveryRefused,
-    RenderWork,
     TooSoon,
-    UrlPolicy,
-    WorkKind,
-    WorkStarted,
-    check_url,
-    json_object,
-    problem_detail,
-    retry_after_s,
-    unexpected,
 )
+from printflow.providers.http_answers import json_object, problem_detail, retry_after_s, unexpected
 from printflow.providers.oauth import (
     AccessTokens,
     TokenEndpoint,
@@ -72,6 +61,19 @@ from printflow.providers.oauth import (
     artifact_headers,
     forget_bearer,
 )
+from printflow.providers.protocol import (
+    ArtifactAuth,
+    ArtifactSource,
+    PollResult,
+    PollState,
+    RecoveryAction,
+    RecoveryPlan,
+    RenderWork,
+    WorkKind,
+    WorkStarted,
+)
+from printflow.providers.spec import AdapterContext, FormatSupport, ProviderConfig, ProviderSpec
+from printflow.validators import UrlPolicy, check_url
 
 # The API gateway of each hosting region; a tenant's tokens come from its own region's
 # gateway at ``/connect/token`` (customerscanvas.com/docs/hub/dev-center/api/ and the vendor's
@@ -99,17 +101,10 @@ PAGE_SIZE = 100
 MAX_PROJECTS = 1000
 # How long the storefront may take to create the projects of an order's line items.
 DEFAULT_DISCOVERY_DEADLINE_S = 900
-CONTENT_TYPES = {
-    "pdf": "application/pdf",
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "tif": "image/tiff",
-    "tiff": "image/tiff",
-    "svg": "image/svg+xml",
-    "json": "application/json",
-    "zip": "application/zip",
-}
+# A pipeline may output any format: every format PrintFlow knows a content type for.
+CONTENT_TYPES = FILE_CONTENT_TYPES
+MAX_RECOVERY_ATTEMPTS = 10
+MAX_DISCOVERY_DEADLINE_S = 7 * 24 * 3600  # the longest a flow's wait can sensibly be
 RUNNING_STATUSES = ("Pending", "InProgress")
 
 
@@ -172,7 +167,7 @@ class PollSpacing:
 
 
 class CustomersCanvasAdapter:
-    """The :class:`~printflow.providers.base.RenderProvider` for Customer's Canvas."""
+    """The :class:`~printflow.providers.protocol.RenderProvider` for Customer's Canvas."""
 
     name = ProviderName.CUSTOMERS_CANVAS
     min_poll_interval_s = MIN_POLL_INTERVAL_S
@@ -552,3 +547,133 @@ def missing_line_items(
     return tuple(
         item_id for index, item_id in expected if item_id not in ids and index not in indexes
     )
+
+
+# -- the spec: settings, adapter, polling, formats ----------------------------------------
+
+_FIELDS = {
+    "name",
+    "region",
+    "baseUrl",
+    "tokenUrl",
+    "scope",
+    "credentialsSecret",
+    "storefrontId",
+    "tenantId",
+    "recovery",
+    "maxRecoveryAttempts",
+    "outputFormats",
+    "discoveryDeadlineS",
+    "designProperty",
+}
+
+
+def parse_customers_canvas_settings(
+    doc: dict[str, Any], policy: UrlPolicy, where: str
+) -> CustomersCanvasSettings:
+    """A storefront's ``provider`` object for Customer's Canvas; :class:`ValidationError`
+    names the field."""
+    fields.refuse_unknown(doc, _FIELDS, where)
+    region = doc.get("region", CC_DEFAULT_REGION)
+    if not isinstance(region, str) or region not in CC_REGION_HOSTS:
+        raise ValidationError(f"{where}.region: must be one of {', '.join(CC_REGION_HOSTS)}")
+    # The region chooses the API gateway and its token endpoint; explicit URLs still win.
+    base_url = check_url(doc.get("baseUrl", CC_REGION_HOSTS[region]), f"{where}.baseUrl", policy)
+    token_url = check_url(doc.get("tokenUrl", cc_token_url(region)), f"{where}.tokenUrl", policy)
+    if "storefrontId" not in doc:
+        raise ValidationError(
+            f"{where}.storefrontId: required, Customer's Canvas's own storefront id (an integer)"
+        )
+    storefront_id = fields.integer(doc, "storefrontId", where, minimum=1, maximum=2**63 - 1)
+    tenant_id = (
+        None
+        if doc.get("tenantId") is None
+        else fields.integer(doc, "tenantId", where, minimum=1, maximum=2**63 - 1)
+    )
+    try:
+        recovery = RecoveryAction(doc.get("recovery", RecoveryAction.RESUME.value))
+    except ValueError:
+        raise ValidationError(f"{where}.recovery: must be 'resume' or 'restart'") from None
+    attempts = (
+        3
+        if doc.get("maxRecoveryAttempts") is None
+        else fields.integer(
+            doc, "maxRecoveryAttempts", where, minimum=0, maximum=MAX_RECOVERY_ATTEMPTS
+        )
+    )
+    scope = doc.get("scope")
+    if scope is not None and (not isinstance(scope, str) or not scope.strip()):
+        raise ValidationError(f"{where}.scope: a space-separated list of scopes")
+    deadline = (
+        DEFAULT_DISCOVERY_DEADLINE_S
+        if doc.get("discoveryDeadlineS") is None
+        else fields.integer(
+            doc, "discoveryDeadlineS", where, minimum=0, maximum=MAX_DISCOVERY_DEADLINE_S
+        )
+    )
+    design_property = doc.get("designProperty")
+    if design_property is not None and (
+        not isinstance(design_property, str) or not 0 < len(design_property) <= 255
+    ):
+        raise ValidationError(f"{where}.designProperty: a line item property name (1-255 chars)")
+    return CustomersCanvasSettings(
+        output_formats=fields.output_formats(doc.get("outputFormats"), f"{where}.outputFormats"),
+        base_url=base_url,
+        token_url=token_url,
+        credentials_secret=fields.secret_name(doc, where),
+        storefront_id=storefront_id,
+        tenant_id=tenant_id,
+        recovery=recovery,
+        max_recovery_attempts=attempts,
+        scope=scope,
+        region=region,
+        discovery_deadline_s=deadline,
+        design_property=design_property,
+    )
+
+
+def _build_adapter(settings: ProviderConfig, context: AdapterContext) -> CustomersCanvasAdapter:
+    assert isinstance(settings, CustomersCanvasSettings)
+    assert isinstance(context.shared, PollSpacing)
+    return CustomersCanvasAdapter(
+        settings,
+        context.tokens,
+        context.http,
+        url_policy=context.url_policy,
+        clock=context.clock,
+        spacing=context.shared,
+        storefront_id=context.storefront_id,
+    )
+
+
+def _produces(settings: ProviderConfig) -> tuple[str, ...] | None:
+    assert isinstance(settings, CustomersCanvasSettings)
+    return settings.output_formats
+
+
+def _apply_format(provider: ProviderSettings, file_format: str) -> ProviderSettings:
+    # The pipeline decides what Customer's Canvas outputs; the check is the only lever.
+    return provider
+
+
+def _poll_spacing(clock: Callable[[], float]) -> PollSpacing:
+    # One per registry: every adapter it builds shares it (see PollSpacing).
+    return PollSpacing(MIN_POLL_INTERVAL_S, clock)
+
+
+# At most one processing-results request per project per 60 s (vendor guidance).
+POLLING = PollingPolicy(
+    interval_s=60.0, first_poll_s=0.0, min_interval_s=60.0, recovery_delay_s=60.0
+)
+
+SPEC = ProviderSpec(
+    name=ProviderName.CUSTOMERS_CANVAS.value,
+    parse_settings=parse_customers_canvas_settings,
+    build_adapter=_build_adapter,
+    polling=POLLING,
+    formats=FormatSupport(
+        _produces, _apply_format, "its pipeline outputs (provider.outputFormats)"
+    ),
+    content_types=CONTENT_TYPES,
+    shared_state=_poll_spacing,
+)

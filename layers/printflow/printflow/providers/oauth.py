@@ -39,15 +39,9 @@ import httpx
 
 from printflow.adapters.config_secrets import read_json_secret
 from printflow.errors import ValidationError
-from printflow.providers.base import (
-    ArtifactAuth,
-    ArtifactSource,
-    ProviderRejected,
-    ProviderUnavailable,
-    json_object,
-    problem_detail,
-    retry_after_s,
-)
+from printflow.providers.errors import ProviderRejected, ProviderUnavailable
+from printflow.providers.http_answers import json_object, problem_detail, retry_after_s
+from printflow.providers.protocol import ArtifactAuth, ArtifactSource
 
 # Refresh this long before expiry (but at most half the lifetime, for short-lived tokens).
 REFRESH_MARGIN_S = 300.0

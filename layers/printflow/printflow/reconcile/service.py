@@ -31,13 +31,12 @@ from botocore.exceptions import ClientError
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.reconcile_state import PullState, ReconcileStateTable
 from printflow.domain.order import OrderKey
-from printflow.domain.storefront import Platform, Storefront
+from printflow.domain.storefront import PlatformId, Storefront
 from printflow.errors import ClientInputError, ValidationError
-from printflow.intake.normalisers import MAX_ORDER_ID_LENGTH
 from printflow.intake.service import IntakeService, IntakeUnavailable
 from printflow.net.ssrf import BlockedDestination, UnresolvableDestination
 from printflow.observability import logger, metrics
-from printflow.providers.base import UrlPolicy, check_url
+from printflow.platforms.fields import MAX_ORDER_ID_LENGTH
 from printflow.store_apis.base import Pacer, StoreApiError
 from printflow.store_apis.pulls import OrderPage, PullerFactory
 from printflow.store_apis.registry import (
@@ -45,6 +44,7 @@ from printflow.store_apis.registry import (
     StorePlatform,
     load_store_credentials,
 )
+from printflow.validators import UrlPolicy, check_url
 
 # Orders can appear in a listing a little after their creation time (clock skew, slow
 # commits): each pull starts this far before the watermark.
@@ -117,7 +117,7 @@ class Reconciler:
         http: Callable[[], httpx.Client],
         url_policy: UrlPolicy,
         *,
-        platforms: Mapping[Platform, StorePlatform] = STORE_PLATFORMS,
+        platforms: Mapping[PlatformId, StorePlatform] = STORE_PLATFORMS,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

@@ -8,11 +8,12 @@ from printflow.adapters import aws
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.reconcile_state import ReconcileStateTable
 from printflow.intake.wiring import build_intake_service
+from printflow.net.egress import egress_policy
 from printflow.net.safe_http import guarded_client
-from printflow.net.ssrf import EgressGuard, EgressPolicy, Resolver
-from printflow.providers.base import UrlPolicy
+from printflow.net.ssrf import EgressGuard, Resolver
 from printflow.reconcile.service import Reconciler
 from printflow.settings import ReconcileSettings
+from printflow.validators import UrlPolicy
 
 
 def build_reconciler(
@@ -31,12 +32,8 @@ def build_reconciler(
     client = dynamodb or aws.client("dynamodb")
     secrets = secretsmanager or aws.client("secretsmanager")
     table_name = settings.intake.core.order_table
-    policy = EgressPolicy.from_env(
-        {"EGRESS_ALLOWLIST": settings.egress_allowlist, "EGRESS_REROUTES": settings.egress_reroutes}
-    )
+    policy = egress_policy(settings)
     guard = EgressGuard(policy, resolver)
-    # Store URLs may use plain http only for hosts the egress allowlist names (local stack).
-    insecure = {entry.rsplit(":", 1)[0].strip("[]") for entry in policy.allow_hosts}
     return Reconciler(
         OrderTable(client, table_name),
         ReconcileStateTable(client, table_name),
@@ -49,5 +46,6 @@ def build_reconciler(
         ),
         secrets,
         lambda: guarded_client(guard, timeout=settings.store_timeout_s),
-        UrlPolicy(allow_insecure_hosts=frozenset(insecure)),
+        # Store URLs may use plain http only for hosts the egress allowlist names (local stack).
+        UrlPolicy.from_egress(policy),
     )

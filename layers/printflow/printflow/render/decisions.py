@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from printflow.domain.render_job import JobKind, JobState, PollingPolicy, RenderJob
-from printflow.providers.base import PollResult, PollState, RecoveryPlan, RenderWork
+from printflow.providers.protocol import PollResult, PollState, RecoveryPlan, RenderWork
 
 RENDER_FAILED = "Render.Failed"
 RENDER_EXPIRED = "Render.Expired"

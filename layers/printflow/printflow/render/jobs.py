@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from printflow.domain.order import OrderKey
 from printflow.domain.render_job import JobKind, JobState, RenderJob
-from printflow.providers.base import RenderWork, WorkKind
+from printflow.providers.protocol import RenderWork, WorkKind
 
 _KINDS = {
     WorkKind.OUTPUT_TASK: JobKind.TASK,

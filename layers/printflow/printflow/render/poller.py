@@ -10,22 +10,37 @@ leaves it running, its next poll is scheduled at the provider's interval. Two en
   lost: a crash between saving a job and setting its timer, a message in the dead-letter
   queue), polls them and sets their timers again, and counts them as rescued.
 
-For each job, concurrently: lease it (a conditional write: a job another worker holds, or
-one that is not due, is skipped), poll its provider under that provider's concurrency limit,
-and decide; then act: queue the download of a finished job, fail the flow's step for a failed
-one, resume a failed pipeline, create jobs for newly found projects; then save the job,
-release the lease and set its next timer.
+For each job, concurrently: take it, poll its provider under that provider's concurrency
+limit, and decide; then act: queue the download of a finished job, fail the flow's step for a
+failed one, resume a failed pipeline, create jobs for newly found projects; then save the job
+(releasing it) and set its next timer.
 
-A timer that fires twice, late or never does no harm: the lease lets one worker poll a job
-per due time, a late one polls late, and a lost one is rescued by the sweep. A timer that
-finds its job leased by another worker is set again for the lease's expiry: if that worker
-crashed, the job is polled as soon as its lease runs out, not at the sweep's rescue. Side effects
-come before the save: if a worker dies in between, the lease expires, the job is polled again
-and the side effect repeats, and each one is idempotent (download messages are deduplicated
-by the download function, task tokens complete once). The timer is set after the save, so it
-never fires on a job that still looks leased. boto3 is synchronous, so its calls run in a
-thread pool sized to the poll concurrency and overlap with HTTP polls. A worker stops taking
-work when the Lambda's remaining time falls under ``safety_s``.
+How a job is taken differs, because DynamoDB bills each write by the item's size and each move
+of a ``DueIndex`` key twice:
+
+- the sweep *leases* it (a conditional write that moves ``dueAt`` to the lease's expiry: a job
+  another worker holds, or one that is not due, is skipped), then saves it: two writes;
+- a fired timer *claims* it: a strongly consistent read (a fifth of a write's price) finds it
+  due, and the poll's one write, the save, is conditional on the job still being the version
+  read (:meth:`RenderJobTable.save_claimed`). A lease or save by anyone else in between fails
+  that condition: the save is dropped and counted as a lost lease. Timers of one job in one
+  batch run one after the other, so a duplicate delivery in the batch finds the job saved and
+  not due. Two deliveries of one timer in two invocations at the same instant may both poll
+  the provider; one save wins, and the side effects are idempotent (below).
+
+A timer that fires twice, late or never does no harm: one worker saves a job per due time, a
+late one polls late, and a lost one is rescued by the sweep. A timer that finds its job leased
+by another worker is set again for the lease's expiry: if that worker crashed, the job is
+polled as soon as its lease runs out, not at the sweep's rescue. Side effects come before the
+save: if a worker dies in between, the job is polled again (a leased job when its lease
+expires; a claimed one at once: nothing was written, the timer's message comes back) and the
+side effect repeats, and each one is idempotent (download messages are deduplicated by the
+download function, task tokens complete once). The timer is set after the save, so it never
+fires on a job that still looks leased. Timers are set to fire at or just after their due time
+(:func:`printflow.adapters.poll_timers.delay_after`), so no invocation sleeps out a remainder
+it is billed for. boto3 is synchronous, so its calls run in a thread pool sized to the poll
+concurrency and overlap with HTTP polls. A worker stops taking work when the Lambda's
+remaining time falls under ``safety_s``.
 """
 
 from __future__ import annotations
@@ -40,20 +55,19 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from printflow.adapters.order_table import order_pk
-from printflow.adapters.poll_timers import EARLY_FIRE_S, PollTimer
+from printflow.adapters.poll_timers import PollTimer
 from printflow.adapters.render_job_table import RenderJobTable, job_sk
-from printflow.domain.render_job import JobState, PollingPolicy, RenderJob
+from printflow.domain.order import OrderKey
+from printflow.domain.render_job import ACTIVE_STATES, JobState, PollingPolicy, RenderJob
 from printflow.observability import logger
-from printflow.providers.base import (
-    PollState,
+from printflow.providers.errors import (
     ProviderAnswerMalformed,
     ProviderRejected,
     ProviderUnavailable,
     RecoveryRefused,
-    RenderProvider,
-    RenderWork,
     TooSoon,
 )
+from printflow.providers.protocol import PollState, RenderProvider, RenderWork
 from printflow.render.decisions import (
     RENDER_FAILED,
     Action,
@@ -70,8 +84,9 @@ from printflow.render.jobs import job_for_work
 T = TypeVar("T")
 # "render job waiting" lines per run (each says why a job is not done yet).
 WAITING_LOG_LIMIT = 20
-# SQS may deliver a delayed message a little before its whole second is up, and clocks of
-# two hosts differ by a few ms: a timer this much earlier than a second is not a chain link.
+# SQS may deliver a delayed message a little before its delay is up, and clocks of two hosts
+# differ by a few ms: a timer up to this early waits (milliseconds, in practice); an earlier
+# one is a link of a chain, or was set to fire early, and is set again instead.
 TIMER_TOLERANCE_S = 0.5
 
 
@@ -166,6 +181,8 @@ class Poller:
         self.owner = owner or f"poller-{uuid.uuid4().hex[:12]}"
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._executor: ThreadPoolExecutor | None = None
+        # Jobs this poller has claimed and not saved yet (they carry no lease owner).
+        self._claimed: set[tuple[OrderKey, str]] = set()
 
     # -- entry point ------------------------------------------------------------------------
 
@@ -195,11 +212,19 @@ class Poller:
         """Handle fired timers: poll each job that is due, set the next timers."""
         report = PollReport(timers_fired=len(timers))
 
+        # One job's timers one after the other (earliest first): a duplicate finds the job
+        # saved by the first and not due, instead of polling it a second time.
+        by_job: dict[tuple[OrderKey, str], list[PollTimer]] = {}
+        for timer in timers:
+            by_job.setdefault((timer.order_key, timer.job_id), []).append(timer)
+
+        async def in_order(job_timers: list[PollTimer], lease_until: float) -> None:
+            for timer in sorted(job_timers, key=lambda t: t.due_at):
+                await self._fired(timer, lease_until, remaining_s, report)
+
         async def work() -> None:
             lease_until = self._clock() + remaining_s() + self.settings.lease_margin_s
-            await asyncio.gather(
-                *(self._fired(timer, lease_until, remaining_s, report) for timer in timers)
-            )
+            await asyncio.gather(*(in_order(group, lease_until) for group in by_job.values()))
 
         return await self._in_pool(work, report)
 
@@ -225,25 +250,21 @@ class Poller:
         report: PollReport,
     ) -> None:
         early = timer.due_at - self._clock()
-        if early > EARLY_FIRE_S + TIMER_TOLERANCE_S:
-            # A wait longer than SQS's 900 s delay: this was one link of the chain.
+        if early > TIMER_TOLERANCE_S:
+            # A wait longer than SQS's 900 s delay (one link of the chain), or a timer set to
+            # fire before its due time: set again for the rest, rather than waited out here.
             report.timers_chained += 1
             await self._set_timer(timer, report)
             return
         if early > 0:
-            # SQS delays whole seconds: the rest of the second is waited here (concurrently
-            # with the batch's other jobs).
+            # Delivered a few ms early: waited here (concurrently with the batch's other jobs).
             await asyncio.sleep(early)
-        pk, sk = order_pk(timer.order_key), job_sk(timer.job_id)
-        outcome = await self._handle(pk, sk, lease_until, remaining_s, report)
+        outcome, held_until = await self._take_fired(timer, remaining_s, report)
         if outcome is Handled.NOT_OURS:
             # When another worker holds the job's lease, that worker may have crashed: the
             # lease's expiry is when the job is due again, so the timer fires then instead of
             # leaving the job to the scheduled rescue minutes later. (A live holder has set
             # the next poll by then, and this timer is skipped as not due.)
-            held_until = await self._aws(
-                self._jobs.lease_held_until, pk, sk, self._clock(), other_than=self.owner
-            )
             if held_until is None:
                 report.timers_skipped += 1
             else:
@@ -252,8 +273,49 @@ class Poller:
         elif outcome is Handled.NO_TIME:
             await self._set_timer(timer, report)  # fires again at once, in another invocation
         elif outcome is Handled.ERROR:
-            # Try again when the lease this worker may hold has run out.
+            # Try again later (when a lease this worker might hold would have run out), not
+            # in a tight loop on a job whose poll keeps failing.
             await self._set_timer(replace(timer, due_at=lease_until), report)
+
+    async def _take_fired(
+        self, timer: PollTimer, remaining_s: Callable[[], float], report: PollReport
+    ) -> tuple[Handled, float | None]:
+        """Claim the timer's job if it is due and poll it (see the module's docstring).
+
+        With :data:`Handled.NOT_OURS`, also when another worker's lease on the job runs out
+        (``None``: the job is not leased, so the timer is stale or a duplicate).
+        """
+        if remaining_s() < self.settings.safety_s:
+            report.skipped_for_time += 1
+            return Handled.NO_TIME, None
+        pk, sk = order_pk(timer.order_key), job_sk(timer.job_id)
+        try:
+            job = await self._aws(self._jobs.peek, pk, sk)
+        except Exception:
+            report.errors += 1
+            logger.exception("render job handling failed", extra={"job": sk, "order": pk})
+            return Handled.ERROR, None
+        now = self._clock()
+        if job is None or job.state not in ACTIVE_STATES or job.due_at is None:
+            return Handled.NOT_OURS, None  # done, failed or gone: the timer is stale
+        if job.due_at > now:
+            # Not due: its next poll is set (the timer is stale or a duplicate), or a live
+            # lease holds it (a leased job's dueAt is its lease's expiry).
+            leased = job.state is JobState.LEASED and job.lease_owner != self.owner
+            return Handled.NOT_OURS, job.due_at if leased else None
+        key = (job.order_key, job.job_id)
+        self._claimed.add(key)
+        try:
+            report.leased += 1
+            await self._poll_and_apply(job, report, seen=job)
+        except Exception:
+            # Nothing was written: the timer is set again and the job polled then.
+            report.errors += 1
+            logger.exception("render job handling failed", extra={"job": sk, "order": pk})
+            return Handled.ERROR, None
+        finally:
+            self._claimed.discard(key)
+        return Handled.POLLED, None
 
     # -- one job ----------------------------------------------------------------------------
 
@@ -279,25 +341,32 @@ class Poller:
             if rescue:
                 report.rescued += 1
                 logger.info("render job rescued", extra={"job": sk, "order": pk})
-            expired = past_deadline(job, self._clock())
-            if expired is not None:
-                # The step has timed out: fail it without asking the provider (which may be
-                # the very thing that keeps failing).
-                await self._apply(expired, report)
-                return Handled.POLLED
-            provider = await self._provider_for(job)
-            policy = self._policy_for(job.provider)
-            async with self._semaphore(job.provider):
-                decision = await self._poll(job, provider, policy, report)
-                if decision.action is Action.RECOVER:
-                    decision = await self._recover(decision, provider, policy)
-            await self._apply(decision, report)
+            await self._poll_and_apply(job, report, seen=None)
         except Exception:
             # The lease runs out; the timer's redelivery or the sweep polls the job again.
             report.errors += 1
             logger.exception("render job handling failed", extra={"job": sk, "order": pk})
             return Handled.ERROR
         return Handled.POLLED
+
+    async def _poll_and_apply(
+        self, job: RenderJob, report: PollReport, *, seen: RenderJob | None
+    ) -> None:
+        """Poll a job this worker has taken, act on the answer and save it (``seen``: the
+        version a claim read; ``None``: the job is leased)."""
+        expired = past_deadline(job, self._clock())
+        if expired is not None:
+            # The step has timed out: fail it without asking the provider (which may be
+            # the very thing that keeps failing).
+            await self._apply(expired, report, seen)
+            return
+        provider = await self._provider_for(job)
+        policy = self._policy_for(job.provider)
+        async with self._semaphore(job.provider):
+            decision = await self._poll(job, provider, policy, report)
+            if decision.action is Action.RECOVER:
+                decision = await self._recover(decision, provider, policy)
+        await self._apply(decision, report, seen)
 
     async def _poll(
         self,
@@ -349,7 +418,7 @@ class Poller:
         )
         return replace(decision, job=recovered)
 
-    async def _apply(self, decision: Decision, report: PollReport) -> None:
+    async def _apply(self, decision: Decision, report: PollReport, seen: RenderJob | None) -> None:
         job = decision.job
         if decision.discovered:
             # Before a finished discovery job is queued: its download completes the step
@@ -374,11 +443,34 @@ class Poller:
         if decision.keeps_polling:
             report.rescheduled += 1
             self._log_waiting(job, report)
-        if not await self._aws(self._jobs.save, job, owner=self.owner):
-            report.lost_leases += 1  # whoever took the job over sets its timer
+        if seen is None:
+            saved = await self._aws(self._jobs.save, job, owner=self.owner)
+        else:
+            saved = await self._aws(self._jobs.save_claimed, job, seen=seen)
+        if not saved:
+            report.lost_leases += 1  # a lease holder that took the job over sets its timer
+            if seen is not None:
+                await self._rearm_lost_claim(job, report)
             return
         if decision.keeps_polling:
             await self._set_timer(job, report)
+
+    async def _rearm_lost_claim(self, job: RenderJob, report: PollReport) -> None:
+        """A claimed job's save lost to another write: set its timer for its due time now.
+
+        The other writer may never set one: a poll run that leased the job and crashed, or a
+        render step retry that moved the job to a new task token. Without this timer the job
+        would wait for the scheduled rescue (minutes). A live lease holder sets its own next
+        poll as well; the extra timer then finds the job not due and does nothing.
+        """
+        try:
+            current = await self._aws(self._jobs.peek, order_pk(job.order_key), job_sk(job.job_id))
+        except Exception:
+            report.errors += 1
+            logger.exception("render job re-read failed: the scheduled run will rescue it")
+            return
+        if current is not None and current.state in ACTIVE_STATES and current.due_at is not None:
+            await self._set_timer(current, report)
 
     async def _set_timer(self, target: RenderJob | PollTimer, report: PollReport) -> None:
         """Best effort: a timer that cannot be set leaves the job to the sweep."""
@@ -457,7 +549,10 @@ class Poller:
         for sibling in self._jobs.jobs_of(failed_job.order_key):
             if sibling.job_id == failed_job.job_id or sibling.task_token != failed_job.task_token:
                 continue
-            if sibling.lease_owner == self.owner:
+            if (
+                sibling.lease_owner == self.owner
+                or (sibling.order_key, sibling.job_id) in self._claimed
+            ):
                 continue  # this run is handling it: its own outcome is saved, not "cancelled"
             self._jobs.move(
                 sibling.order_key,

@@ -12,6 +12,13 @@ when a step's start has finished (``renderStartsDone``). A start that failed hal
 unavailable on the fifth of eight line items, the Lambda's time up) is resumed by the retry
 from the first line item without a job; at most the one task in flight when it died is an
 unused task at CHILI (a cost, never a duplicate file: only recorded tasks are downloaded).
+
+A provider that is unavailable while the work is being started (5xx, 429, a timeout) is
+waited out until the render step's timeout, as a poll's transient error is: the step fails as
+retryable (Step Functions retries it, the flow giving render steps enough attempts to span the
+timeout), and the order notes when this run of the step first met the outage. Once the
+timeout has passed since then, the step fails for good (``StepFailed``, its ``onError``
+path). Never a fixed number of retries: those turned a short outage into a failed order.
 """
 
 from __future__ import annotations
@@ -28,13 +35,14 @@ from printflow.domain.order import Order, OrderKey, order_from_document
 from printflow.domain.render_job import JobState, RenderJob
 from printflow.domain.storefront import Storefront
 from printflow.errors import StepFailed, StepRetryable, ValidationError
-from printflow.flows.model import GenerateProductionFilesOptions, StepType
-from printflow.flows.options import parse_options
-from printflow.intake.completion import OrderCompleter, OrderNotCompletable, StoreUnavailable
+from printflow.flows.step_types import generate_production_files
+from printflow.flows.step_types.generate_production_files import GenerateProductionFilesOptions
 from printflow.observability import logger
-from printflow.providers.base import ProviderRejected, ProviderUnavailable, RenderWork
+from printflow.orders.completion import OrderCompleter, OrderNotCompletable, StoreUnavailable
+from printflow.providers.errors import ProviderRejected, ProviderUnavailable
+from printflow.providers.formats import settings_for_step
+from printflow.providers.protocol import RenderWork
 from printflow.providers.registry import ProviderRegistry, start_render
-from printflow.render.formats import settings_for_step
 from printflow.render.jobs import job_for_work
 from printflow.render.policies import policy_for
 from printflow.steps.context import StepInvocation
@@ -64,19 +72,18 @@ class RenderRequest:
     # so no Fail state follows the step; ``error`` is the error record written with its status.
     fail_flow_cause: str | None = None
     error: dict[str, str] | None = None
+    # This execution's run of the step (``StepInvocation.run_id``): an outage met while
+    # starting is timed from this run's first attempt, so an order retry starts afresh.
+    run_id: str = ""
 
 
 def render_options(invocation: StepInvocation) -> GenerateProductionFilesOptions:
     """The step's options, checked with the flow's own rules (the event may not come from a
     validated flow); a bad option fails the step with the validator's message."""
     try:
-        options = parse_options(
-            StepType.GENERATE_PRODUCTION_FILES, dict(invocation.options), "options"
-        )
+        return generate_production_files.SPEC.parse_options(dict(invocation.options), "options")
     except ValidationError as exc:
         raise StepFailed(f"step {invocation.step_id!r}: {exc}") from exc
-    assert isinstance(options, GenerateProductionFilesOptions)
-    return options
 
 
 class _TimeRunningOut(Exception):
@@ -169,7 +176,7 @@ class RenderStarter:
         except (ProviderRejected, ValidationError) as exc:
             raise StepFailed(f"{provider_name} refused the render: {exc}") from exc
         except ProviderUnavailable as exc:
-            raise StepRetryable(f"{provider_name} is unavailable: {exc.message}") from exc
+            raise self._unavailable(request, provider_name, exc) from exc
         except _TimeRunningOut:
             raise StepRetryable(
                 f"started {len(earlier) + new_jobs} render job(s) before the function's time ran "
@@ -183,6 +190,27 @@ class RenderStarter:
             error=request.error,
         )
         return RenderStarted(len(earlier) + new_jobs, provider_name, resumed=bool(earlier))
+
+    def _unavailable(
+        self, request: RenderRequest, provider_name: str, exc: ProviderUnavailable
+    ) -> StepRetryable | StepFailed:
+        """Retry while the render step's timeout has not passed since this run first met
+        the outage; after that, fail the step for good."""
+        now = self._clock()
+        since = self._orders.note_render_start_unavailable(
+            request.order, request.run_id or request.step_id, now
+        )
+        waited = now - since
+        if waited >= request.timeout_s:
+            return StepFailed(
+                f"{provider_name} was still unavailable {waited:.0f} s after the render "
+                f"start first met it (the render step's timeout is {request.timeout_s} s): "
+                f"{exc.message}"
+            )
+        return StepRetryable(
+            f"{provider_name} is unavailable: {exc.message} (retried until the render "
+            f"step's timeout, {request.timeout_s - waited:.0f} s left)"
+        )
 
     def _take_up_failed_jobs(
         self, request: RenderRequest, earlier: list[RenderJob], item: dict[str, Any]

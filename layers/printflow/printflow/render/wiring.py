@@ -18,33 +18,30 @@ from printflow.adapters.render_job_table import RenderJobTable
 from printflow.adapters.task_tokens import TaskTokens
 from printflow.domain.render_job import RenderJob
 from printflow.domain.storefront import Storefront
-from printflow.intake.completion import OrderCompleter
-from printflow.intake.sweep import StuckOrderSweep
+from printflow.net.egress import egress_policy
 from printflow.net.safe_http import guarded_async_client, guarded_client
-from printflow.net.ssrf import EgressGuard, EgressPolicy
-from printflow.providers.base import RenderProvider, UrlPolicy
+from printflow.net.ssrf import EgressGuard
+from printflow.orders.completion import OrderCompleter
+from printflow.orders.sweep import StuckOrderSweep
+from printflow.providers.protocol import RenderProvider
 from printflow.providers.registry import ProviderRegistry
 from printflow.render.policies import policy_for
 from printflow.render.poller import Poller, PollerSettings
 from printflow.render.start import RenderStarter
 from printflow.settings import RenderSettings
-
-
-def egress_policy(settings: RenderSettings) -> EgressPolicy:
-    return EgressPolicy.from_env(
-        {"EGRESS_ALLOWLIST": settings.egress_allowlist, "EGRESS_REROUTES": settings.egress_reroutes}
-    )
+from printflow.validators import UrlPolicy
 
 
 def url_policy(settings: RenderSettings) -> UrlPolicy:
     """Provider URLs may use http only for hosts the egress allowlist names (local stack)."""
-    hosts = {entry.rsplit(":", 1)[0].strip("[]") for entry in egress_policy(settings).allow_hosts}
-    return UrlPolicy(allow_insecure_hosts=frozenset(hosts))
+    return UrlPolicy.from_egress(egress_policy(settings))
 
 
 def provider_registry(settings: RenderSettings, secretsmanager: Any = None) -> ProviderRegistry:
     return ProviderRegistry(
-        secretsmanager or aws.client("secretsmanager"), url_policy=url_policy(settings)
+        secretsmanager or aws.client("secretsmanager"),
+        url_policy=url_policy(settings),
+        egress_guard=EgressGuard(egress_policy(settings)),
     )
 
 

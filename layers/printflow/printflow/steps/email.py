@@ -1,7 +1,7 @@
 """The send-email step: render the flow's templates for the order and send them through SES.
 
 The options are validated again with the flow's own rules
-(:func:`printflow.flows.options.parse_options`): the event may not come from a validated
+(:mod:`printflow.flows.step_types.send_email`): the event may not come from a validated
 flow, and a bad option must fail the step with the same message the validator would give.
 Rendering rules are in :mod:`printflow.steps.templating`.
 """
@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from printflow.adapters.order_table import EMAIL_SENT, EMAIL_UNSENT, OrderTable
 from printflow.adapters.ses_email import OutgoingEmail, SesMailer
 from printflow.errors import StepFailed, StepRetryable, ValidationError
-from printflow.flows.model import SendEmailOptions, StepType
-from printflow.flows.options import parse_options
+from printflow.flows.step_types import send_email
+from printflow.flows.step_types.send_email import SendEmailOptions
 from printflow.steps.context import StepInvocation, load_order
 from printflow.steps.templating import (
     html_body,
@@ -26,6 +26,10 @@ from printflow.steps.templating import (
     render_subject,
     template_values,
 )
+
+# Errors after which SES certainly sent nothing: it answered with a refusal, or the
+# connection was never made.
+_NOTHING_SENT = (ClientError, ConnectTimeoutError, EndpointConnectionError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +43,9 @@ class SentEmail:
 
 def parse_email_options(invocation: StepInvocation) -> SendEmailOptions:
     try:
-        options = parse_options(StepType.SEND_EMAIL, dict(invocation.options), "options")
+        return send_email.SPEC.parse_options(dict(invocation.options), "options")
     except ValidationError as exc:
         raise StepFailed(f"step {invocation.step_id!r}: {exc}") from exc
-    assert isinstance(options, SendEmailOptions)
-    return options
 
 
 class EmailStep:
@@ -88,10 +90,11 @@ class EmailStep:
             self._table.finish_email(key, step, delivery, EMAIL_UNSENT, _now())
             raise
         except StepRetryable as exc:
-            # SES answered (throttled, 5xx): nothing went out and the step's retry may send.
-            # No answer at all (a timeout after the request left) keeps the record
-            # "sending": the email may have gone out, and it is never resent silently.
-            if isinstance(exc.__cause__, ClientError):
+            # SES answered (throttled, 5xx) or was never reached: nothing went out and the
+            # step's retry may send. No answer at all (a timeout after the request left)
+            # keeps the record "sending": the email may have gone out, and it is never
+            # resent silently.
+            if isinstance(exc.__cause__, _NOTHING_SENT):
                 self._table.finish_email(key, step, delivery, EMAIL_UNSENT, _now())
             raise
         self._table.finish_email(key, step, delivery, EMAIL_SENT, _now(), message_id)

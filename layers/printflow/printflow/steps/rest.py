@@ -29,7 +29,7 @@ Headers: ``Content-Type: application/json``, ``User-Agent: PrintFlow/<v>``,
 dedupe on it), the flow's own ``headers``, and with ``signingSecret``
 ``X-PrintFlow-Timestamp`` (unix seconds) and ``X-PrintFlow-Signature: v1=<hex>``, the
 HMAC-SHA256 of ``{timestamp}.{body}``: the scheme PrintFlow's generic webhook accepts
-(:func:`printflow.intake.signatures.generic_signature`).
+(:func:`printflow.signing.generic_signature`).
 
 Outcome: 2xx succeeds. 3xx fails for good (redirects are never followed: configure the final
 URL). 408, 425, 429, 5xx, timeouts and network errors raise :class:`StepRetryable` (the
@@ -54,8 +54,8 @@ from printflow.adapters.order_table import OrderTable
 from printflow.adapters.signing_secrets import SigningSecrets
 from printflow.errors import StepFailed, StepRetryable
 from printflow.flows.options import CONTROL_CHARS, FORBIDDEN_HEADERS
-from printflow.intake.signatures import generic_signature
 from printflow.net.ssrf import BlockedDestination, UnresolvableDestination
+from printflow.signing import generic_signature
 from printflow.steps.context import StepInvocation, load_order
 
 SCHEMA = "printflow.order/v1"

@@ -9,19 +9,19 @@ import httpx
 from printflow.adapters import aws
 from printflow.adapters.artifact_bucket import ArtifactBucket
 from printflow.adapters.order_table import OrderTable
-from printflow.adapters.ses_email import SesMailer
+from printflow.adapters.ses_email import SEND_ATTEMPTS, SesMailer
 from printflow.adapters.signing_secrets import SigningSecrets
 from printflow.adapters.step_effects import StepEffects
 from printflow.adapters.task_tokens import TaskTokens
 from printflow.errors import ConfigurationError
 from printflow.net.safe_http import guarded_client
 from printflow.net.ssrf import EgressGuard, Resolver
-from printflow.providers.base import UrlPolicy
 from printflow.steps.completion import StepCompletion
 from printflow.steps.email import EmailStep
 from printflow.steps.rest import Presigner, RestStep
 from printflow.steps.settings import StepSettings
 from printflow.steps.write_back import WriteBackStep
+from printflow.validators import UrlPolicy
 
 
 def build_rest_step(
@@ -64,7 +64,9 @@ def build_email_step(
         raise ConfigurationError("environment variable SENDER_EMAIL is not set")
     return EmailStep(
         OrderTable(dynamodb or aws.client("dynamodb"), settings.core.order_table),
-        SesMailer(sesv2 or aws.client("sesv2"), settings.sender_email),
+        SesMailer(
+            sesv2 or aws.client("sesv2", total_attempts=SEND_ATTEMPTS), settings.sender_email
+        ),
         operations_email=settings.operations_email,
     )
 
@@ -82,8 +84,7 @@ def build_step_completion(
 
 def write_back_url_policy(settings: StepSettings) -> UrlPolicy:
     """Store API URLs may use http only for hosts the egress allowlist names (local stack)."""
-    hosts = {entry.rsplit(":", 1)[0].strip("[]") for entry in settings.egress.allow_hosts}
-    return UrlPolicy(allow_insecure_hosts=frozenset(hosts))
+    return UrlPolicy.from_egress(settings.egress)
 
 
 def build_write_back_step(

@@ -1,6 +1,7 @@
 """The update-storefront-order step: tell the shop its order's files are made.
 
-Options (validated with the flow's rules, :func:`printflow.flows.options.parse_options`):
+Options (validated with the flow's rules,
+:mod:`printflow.flows.step_types.update_storefront_order`):
 
 - ``tags``: added to the order's tags, never replacing the shop's own; adding a tag the order
   has already is harmless. Platforms without order tags (WooCommerce, BigCommerce) get them
@@ -36,16 +37,19 @@ from printflow.adapters.order_table import OrderTable
 from printflow.adapters.step_effects import Claim, StepEffects
 from printflow.domain.storefront import Storefront
 from printflow.errors import StepFailed, StepRetryable, ValidationError
-from printflow.flows.model import StepType, UpdateStorefrontOrderOptions
-from printflow.flows.options import parse_options
 from printflow.flows.placeholders import ARTIFACT_LINKS
+from printflow.flows.step_types import update_storefront_order
+from printflow.flows.step_types.update_storefront_order import (
+    UpdateStorefrontOrderOptions,
+    check_write_back_fits,
+)
 from printflow.net.ssrf import BlockedDestination, UnresolvableDestination
-from printflow.providers.base import UrlPolicy, check_url
 from printflow.steps.context import StepInvocation, load_order
 from printflow.steps.rest import Presigner, artifact_links, request_budget
 from printflow.steps.templating import render_message, template_values
 from printflow.store_apis.base import Pacer, StoreApiError
 from printflow.store_apis.registry import StorePlatform, load_store_credentials, store_platform
+from printflow.validators import UrlPolicy
 
 NOTE_EFFECT = "note"
 # Shops keep notes for years; a presigned link lasts at most 7 days (SigV4), and no longer
@@ -75,13 +79,9 @@ class WriteBack:
 
 def parse_write_back_options(invocation: StepInvocation) -> UpdateStorefrontOrderOptions:
     try:
-        options = parse_options(
-            StepType.UPDATE_STOREFRONT_ORDER, dict(invocation.options), "options"
-        )
+        return update_storefront_order.SPEC.parse_options(dict(invocation.options), "options")
     except ValidationError as exc:
         raise StepFailed(f"step {invocation.step_id!r}: {exc}") from exc
-    assert isinstance(options, UpdateStorefrontOrderOptions)
-    return options
 
 
 def note_text(
@@ -246,25 +246,3 @@ class WriteBackStep:
             raise
         self._effects.mark_done(key, NOTE_EFFECT, delivery, now=self._clock())
         return "written"
-
-
-def check_write_back_fits(
-    storefront: Storefront,
-    options: UpdateStorefrontOrderOptions,
-    policy: UrlPolicy,
-    where: str,
-) -> None:
-    """The storefront can take this step: a store API, a base URL the policy accepts, a status
-    the platform has. :class:`ValidationError` naming the step."""
-    entry = store_platform(storefront.platform, where)
-    if storefront.store_api is None:
-        raise ValidationError(
-            f"{where}: storefront {storefront.storefront_id!r} has no storeApi to write back "
-            "to (see README: Writing back to the shop)"
-        )
-    check_url(storefront.store_api.base_url, f"{where}: storeApi.baseUrl", policy)
-    if options.status is not None:
-        try:
-            entry.status_value(options.status)
-        except ValidationError as exc:
-            raise ValidationError(f"{where}.options.status: {exc}") from None

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from printflow.errors import PrintFlowError
-from printflow.providers.base import retry_after_s
+from printflow.providers.http_answers import retry_after_s
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 EXCERPT_CHARS = 200

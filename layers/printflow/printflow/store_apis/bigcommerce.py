@@ -30,13 +30,15 @@ from urllib.parse import quote
 
 import httpx
 
+from printflow.domain.order import Order
 from printflow.domain.storefront import StoreApi
 from printflow.errors import ValidationError
+from printflow.platforms.bigcommerce import complete_bigcommerce
 from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange_paced
 from printflow.store_apis.pulls import OrderPage, PulledOrder, parse_time
 
 PAGE_SIZE = 250  # the API's maximum
-MAX_PAGES = 4  # 1,000 line items: the most an Order holds (intake.normalisers.MAX_LINE_ITEMS)
+MAX_PAGES = 4  # 1,000 line items: the most an Order holds (platforms.fields.MAX_LINE_ITEMS)
 
 
 class BigCommerceApi:
@@ -107,6 +109,18 @@ class BigCommerceOrders:
             if len(answer) < PAGE_SIZE:
                 break
         return doc, products
+
+
+def complete_thin_order(
+    http: httpx.Client, api: StoreApi, credentials: Mapping[str, str], thin: Order
+) -> Order:
+    """The full order behind a thin webhook: read from the store, then merged into ``thin``.
+
+    Raises :class:`StoreApiError` (the read) or :class:`~printflow.errors.MalformedPayload`
+    (an order the store answered that cannot be used). Reads only; stores nothing.
+    """
+    doc, products = BigCommerceOrders(http, api, credentials["accessToken"]).fetch(thin.order_id)
+    return complete_bigcommerce(thin, doc, products)
 
 
 # -- write-back (the update-storefront-order step) ---------------------------------------------

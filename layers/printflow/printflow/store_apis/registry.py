@@ -3,25 +3,28 @@ platform (a platform missing here, such as ``generic``, has no store API).
 
 Each entry says which fields its credentials secret holds and builds the platform's clients:
 its write-back (the ``update-storefront-order`` step) and its order puller (reconciliation),
-both in the platform's one module.
+both in the platform's one module, and for a platform whose webhooks are thin (BigCommerce)
+the read that completes such an order (the render start's :mod:`printflow.orders.completion`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 
 from printflow.adapters.config_secrets import read_json_secret
-from printflow.domain.storefront import Platform, StoreApi
+from printflow.domain.order import Order
+from printflow.domain.storefront import Platform, PlatformId, StoreApi
 from printflow.errors import ValidationError
 from printflow.store_apis.base import Pacer
 from printflow.store_apis.bigcommerce import (
     BigCommerceOrderPuller,
     BigCommerceWriteBack,
     bigcommerce_status,
+    complete_thin_order,
 )
 from printflow.store_apis.pulls import PullerFactory
 from printflow.store_apis.shopify import ShopifyOrderPuller, ShopifyWriteBack
@@ -46,6 +49,8 @@ class StoreWriteBack(Protocol):
 
 
 WriteBackFactory = Callable[[httpx.Client, StoreApi, dict[str, str], Pacer], StoreWriteBack]
+# Reads the full order behind a thin webhook's order (client, store API, credentials, order).
+ThinOrderCompleter = Callable[[httpx.Client, StoreApi, Mapping[str, str], Order], Order]
 
 
 def _no_status(status: str) -> str | int:
@@ -68,9 +73,11 @@ class StorePlatform:
     status_value: Callable[[str], str | int]
     # Whether its orders have tags (otherwise the step writes them into the note).
     has_tags: bool
+    # Completes the thin orders its webhooks carry; None: its webhooks carry whole orders.
+    complete_thin_order: ThinOrderCompleter | None = None
 
 
-STORE_PLATFORMS: dict[Platform, StorePlatform] = {
+STORE_PLATFORMS: dict[PlatformId, StorePlatform] = {
     Platform.SHOPIFY: StorePlatform(
         ("accessToken",), ShopifyWriteBack, ShopifyOrderPuller, _no_status, has_tags=True
     ),
@@ -87,11 +94,12 @@ STORE_PLATFORMS: dict[Platform, StorePlatform] = {
         BigCommerceOrderPuller,
         bigcommerce_status,
         has_tags=False,
+        complete_thin_order=complete_thin_order,
     ),
 }
 
 
-def store_platform(platform: Platform, where: str) -> StorePlatform:
+def store_platform(platform: PlatformId, where: str) -> StorePlatform:
     """The platform's entry; :class:`ValidationError` when it has no store API."""
     found = STORE_PLATFORMS.get(platform)
     if found is None:
@@ -103,7 +111,7 @@ def store_platform(platform: Platform, where: str) -> StorePlatform:
 
 
 def load_store_credentials(
-    secretsmanager: Any, platform: Platform, api: StoreApi, where: str
+    secretsmanager: Any, platform: PlatformId, api: StoreApi, where: str
 ) -> dict[str, str]:
     """The credentials the platform needs from ``api.credentials_secret``, checked.
 

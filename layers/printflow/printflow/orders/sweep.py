@@ -4,7 +4,9 @@ Intake answers 202 once the order is durable, even if starting its execution fai
 order keeps a sweep slot in the sparse ``DueIndex`` until someone confirms its execution
 exists. The poller runs this sweep on every invocation: for each order past its slot time,
 an existing execution (running or finished) just clears the slot; a missing one is started
-under the same deterministic name (so overlapping sweeps cannot run an order twice).
+under the same deterministic name (so overlapping sweeps cannot run an order twice). A crash
+mid-sweep leaves the remaining slots in the index for the next run; an order whose start
+failed is postponed by ``RETRY_AFTER_S``.
 """
 
 from __future__ import annotations

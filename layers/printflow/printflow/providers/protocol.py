@@ -6,24 +6,18 @@ with the ``DONE`` poll result, because both providers return them in that answer
 
 Every value here is plain data that the start-render Lambda and the poller store in the order
 table (``to_document`` / ``from_document``): the adapters keep no state between invocations
-that correctness depends on.
+that correctness depends on, so a crash between two calls loses nothing a retry cannot redo.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, Protocol
-from urllib.parse import urlsplit
-
-import httpx
 
 from printflow.domain.order import Order
 from printflow.domain.storefront import ProviderName
-from printflow.errors import PrintFlowError, ValidationError
 
 
 class WorkKind(StrEnum):
@@ -188,58 +182,6 @@ class RecoveryPlan:
     reason: str = ""
 
 
-# -- errors --------------------------------------------------------------------------------
-
-
-class ProviderError(PrintFlowError):
-    """Base of every error a provider adapter raises on purpose."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class ProviderUnavailable(ProviderError):
-    """Transient: network error, 5xx, 429, unexpected status or malformed answer.
-
-    The poller backs off (at least ``retry_after_s`` when set); the start-render Lambda turns
-    it into ``StepRetryable``.
-    """
-
-    def __init__(
-        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
-    ) -> None:
-        super().__init__(message, status=status)
-        self.retry_after_s = retry_after_s
-
-
-class ProviderAnswerMalformed(ProviderUnavailable):
-    """Transient like any unavailability, but a protocol violation an operator must see
-    (the poller counts it in its errors metric): not JSON, or not the expected shape."""
-
-
-class TooSoon(ProviderUnavailable):
-    """The adapter refused to call the provider yet: a documented minimum interval (CC: 60 s
-    between polls of a project, and between recoveries) has not passed. Nothing was sent."""
-
-
-class ProviderRejected(ProviderError):
-    """Permanent: the provider refused the request (bad settings, credentials, input)."""
-
-
-class ProviderConflict(ProviderRejected):
-    """Permanent: the provider answered 409, its resource is in a state that refuses the
-    request (Customer's Canvas: a ``GeneralConflictDto``). Asking again changes nothing."""
-
-
-class RecoveryRefused(ProviderError):
-    """A recovery is not possible: attempts used up, not supported, or the work is not failed."""
-
-
-# -- the protocol --------------------------------------------------------------------------
-
-
 # Called with each work as soon as it exists (the start-render Lambda records it).
 WorkStarted = Callable[["RenderWork"], None]
 
@@ -291,123 +233,3 @@ class RenderProvider(Protocol):
     def forget_token(self, headers: Mapping[str, str]) -> None:
         """The download got 401 with these headers: drop that token before retrying once."""
         ...
-
-
-# -- URLs ----------------------------------------------------------------------------------
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-MAX_URL_LENGTH = 2048
-
-
-@dataclass(frozen=True, slots=True)
-class UrlPolicy:
-    """Which provider URLs are acceptable. Default: https only.
-
-    ``allow_insecure_hosts`` names hosts that may be reached over plain http: the local stack
-    and the tests use ``UrlPolicy.loopback()`` for their sandboxes on 127.0.0.1.
-    """
-
-    allow_insecure_hosts: frozenset[str] = frozenset()
-
-    @classmethod
-    def loopback(cls) -> UrlPolicy:
-        return cls(allow_insecure_hosts=LOOPBACK_HOSTS)
-
-
-def check_url(value: object, field: str, policy: UrlPolicy, *, allow_query: bool = False) -> str:
-    """Validate a provider URL (configured or provider-supplied); return it without a trailing
-    slash. Raises :class:`ValidationError` naming ``field``.
-
-    The one place provider URLs are judged: the SSRF guard of ``printflow.net`` plugs in here.
-    """
-    if not isinstance(value, str) or not value:
-        raise ValidationError(f"{field}: required, an https URL")
-    if len(value) > MAX_URL_LENGTH or any(c.isspace() or not c.isprintable() for c in value):
-        raise ValidationError(f"{field}: not a valid URL")
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        raise ValidationError(f"{field}: not a valid URL") from None
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise ValidationError(f"{field}: the URL has no host")
-    if parts.username is not None or parts.password is not None:
-        raise ValidationError(f"{field}: credentials in the URL are not allowed")
-    if parts.scheme == "http" and host in policy.allow_insecure_hosts:
-        pass
-    elif parts.scheme != "https":
-        raise ValidationError(f"{field}: must be an https URL")
-    if parts.fragment or (parts.query and not allow_query):
-        raise ValidationError(f"{field}: must not have a query or fragment")
-    if port is not None and not 0 < port < 65536:
-        raise ValidationError(f"{field}: invalid port")
-    return value.rstrip("/") if not parts.query else value
-
-
-def same_origin(url: str, base_url: str) -> bool:
-    a, b = urlsplit(url), urlsplit(base_url)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
-
-
-# -- HTTP answers --------------------------------------------------------------------------
-
-
-def retry_after_s(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (delta or HTTP date); None when absent or unreadable."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
-    """The response body as a JSON object; :class:`ProviderUnavailable` when it is not one.
-
-    A malformed answer is treated as transient: a proxy's error page or a half-deployed
-    provider should not fail an order for good.
-    """
-    try:
-        doc = response.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ProviderAnswerMalformed(
-            f"{what}: malformed JSON (status {response.status_code})", status=response.status_code
-        ) from None
-    if not isinstance(doc, dict):
-        raise ProviderAnswerMalformed(
-            f"{what}: expected a JSON object", status=response.status_code
-        )
-    return doc
-
-
-def problem_detail(response: httpx.Response) -> str | None:
-    """``detail`` (or ``title``) of a problem-details body; None when the body is not one."""
-    try:
-        doc = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(doc, dict):
-        return None
-    for key in ("detail", "title", "error_description", "error", "message"):
-        value = doc.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()[:1000]
-    return None
-
-
-def unexpected(response: httpx.Response, what: str) -> ProviderError:
-    """The error for a status an operation does not expect: permanent for the statuses
-    that mean "your request or your rights are wrong", transient for everything else."""
-    status = response.status_code
-    detail = problem_detail(response)
-    message = f"{what}: HTTP {status}" + (f" ({detail})" if detail else "")
-    if status in (400, 401, 403, 405, 415, 422):
-        return ProviderRejected(message, status=status)
-    return ProviderUnavailable(message, status=status, retry_after_s=retry_after_s(response))

@@ -30,8 +30,19 @@ def order_status_view(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_order_status(table: OrderTable, key: OrderKey) -> dict[str, Any]:
+    """The order's status document; :class:`NotFound` when the table has no such order."""
     # A large order's status shows its bounded document (lineItemCount, no lineItems).
     item = table.get_order(key, full_order=False)
     if item is None:
         raise NotFound(f"order {key.order_id!r} of storefront {key.storefront_id!r} not found")
     return order_status_view(item)
+
+
+class OrderStatusReader:
+    """Reads orders' status documents (one read of the order item, nothing written)."""
+
+    def __init__(self, table: OrderTable) -> None:
+        self._table = table
+
+    def status_of(self, key: OrderKey) -> dict[str, Any]:
+        return get_order_status(self._table, key)

@@ -4,7 +4,13 @@ The webhook answers fast and records what it got (``complete: false``); the orde
 in full the first time a step needs its line items (the render start), then stored, so every
 later step, the REST document and the manifest see the full order. The read happens inside
 the flow on purpose: a slow or failing store API then costs a step retry, never a webhook
-delivery, and an acknowledged order is never lost.
+delivery, and an acknowledged order is never lost. A crash between the read and the write
+stores nothing: the step's retry reads the order again.
+
+Which platforms send thin orders, and how one is read, is the platform's entry in the store
+API table (``StorePlatform.complete_thin_order``, today BigCommerce's). The store API's
+credentials are read by the one loader every store client uses
+(:func:`printflow.store_apis.registry.load_store_credentials`).
 """
 
 from __future__ import annotations
@@ -16,15 +22,13 @@ from typing import Any
 import httpx
 from botocore.exceptions import ClientError
 
-from printflow.adapters.config_secrets import read_json_secret
 from printflow.adapters.order_table import OrderTable
 from printflow.domain.order import Order
-from printflow.domain.storefront import Platform, StoreApi, Storefront
+from printflow.domain.storefront import StoreApi, Storefront
 from printflow.errors import MalformedPayload, PrintFlowError, ValidationError
-from printflow.intake.normalisers import complete_bigcommerce
-from printflow.providers.base import UrlPolicy, check_url
 from printflow.store_apis.base import StoreApiError
-from printflow.store_apis.bigcommerce import BigCommerceOrders
+from printflow.store_apis.registry import STORE_PLATFORMS, load_store_credentials
+from printflow.validators import UrlPolicy, check_url
 
 HttpFactory = Callable[[], httpx.Client]
 
@@ -72,7 +76,9 @@ class OrderCompleter:
         if order.complete:
             return order
         where = f"storefront {storefront.storefront_id!r}"
-        if storefront.platform is not Platform.BIGCOMMERCE or storefront.store_api is None:
+        entry = STORE_PLATFORMS.get(storefront.platform)
+        completes = entry.complete_thin_order if entry is not None else None
+        if completes is None or storefront.store_api is None:
             raise OrderNotCompletable(
                 f"order {order.order_id!r} arrived without its line items and {where} has no "
                 "storeApi to read them from (see README: BigCommerce storefronts)"
@@ -81,7 +87,7 @@ class OrderCompleter:
         _check_same_store(order, api, where)
         try:
             check_url(api.base_url, f"{where}.storeApi.baseUrl", self._url_policy)
-            token = load_access_token(self._secrets, api.credentials_secret)
+            credentials = load_store_credentials(self._secrets, storefront.platform, api, where)
         except ValidationError as exc:
             raise OrderNotCompletable(str(exc)) from None
         except ClientError as exc:  # throttled or unavailable: the step's retry may succeed
@@ -89,8 +95,7 @@ class OrderCompleter:
             raise StoreUnavailable(f"the store API token could not be read ({code})") from None
         try:
             with self._http() as http:
-                doc, products = BigCommerceOrders(http, api, token).fetch(order.order_id)
-            full = complete_bigcommerce(order, doc, products)
+                full = completes(http, api, credentials, order)
         except StoreApiError as exc:
             if exc.transient:
                 raise StoreUnavailable(exc.message, exc.retry_after_s) from None
@@ -114,14 +119,3 @@ def _check_same_store(order: Order, api: StoreApi, where: str) -> None:
             f"the webhook came from {producer!r} but {where}.storeApi.storeHash is "
             f"{api.store_hash!r}"
         )
-
-
-def load_access_token(secrets_client: Any, secret_name: str) -> str:
-    """Read ``{"accessToken": "..."}``; the value never appears in a message."""
-    field_name = "storeApi.credentialsSecret"
-    token = read_json_secret(secrets_client, secret_name, field_name).get("accessToken")
-    if not isinstance(token, str) or not token:
-        raise ValidationError(
-            f'{field_name}: secret {secret_name!r} must be JSON {{"accessToken"}}'
-        )
-    return token

@@ -1,7 +1,7 @@
 """Download benchmark: peak memory and throughput of the artifact streamer.
 
 Run from the repository root with the project's Python:
-``.venv/bin/python bench/download.py [--size 1GiB] [--part-size 8MiB] [--concurrency 2]``.
+``.venv/bin/python bench/download.py [--size 1GiB] [--part-size 8MiB] [--concurrency 4]``.
 
 Three processes serve, each measurement runs in a fresh one:
 
@@ -412,7 +412,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=parse_size, default=1024 * MiB, help="e.g. 256MiB, 1GiB")
     parser.add_argument("--part-size", type=parse_size, default=8 * MiB)
-    parser.add_argument("--concurrency", type=int, default=2, help="part uploads in flight")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="part uploads in flight (default: the streamer's)",
+    )
     parser.add_argument("--skip-naive", action="store_true", help="skip the naive measurement")
     parser.add_argument("--serve-file", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
@@ -422,6 +427,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.size, args.part_size, args.skip_naive = 12 * MiB, 5 * MiB, True
+    if args.concurrency is None:
+        # Imported here: the measurement children import only what their own mode needs.
+        from printflow.download.streaming import DEFAULT_UPLOAD_CONCURRENCY
+
+        args.concurrency = DEFAULT_UPLOAD_CONCURRENCY
 
     if args.serve_file:
         serve_file(args.size)

@@ -179,7 +179,7 @@ def main() -> None:
     from printflow.domain.order import OrderKey
     from printflow.domain.render_job import PollingPolicy
     from printflow.domain.storefront import ProviderName
-    from printflow.providers.base import RenderWork, WorkKind
+    from printflow.providers.protocol import RenderWork, WorkKind
     from printflow.render.jobs import job_for_work
     from printflow.render.poller import Poller, PollerSettings
     from printflow.render.wiring import ProviderDirectory, provider_registry

@@ -61,10 +61,10 @@ def measure(count: int) -> dict[str, Any]:
     from printflow.adapters.order_table import OrderTable
     from printflow.adapters.reconcile_state import ReconcileStateTable
     from printflow.adapters.webhook_secrets import WebhookSecrets
-    from printflow.providers.base import UrlPolicy
     from printflow.reconcile.wiring import build_reconciler
     from printflow.settings import ReconcileSettings
     from printflow.storefronts import register_storefront
+    from printflow.validators import UrlPolicy
     from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
     from printflow_tools.localstack.resources import create_resources
     from printflow_tools.localstack.storefront_setup import (

@@ -34,6 +34,7 @@ Exits 2 when a correctness check fails (anything lost, duplicated, partial or un
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import itertools
 import json
@@ -44,11 +45,12 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from printflow_tools.bench_servers import free_port
+from printflow_tools.stack_sampler import StackSampler
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
@@ -76,6 +78,8 @@ class PlannedOrder:
     body: bytes = b""
     delivered_at: float = 0.0
     acknowledged: bool = False
+    # What the webhook answered each delivery (an HTTP status, or the client's error).
+    answers: list[int | str] = field(default_factory=list)
 
     def policy_floor_s(self, provider_requests: int) -> float:
         """The least time the provider's policy lets the order take.
@@ -173,7 +177,10 @@ def inject_faults(env: Any) -> None:
         sandbox.behaviour.reset_rate = 0.05
 
 
-def deliver(env: Any, order: PlannedOrder, duplicate: bool) -> list[int]:
+def deliver(env: Any, order: PlannedOrder, duplicate: bool) -> list[int | str]:
+    """Send the order's webhook (twice for a duplicate), as a shop does: a delivery whose
+    connection fails or times out is sent again (up to three times). Returns every answer:
+    an HTTP status, or the client's error."""
     import urllib.error
     import urllib.request
 
@@ -181,17 +188,29 @@ def deliver(env: Any, order: PlannedOrder, duplicate: bool) -> list[int]:
 
     headers = signed_headers(order.platform, order.body, DEMO_SECRETS[order.platform])
     url = f"{env.stack.api_url}/webhooks/{order.platform}/{order.storefront}"
-    statuses = []
+    answers: list[int | str] = []
     for _ in range(2 if duplicate else 1):
-        request = urllib.request.Request(  # noqa: S310 (the local stack on loopback)
-            url, data=order.body, headers=headers, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
-                statuses.append(response.status)
-        except urllib.error.HTTPError as error:
-            statuses.append(error.code)
-    return statuses
+        for _attempt in range(3):
+            request = urllib.request.Request(  # noqa: S310 (the local stack on loopback)
+                url, data=order.body, headers=headers, method="POST"
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                    answers.append(response.status)
+            except urllib.error.HTTPError as error:
+                answers.append(error.code)
+            except OSError as error:  # refused, reset, timed out: the shop sends it again
+                answers.append(f"{type(error).__name__}: {error}")
+                continue
+            break
+    return answers
+
+
+def is_acknowledged(answers: list[int | str]) -> bool:
+    """A new order is acknowledged by a 202; a 200 ("already recorded") counts only after an
+    earlier delivery of it (a duplicate, or a retry of one whose answer was lost)."""
+    statuses = [a for a in answers if isinstance(a, int)]
+    return 202 in statuses or (200 in statuses and len(answers) > 1)
 
 
 def crash_a_poll_run_after_leasing(env: Any, limit: int = 10, within_s: float = 15.0) -> int:
@@ -353,6 +372,21 @@ def describe_unfinished(env: Any, order: PlannedOrder, item: dict[str, Any] | No
     return f"{order.storefront}/{order.order_id}: {item.get('status')} jobs={states}"
 
 
+def describe_unexpected(env: Any, order: PlannedOrder, item: dict[str, Any]) -> str:
+    """An order that ended otherwise than meant: its status, step and cause, and the last
+    frames of each failed function invocation about it (what its log would show on AWS)."""
+    error = item.get("error") or {}
+    lines = [
+        f"{order.storefront}/{order.order_id}: {item['status']} at {error.get('step')} "
+        f"{error.get('cause', '')}"
+    ]
+    for call in env.stack.dispatcher.invocations:
+        if call.trace is not None and order.order_id in json.dumps(call.event, default=str):
+            frames = call.trace.strip().splitlines()[-12:]
+            lines.append(f"  {call.function_name} raised:\n    " + "\n    ".join(frames))
+    return "\n".join(lines)
+
+
 def check_objects(env: Any) -> tuple[int, int, int]:
     """(partial objects, open multipart uploads, objects outside their order's manifest)."""
     s3 = env.stack.client("s3")
@@ -392,12 +426,51 @@ def duplicate_executions(env: Any) -> int:
 
 
 def emails_sent_twice() -> int:
+    """Emails (subject, recipients) sent more than once. The local stack starts from an
+    empty account, so every message moto holds is this run's."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
     sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
     keys = Counter((m.subject, tuple(m.destinations.get("ToAddresses", []))) for m in sent)
     return sum(1 for count in keys.values() if count > 1)
+
+
+def describe_double_emails(env: Any, orders: list[PlannedOrder]) -> list[str]:
+    """Why an email went out twice: each such email's order, its email records and every
+    send-email invocation about it (what the function's log would show on AWS)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    from printflow.adapters.order_table import EMAIL_SK_PREFIX
+
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    keys = Counter((m.subject, tuple(m.destinations.get("ToAddresses", []))) for m in sent)
+    dynamodb = env.stack.client("dynamodb")
+    lines: list[str] = []
+    for (subject, _recipients), count in keys.items():
+        if count < 2:
+            continue
+        lines.append(f"{count}x {subject!r}")
+        for order in orders:
+            if f"#{order.order_id}" not in subject:
+                continue
+            records = dynamodb.query(
+                TableName=env.stack.resources.table(),
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :email)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": f"ORDER#{order.storefront}#{order.order_id}"},
+                    ":email": {"S": EMAIL_SK_PREFIX},
+                },
+            )["Items"]
+            lines.extend(f"  record {record}" for record in records)
+            for call in env.stack.dispatcher.invocations:
+                if order.order_id not in json.dumps(call.event, default=str):
+                    continue
+                lines.append(f"  {call.function_name} -> {call.error_type or 'ok'}")
+                if call.trace is not None:
+                    lines.extend("    " + f for f in call.trace.strip().splitlines()[-6:])
+    return lines
 
 
 def rest_delivered_twice(env: Any) -> int:
@@ -453,12 +526,13 @@ def run(
 
         def send(order: PlannedOrder) -> None:
             order.delivered_at = time.time()
-            statuses = deliver(env, order, order.order_id in duplicates)
-            order.acknowledged = statuses[0] == 202 or 200 in statuses[1:]
+            order.answers = deliver(env, order, order.order_id in duplicates)
+            order.acknowledged = is_acknowledged(order.answers)
 
         with ThreadPoolExecutor(8) as pool:
+            sent = []
             for index, order in enumerate(orders):
-                pool.submit(send, order)
+                sent.append(pool.submit(send, order))
                 if index == len(orders) // 3:
                     pauser = threading.Thread(target=pause_schedule, args=(env, pause_s))
                     pauser.start()
@@ -466,6 +540,8 @@ def run(
                     crasher = threading.Thread(target=crash)
                     crasher.start()
                 time.sleep(0.05)
+        for delivery in sent:
+            delivery.result()  # a bug in sending must fail the run, not read as unacknowledged
         last_delivery = max(o.delivered_at for o in orders)
         for thread in (pauser, crasher):
             if thread is not None:
@@ -495,8 +571,7 @@ def run(
                 continue
             finals[order.order_id] = at
             if item["status"] != order.expect:
-                cause = (item.get("error") or {}).get("cause", "")
-                unexpected.append(f"{order.storefront}/{order.order_id}: {item['status']} {cause}")
+                unexpected.append(describe_unexpected(env, order, item))
         chili_times = [
             finals[o.order_id] - received_at(items[(o.storefront, o.order_id)])
             for o in acknowledged
@@ -538,7 +613,17 @@ def run(
             "jobs_leased_by_the_crashed_run": crashed[0],
             "schedule_paused_s": pause_s,
             "unexpected": unexpected[:10],
+            "webhook_5xx": [
+                f"{o.storefront}/{o.order_id}: {o.answers}"
+                for o in orders
+                if any(isinstance(a, int) and a >= 500 for a in o.answers)
+            ][:10],
+            "webhook_resent": sum(1 for o in orders for a in o.answers if isinstance(a, str)),
+            "unacknowledged": [
+                f"{o.storefront}/{o.order_id}: {o.answers}" for o in orders if not o.acknowledged
+            ][:10],
             "unfinished": unfinished[:10],
+            "emails_twice": describe_double_emails(env, acknowledged),
             "chili_phase_medians_s": phases,
             "chili_legs_median_s": job_phases(
                 [
@@ -561,6 +646,11 @@ def run(
         }
         return {"result": result, "details": details}
     finally:
+        from printflow_tools.localstack.executions import end_every_execution
+
+        # Executions outlive a moto reset (they are threads of this process): end them
+        # first, so none goes on sending into a later run's account.
+        end_every_execution(env.stack.client("stepfunctions"))
         forget_moto_state(env)
         env.stop()
 
@@ -585,6 +675,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-timeout-s", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample every thread's stack (wall clock) and print where the time went",
+    )
+    parser.add_argument(
         "--rescue-after-s",
         type=float,
         default=None,
@@ -597,14 +692,20 @@ def main(argv: list[str] | None = None) -> int:
         args.orders, args.pause_s, args.drain_timeout_s = 10, 2.0, 120.0
         args.rescue_after_s = 10.0 if args.rescue_after_s is None else args.rescue_after_s
 
-    outcome = run(
-        args.orders,
-        pause_s=args.pause_s,
-        drain_timeout_s=args.drain_timeout_s,
-        seed=args.seed,
-        rescue_after_s=args.rescue_after_s,
-        with_canvas=not args.smoke,
-    )
+    sampler = StackSampler() if args.profile else contextlib.nullcontext()
+    with sampler:
+        outcome = run(
+            args.orders,
+            pause_s=args.pause_s,
+            drain_timeout_s=args.drain_timeout_s,
+            seed=args.seed,
+            rescue_after_s=args.rescue_after_s,
+            with_canvas=not args.smoke,
+        )
+    if isinstance(sampler, StackSampler):
+        print("  where the threads were (share of samples, innermost PrintFlow frame, innermost):")
+        for line in sampler.report(40):
+            print(f"    {line}")
     result, details = outcome["result"], outcome["details"]
     print(
         f"fault run: {details['orders']} orders ({details['duplicates_sent']} sent twice), "

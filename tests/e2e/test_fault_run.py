@@ -43,9 +43,11 @@ def test_fifty_orders_under_faults_are_all_accounted_for() -> None:
     outcome = bench.run(50, pause_s=5.0, drain_timeout_s=360.0, seed=15, canvas_polls=1)
 
     result, details = outcome["result"], outcome["details"]
-    assert result["acknowledged"] == 50
+    assert details["webhook_5xx"] == []  # a signed order never meets a server error
+    assert result["acknowledged"] == 50, details["unacknowledged"]
     assert details["unfinished"] == [] and result["lost"] == 0
     assert details["unexpected"] == [] and result["unexpected_outcomes"] == 0
+    assert result["emails_sent_twice"] == 0, "\n".join(details["emails_twice"])
     for key in bench.CORRECTNESS_KEYS:
         assert result[key] == 0, (key, result, details)
     planned = Counter(order.expect for order in bench.plan(50))

@@ -13,6 +13,7 @@ from printflow.adapters import aws
 from printflow.adapters.order_table import OrderTable
 from printflow.adapters.webhook_secrets import WebhookSecrets
 from printflow.storefronts import register_storefront
+from printflow_tools.localstack.executions import end_every_execution
 from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
 from printflow_tools.localstack.handlers import Handler, load_handler
 from printflow_tools.localstack.resources import LocalResources, create_resources
@@ -25,6 +26,8 @@ def _moto(execute_state_machines: bool) -> Iterator[LocalResources]:
     with mock_aws(config=config):  # type: ignore[arg-type]
         aws.client.cache_clear()
         yield create_resources(boto3.Session(region_name="us-east-1"))
+        if execute_state_machines:
+            end_every_execution(boto3.client("stepfunctions", region_name="us-east-1"))
     aws.client.cache_clear()
 
 

@@ -33,6 +33,7 @@ from printflow.flows.compiler import FUNCTION_ARN_SUBSTITUTIONS, apply_substitut
 from printflow.flows.transitions import state_transitions, states_entered
 from printflow.steps.completion import ORDER_FAILED_ANSWER, StepCompletion, iso_now
 from printflow.steps.context import parse_step_event
+from printflow_tools.localstack.executions import end_every_execution
 from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
 from printflow_tools.localstack.lambda_dispatch import LambdaDispatcher
 from printflow_tools.localstack.resources import create_table_from_template
@@ -168,7 +169,11 @@ def run() -> Iterator[FlowRun]:
             },
         )
         with LambdaDispatcher() as lambdas:
-            yield FlowRun(lambdas)
+            flow_run = FlowRun(lambdas)
+            yield flow_run
+            # Every test's execution has the same name and order key: one left running
+            # would invoke the next test's handlers and write on its order item.
+            end_every_execution(flow_run.sfn)
 
 
 def flow_with(**changes: dict[str, Any]) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import boto3
 
 from printflow.adapters import aws
+from printflow_tools.localstack.executions import end_every_execution
 from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
 from printflow_tools.localstack.function_logs import (
     FunctionLogFormatter,
@@ -125,6 +126,9 @@ class LocalStack:
         make_moto_behave_like_aws()
         self._moto = ThreadedMotoServer(self.options.host, self.options.aws_port, verbose=False)
         self._moto.start()
+        # moto's backends are globals of this process: what an earlier stack or test left
+        # there (tables, sent emails) must not appear in this one, a fresh account.
+        self._reset_moto()
         self._configure_moto({"stepfunctions": {"execute_state_machine": True}})
         self._route_function_logs()
 
@@ -163,6 +167,9 @@ class LocalStack:
         for part in (self.queues, self.scheduler, self.gateway):
             if part is not None:
                 part.stop()
+        if self._moto is not None:
+            # Before the dispatcher goes: a stopped execution finishes the step it is in.
+            end_every_execution(self.client("stepfunctions"))
         self.dispatcher.uninstall()
         if self._metrics_to_log is not None:
             # An invocation the triggers did not wait for may still flush its metrics after
@@ -272,6 +279,13 @@ class LocalStack:
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+            pass
+
+    def _reset_moto(self) -> None:
+        request = urllib.request.Request(  # noqa: S310 (the local moto server on loopback)
+            f"{self.aws_endpoint}/moto-api/reset", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310
             pass
 
     def _route_function_logs(self) -> None:

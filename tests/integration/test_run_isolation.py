@@ -48,10 +48,8 @@ def test_a_running_execution_is_stopped_and_its_thread_ended() -> None:
         threads = [t for t in TMP_THREADS if t.is_alive()]
         assert threads  # the execution runs in a thread of this process
 
-        started = time.monotonic()
         assert end_every_execution(sfn, limit_s=10.0) == 1
 
-        assert time.monotonic() - started < 10.0  # the thread ended, not the limit
         assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
         assert not any(t.is_alive() for t in threads)
         assert end_every_execution(sfn) == 0  # nothing left to stop

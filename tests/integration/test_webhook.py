@@ -348,6 +348,67 @@ def test_raw_body_failure_answers_503_and_leaves_no_order(
     assert webhook(signed("shopify", "demo-shopify", SHOPIFY_BODY))[0] == 202
 
 
+INTAKE_CALLS = [("s3", "PutObject"), ("dynamodb", "PutItem"), ("stepfunctions", "StartExecution")]
+
+
+def durable_order(resources: LocalResources) -> bool:
+    """The order is in the table and the raw body its item names is in S3."""
+    item = stored_order(resources, "demo-shopify", "5678901234567")
+    if not item:
+        return False
+    raw = item["rawBody"]["M"]
+    boto3.client("s3").head_object(Bucket=raw["bucket"]["S"], Key=raw["key"]["S"])
+    return True
+
+
+@pytest.mark.parametrize(("service", "operation"), INTAKE_CALLS)
+def test_a_resend_during_a_failing_delivery_never_acknowledges_a_lost_order(
+    local_aws: LocalResources, webhook: Any, service: str, operation: str
+) -> None:
+    """The storefront resends while the first delivery is slow at ``operation``; then that
+    call fails. Whatever each delivery was answered, an acknowledged order is durable."""
+    event = signed("shopify", "demo-shopify", SHOPIFY_BODY)
+    client = aws.client(service)
+    answers: list[int] = []
+    state = {"armed": True}
+
+    def resend_then_fail(**_: Any) -> None:
+        if not state["armed"]:
+            return
+        state["armed"] = False
+        answers.append(webhook(event)[0])  # the resend, answered while the first waits
+        raise RuntimeError(f"{operation} failed after a slow start")
+
+    client.meta.events.register(f"before-call.{service}.{operation}", resend_then_fail)
+    try:
+        first = webhook(event)[0]
+    finally:
+        client.meta.events.unregister(f"before-call.{service}.{operation}", resend_then_fail)
+    answers.insert(0, first)
+
+    acknowledged = [status for status in answers if status < 300]
+    assert acknowledged, answers  # one of the two was told the order is taken
+    assert durable_order(local_aws), answers
+    # and a later resend changes nothing
+    before = snapshot(local_aws)
+    assert webhook(event)[0] == 200
+    assert snapshot(local_aws) == before
+
+
+def test_a_duplicate_with_other_bytes_leaves_no_unreferenced_body(
+    local_aws: LocalResources, webhook: Any
+) -> None:
+    assert webhook(signed("shopify", "demo-shopify", SHOPIFY_BODY))[0] == 202
+    before = snapshot(local_aws)
+    # the same order, delivered again with other bytes (Shopify re-serialises on resend)
+    reformatted = json.dumps(json.loads(SHOPIFY_BODY), indent=2).encode()
+
+    status, answer = webhook(signed("shopify", "demo-shopify", reformatted))
+
+    assert (status, answer["status"]) == (200, "duplicate")
+    assert snapshot(local_aws) == before
+
+
 # -- budget ---------------------------------------------------------------------------------
 
 
@@ -370,8 +431,10 @@ def test_aws_calls_per_new_order_and_per_duplicate(local_aws: LocalResources, we
     assert webhook(signed("shopify", "demo-shopify", SHOPIFY_BODY))[0] == 200
     duplicate_calls = list(calls)
 
-    assert new_order_calls == ["PutItem", "PutObject", "StartExecution"]
-    assert duplicate_calls == ["PutItem"]
+    # The body is stored first, so a recorded order is complete the moment anyone sees it;
+    # a resend of the same bytes rewrites the same object.
+    assert new_order_calls == ["PutObject", "PutItem", "StartExecution"]
+    assert duplicate_calls == ["PutObject", "PutItem"]
 
 
 # -- Shopify's newer deliveries: the same headers without the X- prefix -------------------

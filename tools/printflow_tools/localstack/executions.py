@@ -16,7 +16,13 @@ from typing import Any
 
 def end_every_execution(sfn: Any, limit_s: float = 10.0) -> int:
     """Stop every RUNNING execution and wait (up to ``limit_s``) for moto's execution
-    threads to finish; return how many executions were stopped."""
+    threads to finish; return how many executions were stopped.
+
+    The threads are awaited together, so one that never ends (an execution of a backend an
+    earlier test reset, which no API can reach any more) costs ``limit_s`` once, not per
+    thread. Threads that wait for a task token are not awaited: moto ends them only when
+    their wait times out, and once their execution is stopped they can do nothing.
+    """
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
     stopped = 0
@@ -30,8 +36,14 @@ def end_every_execution(sfn: Any, limit_s: float = 10.0) -> int:
                     sfn.stop_execution(executionArn=execution["executionArn"])
                     stopped += 1
     deadline = time.monotonic() + limit_s
-    for thread in list(TMP_THREADS):
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        if not thread.is_alive() and thread in TMP_THREADS:
+    while True:
+        for thread in [t for t in TMP_THREADS if not t.is_alive()]:
             TMP_THREADS.remove(thread)
-    return stopped
+        working = [t for t in TMP_THREADS if not t.name.startswith(_CALLBACK_WAIT_PREFIX)]
+        if not working or time.monotonic() >= deadline:
+            return stopped
+        time.sleep(0.02)
+
+
+# moto names the thread that waits for a task token after this prefix.
+_CALLBACK_WAIT_PREFIX = "WaitForTaskToken"

@@ -225,23 +225,6 @@ class OrderTable:
             raise OrderAlreadyRecorded(existing) from exc
         return intake_id
 
-    def forget_unacknowledged_order(self, key: OrderKey, intake_id: str) -> None:
-        """Undo :meth:`record_new_order` when intake could not finish before answering.
-
-        Only the write made by this intake attempt is removed (the storefront will retry and
-        must then be treated as new, not as a duplicate of a half-recorded order).
-        """
-        try:
-            self._client.delete_item(
-                TableName=self.table_name,
-                Key=serialize_item(order_key_attributes(key)),
-                ConditionExpression="intakeId = :mine",
-                ExpressionAttributeValues=serialize_item({":mine": intake_id}),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-
     def get_order(self, key: OrderKey, *, full_order: bool = True) -> dict[str, Any] | None:
         """The order item; with ``full_order`` its ``order`` is the full document and its
         ``artifacts`` the full list, wherever kept.

@@ -24,11 +24,13 @@ def order_prefix(key: OrderKey) -> str:
     return f"{RAW_BODY_PREFIX}/{safe_id(key.storefront_id)}/{safe_id(key.order_id)}/"
 
 
-def raw_body_key(key: OrderKey, received_at: str, body: bytes) -> str:
-    """``webhooks/{storefrontId}/{orderId}/{receivedAt}-{sha256[:12]}.body``."""
-    digest = hashlib.sha256(body).hexdigest()[:12]
-    stamp = received_at.replace(":", "").replace("-", "")
-    return f"{order_prefix(key)}{stamp}-{digest}.body"
+def raw_body_key(key: OrderKey, body: bytes) -> str:
+    """``webhooks/{storefrontId}/{orderId}/body-{sha256[:16]}.body``.
+
+    Named by content, so a storefront's resend of the same delivery writes the same object
+    (intake stores the body *before* it records the order; see :mod:`printflow.intake.service`).
+    """
+    return f"{order_prefix(key)}body-{hashlib.sha256(body).hexdigest()[:16]}.body"
 
 
 def order_document_key(key: OrderKey, document: bytes) -> str:
@@ -44,14 +46,14 @@ class RawBodyStore:
         self._client = client
         self.bucket = bucket
 
-    def put(self, key: OrderKey, received_at: str, body: bytes, content_type: str) -> RawBodyRef:
+    def put(self, key: OrderKey, body: bytes, content_type: str) -> RawBodyRef:
         """Store ``body`` byte for byte; the delivery's content type goes into metadata.
 
         The object is sent as ``application/octet-stream`` whatever the storefront sent:
         the bytes are an opaque record of the delivery, and a ``PUT`` labelled with a form
         content type is one that some S3 implementations parse (and empty) as a form.
         """
-        object_key = raw_body_key(key, received_at, body)
+        object_key = raw_body_key(key, body)
         metadata = {"storefront-id": key.storefront_id}
         delivered = _metadata_value(content_type)
         if delivered:
@@ -64,6 +66,10 @@ class RawBodyStore:
             Metadata=metadata,
         )
         return RawBodyRef(bucket=self.bucket, key=object_key)
+
+    def discard(self, ref: RawBodyRef) -> None:
+        """Delete a body no order refers to (a duplicate delivery whose bytes differ)."""
+        self._client.delete_object(Bucket=ref.bucket, Key=ref.key)
 
 
 def _metadata_value(value: str) -> str:

@@ -1,15 +1,22 @@
 """The intake service: one webhook delivery in, one recorded order (at most) out.
 
-Order of work, chosen so that an acknowledged order is never lost and a duplicate costs one
-AWS call:
+Order of work, chosen so that an acknowledged order is never lost:
 
 1. reject bad input (size, platform, storefront, signature, payload) before any write;
-2. write the order with a conditional put: a duplicate fails here and gets the stored item
-   back in the same call;
-3. store the raw body in S3; if that fails, undo step 2 and answer 503 so the storefront
-   retries (a half-recorded order would otherwise swallow the retry as a "duplicate");
+2. store the raw body in S3 under a name made from its content. If that fails, nothing is
+   recorded and the storefront gets 503, so it retries;
+3. write the order with a conditional put: a duplicate fails here and gets the stored item
+   back in the same call. The item is therefore complete the moment anyone can see it, and
+   a "duplicate" answer always points at a durable order. (Writing the item first and the
+   body second would need an undo when the body fails, and a resend answered "duplicate"
+   in between would then acknowledge an order that the undo deletes.) A duplicate whose
+   bytes differ from the recorded delivery's deletes its own, unreferenced, body;
 4. start the flow under a deterministic execution name. If this fails the order stays
    ``Received`` in its sweep slot and the poller's sweep starts it later: answer 202 anyway.
+
+A crash between any two steps leaves either nothing the storefront was told about or a
+recorded order the sweep will start. A duplicate costs two calls (the body's PUT, which
+rewrites the same object, and the refused put).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Any
 
 from printflow.adapters.order_flows import OrderFlowStarter
 from printflow.adapters.order_table import NewOrderRecord, OrderTable
-from printflow.adapters.raw_bodies import RawBodyStore, raw_body_key
+from printflow.adapters.raw_bodies import RawBodyStore
 from printflow.domain.order import Order, RawBodyRef
 from printflow.domain.storefront import STOREFRONT_ID, Storefront
 from printflow.errors import (
@@ -159,9 +166,14 @@ class IntakeService:
     ) -> IntakeOutcome:
         now = self._clock()
         received_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-        raw_ref = RawBodyRef(
-            bucket=self._raw_bodies.bucket, key=raw_body_key(order.key, received_at, request.body)
-        )
+        logger.append_keys(order_key=str(order.key))
+        try:
+            raw_ref = self._raw_bodies.put(
+                order.key, request.body, request.headers.get("content-type", "")
+            )
+        except Exception as exc:
+            logger.exception("raw body not stored; nothing recorded")
+            raise IntakeUnavailable("the order could not be stored; retry the delivery") from exc
         record = NewOrderRecord(
             order=order,
             raw_body=raw_ref,
@@ -170,12 +182,12 @@ class IntakeService:
             sweep_due_at=int(now) + self._settings.sweep_after_s,
             due_shards=self._settings.due_shards,
         )
-        logger.append_keys(order_key=str(order.key))
         try:
-            intake_id = self._table.record_new_order(record)
+            self._table.record_new_order(record)
         except OrderAlreadyRecorded as duplicate:
             metrics.add_metric(name="DuplicateDeliveries", unit="Count", value=1)
             logger.info("duplicate delivery")
+            self._discard_unreferenced(raw_ref, duplicate.existing)
             return IntakeOutcome(
                 200,
                 {
@@ -185,21 +197,23 @@ class IntakeService:
                 },
             )
 
-        try:
-            self._raw_bodies.put(
-                order.key, received_at, request.body, request.headers.get("content-type", "")
-            )
-        except Exception as exc:
-            logger.exception("raw body not stored; undoing the order record")
-            self._table.forget_unacknowledged_order(order.key, intake_id)
-            raise IntakeUnavailable("the order could not be stored; retry the delivery") from exc
-
         self._start_flow(storefront, order)
         metrics.add_metric(name="OrdersReceived", unit="Count", value=1)
         return IntakeOutcome(
             202,
             {"status": "Received", "orderKey": str(order.key), "complete": order.complete},
         )
+
+    def _discard_unreferenced(self, ours: RawBodyRef, existing: Mapping[str, Any]) -> None:
+        """Delete this delivery's body unless the recorded order refers to it (same bytes)."""
+        recorded = existing.get("rawBody") or {}
+        if recorded.get("key") == ours.key and recorded.get("bucket") == ours.bucket:
+            return
+        try:
+            self._raw_bodies.discard(ours)
+        except Exception:
+            # Best effort: a body left behind is an unreferenced object, never a wrong record.
+            logger.exception("unreferenced raw body not deleted", extra={"key": ours.key})
 
     def _start_flow(self, storefront: Storefront, order: Order) -> None:
         if self._flows.state_machine_for(storefront.flow) is None:

@@ -68,3 +68,51 @@ def test_a_local_stack_starts_as_an_empty_account() -> None:
     )
     with LocalStack(options):
         assert ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages == []
+
+
+TOKEN_MACHINE = {
+    "StartAt": "render",
+    "States": {
+        "render": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": "QUEUE", "MessageBody": {"token.$": "$$.Task.Token"}},
+            "TimeoutSeconds": 600,
+            "End": True,
+        }
+    },
+}
+
+
+def test_a_stopped_execution_waiting_for_a_task_token_ends_at_once() -> None:
+    """fidelity.py: moto's stop left the token wait (and the execution's threads) running until
+    the task's timeout; on AWS the wait ends with the execution."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
+
+    make_moto_behave_like_aws()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[arg-type]
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        definition = json.dumps(TOKEN_MACHINE).replace("QUEUE", queue)
+        machine = sfn.create_state_machine(
+            name="waits-for-a-token",
+            definition=definition,
+            roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/x",
+        )["stateMachineArn"]
+        earlier = set(TMP_THREADS)
+        arn = sfn.start_execution(stateMachineArn=machine, name="token")["executionArn"]
+        deadline = time.monotonic() + 10
+        while "Messages" not in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1):
+            assert time.monotonic() < deadline, "the task never sent its token"
+        threads = [t for t in TMP_THREADS if t.is_alive() and t not in earlier]
+        assert threads  # the execution waits for its token in threads of this process
+
+        sfn.stop_execution(executionArn=arn)
+        for thread in threads:
+            thread.join(timeout=5.0)
+
+        assert not [t.name for t in threads if t.is_alive()]
+        assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"

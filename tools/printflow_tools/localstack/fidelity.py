@@ -70,6 +70,17 @@
   did not pay it). S3 combines the parts' checksums and does not re-read the object. The
   patched completion computes the same CRC running over the parts and joins the parts once;
   the stored object, its ETag and its checksum are unchanged.
+- moto's ``StopExecution`` marks the execution stopped but leaves a state that waits for a
+  task token (``.waitForTaskToken``) waiting until the task's own timeout: three threads of
+  the stopped execution (its worker, the state, the token wait) live on for up to the render
+  step's timeout, and an ending that waits for them (a test's teardown) waited its whole
+  limit (10 s, in about a hundred tests). On AWS a stopped execution's task-token waits end at
+  once (a late ``SendTaskSuccess`` gets ``TaskTimedOut``/``InvalidToken``). The patched stop
+  also wakes the execution's pending callbacks, so its threads end with it. moto would then
+  record the woken state's ``States.Timeout`` over the stop (its ``set_error`` and
+  ``set_timed_out`` overwrite a stopped program's state, as an in-flight Lambda's error
+  after a stop would too), and report the execution ``FAILED``: an execution AWS stopped
+  stays ``ABORTED``, and so it does here.
 """
 
 from __future__ import annotations
@@ -99,6 +110,9 @@ from moto.s3.models import FakeMultipart, MultipartChecksumBuilder
 from moto.s3.responses import S3Response
 from moto.settings import PRETTIFY_RESPONSES, S3_UPLOAD_PART_MIN_SIZE
 from moto.sqs.models import Queue
+from moto.stepfunctions.parser.asl.eval.environment import Environment as ParserEnvironment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.utilities.utils import md5_hash
 
@@ -152,7 +166,34 @@ def make_moto_behave_like_aws() -> None:
     _measure_copy_and_project_directly()
     DynamoResult.execute_result = _encode_reads_in_one_pass(DynamoResult.execute_result)  # type: ignore[method-assign]
     FakeMultipart.complete = _complete_multipart_copying_once  # type: ignore[method-assign]
+    ParserExecution.stop = _stop_waking_callbacks(ParserExecution.stop)  # type: ignore[method-assign]
+    for name in ("set_error", "set_timed_out"):
+        setattr(ParserEnvironment, name, _unless_stopped(getattr(ParserEnvironment, name)))
     _installed = True
+
+
+def _unless_stopped(original: Any) -> Any:
+    @functools.wraps(original)
+    def settle(self: ParserEnvironment, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(self._program_state, ProgramStopped):
+            return None  # stopped is final
+        return original(self, *args, **kwargs)
+
+    return settle
+
+
+def _stop_waking_callbacks(original: Any) -> Any:
+    @functools.wraps(original)
+    def stop(self: ParserExecution, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        env = self.exec_worker.env if self.exec_worker is not None else None
+        if env is not None:
+            # The env is stopped, so a woken wait sees no outcome and its state ends.
+            for endpoint in list(env.callback_pool_manager._pool.values()):
+                endpoint.interrupt_all()
+        return result
+
+    return stop
 
 
 def _send_task_failure_with_cause(self: StepFunctionResponse) -> Any:

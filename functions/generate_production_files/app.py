@@ -22,6 +22,7 @@ from printflow.render.wiring import build_render_starter
 from printflow.settings import RenderSettings
 from printflow.steps.completion import fail_flow_cause, iso_now, step_status
 from printflow.steps.context import parse_step_event
+from printflow.steps.transient import aws_outages_are_retried
 
 STEP_TYPE = "generate-production-files"
 SETTINGS = RenderSettings.from_env()
@@ -55,7 +56,8 @@ def render_request(event: dict[str, Any], context: LambdaContext) -> RenderReque
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = render_request(event, context)
     logger.append_keys(order_key=str(request.order), step=request.step_id)
-    started = starter().start(request)
+    with aws_outages_are_retried():
+        started = starter().start(request)
     logger.info("render started", extra=started.to_dict())
     metrics.add_metric(name="RenderJobsStarted", unit="Count", value=started.jobs)
     return started.to_dict()

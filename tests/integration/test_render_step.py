@@ -401,3 +401,41 @@ def test_an_unavailable_provider_at_start_is_retried_until_the_render_steps_time
         spanned += min(delay, policy.max_delay_seconds) / 2  # FULL jitter: half on average
         delay *= policy.backoff_rate
     assert spanned >= 3600 > 6 * 60
+
+
+def test_an_aws_timeout_in_the_render_step_is_retried_not_an_order_failure(world: Any) -> None:
+    """The 1,000-order fault run failed 7 orders with ReadTimeoutError: the step's Lambda
+    reported botocore's class name, which the flow's Retry did not name, so its Catch failed
+    the order. An AWS outage is now StepRetryable and the step's retry finishes the order."""
+    from botocore.exceptions import ReadTimeoutError
+
+    from printflow.adapters import aws
+    from printflow.adapters.render_job_table import JOB_SK_PREFIX
+
+    from .test_order_flow_end_to_end import run_to_completion
+
+    dynamodb = aws.client("dynamodb")
+    timed_out: list[str] = []
+
+    def time_out_the_first_job_write(params: dict[str, Any], **_: Any) -> None:
+        if not timed_out and JOB_SK_PREFIX.encode() in params.get("body", b""):
+            timed_out.append("PutItem")
+            raise ReadTimeoutError(endpoint_url="http://127.0.0.1/")
+
+    world.register_chili_storefront()
+    dynamodb.meta.events.register("before-call.dynamodb.PutItem", time_out_the_first_job_write)
+    try:
+        world.post("shopify", "demo-shopify", "shopify-orders-create.json")
+        jobs = world.wait(
+            lambda: len(world.jobs(SHOPIFY_ORDER)) == 2 and world.jobs(SHOPIFY_ORDER),
+            what="both render jobs, after the step's retry",
+        )
+    finally:
+        dynamodb.meta.events.unregister(
+            "before-call.dynamodb.PutItem", time_out_the_first_job_write
+        )
+
+    assert timed_out == ["PutItem"]
+    assert len({j["taskToken"] for j in jobs}) == 1  # recorded by the retry
+    assert run_to_completion(world, SHOPIFY_ORDER)["status"] == "SUCCEEDED"
+    assert world.order(SHOPIFY_ORDER)["status"] == "Success"

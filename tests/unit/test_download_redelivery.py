@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from printflow.domain.order import OrderKey
 from printflow.download.redelivery import (
@@ -98,3 +99,37 @@ def test_the_last_delivery_is_sent_again_instead_of_reaching_the_dead_letter_que
     redelivery, _, queue = consumer(DownloadResult(Outcome.RETRY, detail="503"), max_receives=3)
     redelivery.handle(message(receives=3), deadline=0.0)  # handled: no DownloadRetry
     assert queue.sent == [(BODY, 8.0)] and queue.visible_again == []
+
+
+class FailingService:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def download(self, key: OrderKey, job_id: str, *, deadline: float) -> DownloadResult:
+        raise self.error
+
+
+def failing_consumer(error: Exception, max_receives: int = 5) -> tuple[Any, Queue]:
+    queue = Queue()
+    return DownloadRedelivery(FailingService(error), queue, max_receives=max_receives), queue  # type: ignore[arg-type]
+
+
+def test_an_aws_outage_comes_back_after_the_backoff_not_the_visibility_timeout() -> None:
+    # The 1,000-order fault run left an order "In progress" for the queue's 90 minutes: its
+    # completing download met a read timeout of the loaded local stack and crashed.
+    redelivery, queue = failing_consumer(ReadTimeoutError(endpoint_url="http://127.0.0.1/"))
+    with pytest.raises(DownloadRetry, match="AWS unavailable"):
+        redelivery.handle(message(receives=2), deadline=0.0)
+    assert queue.visible_again == [("rh-1", 4.0)] and queue.sent == []
+
+    throttled = ClientError({"Error": {"Code": "ThrottlingException"}}, "SendTaskSuccess")
+    redelivery, queue = failing_consumer(throttled, max_receives=3)
+    redelivery.handle(message(receives=3), deadline=0.0)  # sent again, never the DLQ
+    assert queue.sent == [(BODY, 8.0)] and queue.visible_again == []
+
+
+def test_a_crash_that_is_not_an_aws_outage_still_reaches_the_dead_letter_queue() -> None:
+    redelivery, queue = failing_consumer(KeyError("artifacts"))
+    with pytest.raises(KeyError):
+        redelivery.handle(message(receives=5), deadline=0.0)
+    assert queue.visible_again == [] and queue.sent == []

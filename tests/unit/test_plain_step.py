@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from printflow.errors import StepFailed, StepRetryable
 from printflow.observability import metrics
@@ -104,3 +105,41 @@ def test_a_completion_that_cannot_be_built_fails_the_step_like_the_work() -> Non
 
     with pytest.raises(StepFailed, match="RuntimeError: no table"):
         run_plain_step(invocation(failsOrder=True), NAMES, broken, lambda: 1, lambda _: {})
+
+
+AWS_OUTAGES = [
+    ReadTimeoutError(endpoint_url="http://127.0.0.1:4566/"),
+    EndpointConnectionError(endpoint_url="http://127.0.0.1:4566/"),
+    ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "PutItem"),
+    ClientError(
+        {"Error": {"Code": "Oops"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject"
+    ),
+]
+
+
+@pytest.mark.parametrize("outage", AWS_OUTAGES, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("fails_order", [False, True])
+@pytest.mark.parametrize("where", ["work", "status"])
+def test_a_transient_aws_failure_is_retried_never_an_order_failure(
+    outage: Exception, fails_order: bool, where: str
+) -> None:
+    # In the work or in recording the step's status, an AWS outage is the step's retry
+    completion = Completion()
+    if where == "status":
+
+        def step_done(_: Any) -> None:
+            raise outage
+
+        completion.step_done = step_done  # type: ignore[method-assign]
+    work = fail(outage) if where == "work" else (lambda: 1)
+    with pytest.raises(StepRetryable, match="AWS unavailable"):
+        run_plain_step(
+            invocation(failsOrder=fails_order), NAMES, lambda: completion, work, lambda _: {}
+        )
+    assert completion.failed == []
+
+
+def test_a_refusal_from_aws_is_not_transient() -> None:
+    refused = ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject")
+    with pytest.raises(ClientError):
+        run_plain_step(invocation(), NAMES, Completion, fail(refused), lambda _: {})

@@ -31,3 +31,38 @@ def client(service: str, *, total_attempts: int = 4) -> Any:
         read_timeout=5,
     )
     return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+
+# Error codes AWS services answer when they are throttling or briefly unable to serve.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether an AWS call failed in a way a later attempt may not: a timeout, a lost
+    connection, throttling or a 5xx (after botocore's own attempts were spent)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, HTTPClientError | ConnectionError):
+        return True
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error.get("Code") in TRANSIENT_ERROR_CODES or int(status or 0) >= 500
+    return False

@@ -9,7 +9,9 @@ Order of work per message:
 3. a ``retry`` answer is delivered again after :func:`retry_delay`: through the message's
    visibility timeout (reported as failed, :class:`DownloadRetry`) or, once one more failed
    delivery would move it to the dead-letter queue, as a new message (the old one is then
-   deleted as handled). Every other answer deletes the message.
+   deleted as handled). Every other answer deletes the message. A transient AWS failure
+   (a timeout, throttling, a 5xx, from any step of the download or the order's completion)
+   comes back after :func:`retry_delay` too, not after the queue's visibility timeout.
 
 The dead-letter queue is for messages that crash the function: a transient failure goes on
 until the render step's timeout, after which the service fails the step. A crash after step 3
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from printflow.adapters import aws
 from printflow.adapters.download_queue import DownloadQueue, parse_download_message
 from printflow.download.service import DownloadService, Outcome
 from printflow.observability import logger, metrics
@@ -78,16 +81,31 @@ class DownloadRedelivery:
             raise DownloadRetry("malformed download message") from exc
         receives = message.receive_count
         logger.append_keys(order_key=str(key), job=job_id)
-        result = self._service.download(key, job_id, deadline=deadline)
+        try:
+            result = self._service.download(key, job_id, deadline=deadline)
+        except Exception as exc:
+            if not aws.is_transient(exc):
+                raise  # a crash: the queue's visibility timeout, then the dead-letter queue
+            # An AWS outage (DynamoDB, S3, Step Functions) is a transient failure like the
+            # provider's: back off, do not wait out the queue's 90-minute visibility timeout.
+            logger.warning("AWS unavailable; download will be retried", extra={"reason": str(exc)})
+            self._come_back(message, retry_delay(receives, None), f"AWS unavailable: {exc}")
+            return
         metrics.add_metric(name=f"Downloads{result.outcome.value.title()}", unit="Count", value=1)
         if result.outcome is Outcome.RETRY:
-            delay = retry_delay(receives, result.retry_after_s)
-            if receives >= self._max_receives:
-                self._queue.send_again(message.body, delay)
-                logger.info("download message sent again", extra={"receives": receives})
-                return
-            self._queue.retry_later(message.receipt_handle, delay)
-            raise DownloadRetry(result.detail)
+            self._come_back(message, retry_delay(receives, result.retry_after_s), result.detail)
+            return
         logger.info(
             "download handled", extra={"outcome": result.outcome.value, "detail": result.detail}
         )
+
+    def _come_back(self, message: QueuedDownload, delay: float, detail: str) -> None:
+        """Deliver ``message`` again after ``delay``: through its visibility timeout
+        (:class:`DownloadRetry`), or as a new message once one more failed delivery would
+        move it to the dead-letter queue (the old one is then deleted as handled)."""
+        if message.receive_count >= self._max_receives:
+            self._queue.send_again(message.body, delay)
+            logger.info("download message sent again", extra={"receives": message.receive_count})
+            return
+        self._queue.retry_later(message.receipt_handle, delay)
+        raise DownloadRetry(detail)

@@ -9,7 +9,8 @@ share this function. Order of work:
    a plain step in the flow, so its status is part of its work;
 3. ``answer(result)`` logs the success, adds its metrics and shapes the task's output.
 
-Errors propagate on purpose: Lambda reports the exception's class name as ``errorType``,
+Errors propagate on purpose (a transient AWS failure as :class:`StepRetryable`, see
+:mod:`printflow.steps.transient`): Lambda reports the exception's class name as ``errorType``,
 which the compiled flow's ``Retry`` (``StepRetryable``) and ``Catch`` (everything else)
 match. A :class:`StepFailed` of a step that fails its own task marks the order failed and
 answers :data:`ORDER_FAILED_ANSWER` instead. A crash between 1 and 2 leaves the work done and
@@ -27,6 +28,7 @@ from printflow.errors import StepFailed, StepRetryable
 from printflow.observability import logger, metrics
 from printflow.steps.completion import ORDER_FAILED_ANSWER, StepCompletion
 from printflow.steps.context import StepInvocation
+from printflow.steps.transient import aws_outages_are_retried
 
 R = TypeVar("R")
 
@@ -50,8 +52,9 @@ def run_plain_step(
 ) -> dict[str, Any]:
     """Run ``work``, record the step's status and return ``answer`` of its result."""
     try:
-        result = work()
-        completion().step_done(invocation)
+        with aws_outages_are_retried():
+            result = work()
+            completion().step_done(invocation)
     except StepRetryable as exc:
         logger.warning(f"{names.work} will be retried", extra={"reason": str(exc)})
         metrics.add_metric(name=names.retried_metric, unit="Count", value=1)

@@ -245,18 +245,30 @@ def pause_schedule(env: Any, seconds: float) -> None:
     stack.scheduler.start()
 
 
-def order_items(env: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """The order items of ``keys`` (storefront, order id), by key.
+def order_items(
+    env: Any, keys: list[tuple[str, str]], *, status_only: bool = False
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The order items of ``keys`` (storefront, order id), by key (``status_only``: just
+    their keys and status, what the wait for the drain needs).
 
     Read by key, 100 at a time: a scan of the whole table every second, as the bench first
     did, held the local DynamoDB's lock long enough at 1,000 orders to slow the run it was
-    watching.
+    watching; so did reading every pending order's whole item (its status history) each
+    second.
     """
     from printflow.adapters.dynamo_types import deserialize_item
 
     client = env.stack.client("dynamodb")
     table = env.stack.resources.table()
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    projection: dict[str, Any] = (
+        {
+            "ProjectionExpression": "storefrontId, orderId, #s",
+            "ExpressionAttributeNames": {"#s": "status"},
+        }
+        if status_only
+        else {}
+    )
     for start in range(0, len(keys), 100):
         wanted = [
             {"pk": {"S": f"ORDER#{storefront}#{order_id}"}, "sk": {"S": "ORDER"}}
@@ -264,7 +276,7 @@ def order_items(env: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], 
         ]
         while wanted:
             response = client.batch_get_item(
-                RequestItems={table: {"Keys": wanted, "ConsistentRead": True}}
+                RequestItems={table: {"Keys": wanted, "ConsistentRead": True, **projection}}
             )
             for raw in response["Responses"].get(table, []):
                 item = deserialize_item(raw)
@@ -280,12 +292,13 @@ def final_at(item: dict[str, Any]) -> float | None:
     return datetime.fromisoformat(history[-1]["at"]).timestamp()
 
 
-def jobs_of(env: Any, order: PlannedOrder) -> list[Any]:
+def jobs_of(env: Any, orders: list[PlannedOrder]) -> dict[str, list[Any]]:
+    """Each order's render jobs, by order id (one client for all: a client costs ~20 ms)."""
     from printflow.adapters.render_job_table import RenderJobTable
     from printflow.domain.order import OrderKey
 
     jobs = RenderJobTable(env.stack.client("dynamodb"), env.stack.resources.table(), 4)
-    return jobs.jobs_of(OrderKey(order.storefront, order.order_id))
+    return {o.order_id: jobs.jobs_of(OrderKey(o.storefront, o.order_id)) for o in orders}
 
 
 def provider_requests(jobs: list[Any]) -> int:
@@ -554,7 +567,7 @@ def run(
         pending = [(o.storefront, o.order_id) for o in acknowledged]
         while pending and time.time() < deadline:
             time.sleep(1.0)
-            seen = order_items(env, pending)
+            seen = order_items(env, pending, status_only=True)
             pending = [k for k in pending if (seen.get(k) or {}).get("status") not in FINAL]
         items = order_items(env, [(o.storefront, o.order_id) for o in acknowledged])
 
@@ -577,7 +590,7 @@ def run(
             for o in acknowledged
             if o.provider == "chili" and o.order_id in finals
         ]
-        order_jobs = {o.order_id: jobs_of(env, o) for o in acknowledged if o.order_id in finals}
+        order_jobs = jobs_of(env, [o for o in acknowledged if o.order_id in finals])
         beyond = [
             finals[o.order_id]
             - received_at(items[(o.storefront, o.order_id)])

@@ -89,3 +89,49 @@ def test_a_multipart_completion_stores_the_object_and_its_checksum_as_moto_did(
     if checksum_type == "FULL_OBJECT":
         expected = base64.b64encode(zlib.crc32(whole).to_bytes(4, "big")).decode()
         assert stored["ChecksumCRC32"] == expected
+
+
+def test_sqs_hands_out_only_messages_within_the_queue_s_retention(
+    local_aws: LocalResources,
+) -> None:
+    # Given two queues that keep messages 60 s, one holding a message sent 61 s ago and the
+    # other one sent now
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    sqs = boto3.client("sqs")
+    urls = {
+        name: sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": "60"})[
+            "QueueUrl"
+        ]
+        for name in ("expired", "fresh")
+    }
+    for name, url in urls.items():
+        sqs.send_message(QueueUrl=url, MessageBody=name)
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_queue("expired")
+    queue._messages[0].sent_timestamp -= 61_000  # sent 61 s ago (ms)
+
+    # When each is received (the patched check reads the one setting moto's check read)
+    def bodies(url: str) -> list[str]:
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        return [m["Body"] for m in answer.get("Messages", [])]
+
+    # Then only the message within the retention period is handed out
+    assert bodies(urls["expired"]) == []
+    assert bodies(urls["fresh"]) == ["fresh"]
+
+
+def test_the_step_functions_engine_keeps_one_client_per_service() -> None:
+    # Given the corrections (the engine's Lambda tasks ask for a client per invocation)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    from printflow_tools.localstack.fidelity import make_moto_behave_like_aws
+
+    make_moto_behave_like_aws()
+
+    # Then a second Lambda task gets the first one's client, another service its own
+    first = lambda_eval_utils.boto_client_for("us-east-1", "lambda")
+    assert lambda_eval_utils.boto_client_for("us-east-1", "lambda") is first
+    assert boto_client.boto_client_for("us-east-1", "sqs") is not first
+    assert boto_client.boto_client_for("eu-west-1", "lambda") is not first

@@ -16,6 +16,15 @@
   long poll as soon as a message is available, and the render jobs' poll timers are delayed
   messages, so the patched wait wakes when the next waiting message becomes available.
   (moto does honour ``DelaySeconds`` in real time and refuses more than 900 s, as SQS does.)
+- moto's SQS ``ReceiveMessage`` checks each message it hands out against the queue's retention
+  period by building every attribute of the queue, and two of them count the queue's messages:
+  a receive of 10 walked the whole queue some 20 times. The poll queue holds every in-flight
+  render job's timer, so under load that was 7% of the local stack's CPU (profiled, 200-order
+  fault run). SQS reads one setting; the patched check reads the queue's retention period
+  directly (a cost, not a semantic, difference).
+- moto's Step Functions engine builds a new boto3 client for every Lambda task it invokes (a
+  client costs ~20 ms of CPU: 2.4% of the fault run's). Step Functions keeps its connections;
+  the patched engine keeps one client per region, service and endpoint.
 - moto's S3 reads a request body through werkzeug's form parser, so a ``PUT`` sent with
   ``Content-Type: application/x-www-form-urlencoded`` (or ``multipart/form-data``) is stored
   as 0 bytes and its checksum fails on the next read. S3 stores the bytes of a PUT whatever
@@ -48,7 +57,13 @@
   :mod:`.dynamodb_wire`, compiled once from the same output shape, with moto's rules (member
   order, omitted ``None`` members, base64 blobs, its ``json.dumps`` settings); a value it
   does not expect goes to moto's serializer instead. The bytes are the same, which a test
-  checks page by page for many queries (a cost, not a semantic, difference).
+  checks page by page for many queries (a cost, not a semantic, difference). The item
+  operations (``GetItem``, ``BatchGetItem``, ``PutItem``, ``UpdateItem``, ``DeleteItem``,
+  ``TransactGetItems``) answer the same way: profiled in the 200-order
+  fault run, moto's serializer on their answers (an order item or a render job with its
+  history, returned by ``UpdateItem``'s ``ReturnValues`` and every ``GetItem``) was 21% of
+  the whole process's CPU, the largest single cost of the local stack; a test compares
+  their bytes too.
 - For every item a ``Query`` reads, moto measures it twice (rebuilding each nested value to
   measure it), deep-copies it through ``copy.deepcopy``'s dispatch, compares keys through a
   property that tests five types before returning a string, and projects it onto an index
@@ -96,10 +111,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from botocore.utils import merge_dicts
+from moto.core.models import botocore_stubber
 from moto.core.request import Request
 from moto.core.responses import ActionContext
 from moto.core.serialize import JSONSerializer
-from moto.core.utils import unix_time_millis
+from moto.core.utils import unix_time, unix_time_millis
 from moto.dynamodb.exceptions import ResourceNotFoundException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
@@ -108,8 +124,8 @@ from moto.dynamodb.responses import DynamoResult
 from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
 from moto.s3.models import FakeMultipart, MultipartChecksumBuilder
 from moto.s3.responses import S3Response
-from moto.settings import PRETTIFY_RESPONSES, S3_UPLOAD_PART_MIN_SIZE
-from moto.sqs.models import Queue
+from moto.settings import PRETTIFY_RESPONSES, S3_UPLOAD_PART_MIN_SIZE, moto_server_port
+from moto.sqs.models import Queue, SQSBackend
 from moto.stepfunctions.parser.asl.eval.environment import Environment as ParserEnvironment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
@@ -160,6 +176,8 @@ def make_moto_behave_like_aws() -> None:
     StepFunctionResponse.send_task_failure = _send_task_failure_with_cause  # type: ignore[method-assign]
     S3Response.setup_class = _s3_setup_class_keeping_put_bodies(S3Response.setup_class)  # type: ignore[method-assign]
     Queue.wait_for_messages = _wait_for_messages_until_available  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
+    _keep_the_engine_s_clients()
     _list_moto_services_once()
     _query_only_the_queried_partition()
     Item.project = _project_converting_once(Item.project)  # type: ignore[method-assign]
@@ -205,6 +223,36 @@ def _send_task_failure_with_cause(self: StepFunctionResponse) -> Any:
         cause=self._get_param("cause"),
     )
     return EmptyResult()
+
+
+def _within_retention(self: SQSBackend, queue_name: str, message: Any) -> bool:
+    """moto's own check, reading the one setting instead of building every attribute."""
+    retention_s = int(self.get_queue(queue_name).message_retention_period)  # type: ignore[attr-defined]
+    return bool(retention_s + message.sent_timestamp / 1000 > unix_time())
+
+
+def _keep_the_engine_s_clients() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[Any, ...], Any] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(original)
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if state_credentials is not None:  # a role of the state's own: not shared
+            return original(region, service, state_credentials)
+        # Where the engine sends (moto's port, or its in-process stubber) is part of the key.
+        key = (region, service, moto_server_port(), botocore_stubber.enabled)
+        with lock:
+            client = clients.get(key)
+            if client is None:
+                client = clients[key] = original(region, service)
+        return client
+
+    for module in (boto_client, lambda_eval_utils):
+        module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
 
 
 def _wait_for_messages_until_available(self: Queue, timeout: int) -> None:
@@ -537,9 +585,24 @@ def _measure_copy_and_project_directly() -> None:
     SecondaryIndex.project = project_on_index(SecondaryIndex.project)  # type: ignore[method-assign]
 
 
-# --- Reads encoded in one pass ----------------------------------------------------------------
+# --- Answers encoded in one pass --------------------------------------------------------------
 
-_ONE_PASS_READS = frozenset({"Query", "Scan"})
+# The operations whose answers are items (or counts and keys): wire-shaped results, no
+# timestamps. DescribeTable and the other control-plane answers stay with moto's serializer,
+# and so do BatchWriteItem's and TransactWriteItems' (moto answers them with a plain
+# ActionResult, not a DynamoResult: small answers, no items).
+_ONE_PASS_READS = frozenset(
+    {
+        "Query",
+        "Scan",
+        "GetItem",
+        "BatchGetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "TransactGetItems",
+    }
+)
 _read_encoders: dict[tuple[str, str], tuple[Encoder | None, JSONSerializer]] = {}
 
 

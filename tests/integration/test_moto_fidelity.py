@@ -130,8 +130,17 @@ def test_the_step_functions_engine_keeps_one_client_per_service() -> None:
 
     make_moto_behave_like_aws()
 
-    # Then a second Lambda task gets the first one's client, another service its own
-    first = lambda_eval_utils.boto_client_for("us-east-1", "lambda")
-    assert lambda_eval_utils.boto_client_for("us-east-1", "lambda") is first
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import (
+        StateCredentials,
+    )
+
+    # Then a second Lambda task gets the first one's client (the engine passes the state's
+    # credentials, the execution role, every time), another service or role its own
+    role = StateCredentials(role_arn="arn:aws:iam::123456789012:role/flow")
+    first = lambda_eval_utils.boto_client_for("us-east-1", "lambda", state_credentials=role)
+    again = StateCredentials(role_arn="arn:aws:iam::123456789012:role/flow")
+    assert lambda_eval_utils.boto_client_for("us-east-1", "lambda", again) is first
+    other = StateCredentials(role_arn="arn:aws:iam::123456789012:role/other")
+    assert lambda_eval_utils.boto_client_for("us-east-1", "lambda", other) is not first
     assert boto_client.boto_client_for("us-east-1", "sqs") is not first
     assert boto_client.boto_client_for("eu-west-1", "lambda") is not first

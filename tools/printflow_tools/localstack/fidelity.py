@@ -23,8 +23,8 @@
   fault run). SQS reads one setting; the patched check reads the queue's retention period
   directly (a cost, not a semantic, difference).
 - moto's Step Functions engine builds a new boto3 client for every Lambda task it invokes (a
-  client costs ~20 ms of CPU: 2.4% of the fault run's). Step Functions keeps its connections;
-  the patched engine keeps one client per region, service and endpoint.
+  client costs ~20 ms of CPU: 6% of the fault run's). Step Functions keeps its connections;
+  the patched engine keeps one client per region, service, endpoint and event handlers.
 - moto's S3 reads a request body through werkzeug's form parser, so a ``PUT`` sent with
   ``Content-Type: application/x-www-form-urlencoded`` (or ``multipart/form-data``) is stored
   as 0 bytes and its checksum fails on the next read. S3 stores the bytes of a PUT whatever
@@ -76,6 +76,15 @@
   value (sets, binaries, numbers such as ``1e3``). With both corrections the listing took
   0.71 s, on a machine busier than for the 1.34 s (a cost, not a semantic, difference: the
   same answers, page by page, as the partition-query test checks).
+- moto parses an ``UpdateExpression`` twice per ``UpdateItem`` (once to check its names, once
+  to apply it) and then deep-copies the parsed tree through ``copy.deepcopy``'s generic
+  dispatch before validating it: 11% of the local stack's CPU in the 200-order fault run,
+  where every write of an order or a render job is an update with the same few expressions.
+  DynamoDB parses an expression once per request. The patched parser keeps each expression's
+  tree (a parse that fails is not kept, so its error is raised every time) and the patched
+  copy rebuilds the tree node by node (other values still go through ``copy.deepcopy``); the
+  validator mutates only its copy, so the kept tree never changes (a cost, not a semantic,
+  difference: tests compare the updated items and the errors with moto's own).
 - moto's ``CompleteMultipartUpload`` with a full-object checksum (``ChecksumType:
   FULL_OBJECT``, as the download function asks for) copies the whole object twice more, into
   a second buffer and then into ``bytes``, just to compute the CRC, and the object itself into
@@ -110,6 +119,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
+from botocore import handlers as botocore_handlers
 from botocore.utils import merge_dicts
 from moto.core.models import botocore_stubber
 from moto.core.request import Request
@@ -182,6 +193,7 @@ def make_moto_behave_like_aws() -> None:
     _query_only_the_queried_partition()
     Item.project = _project_converting_once(Item.project)  # type: ignore[method-assign]
     _measure_copy_and_project_directly()
+    _parse_each_update_expression_once()
     DynamoResult.execute_result = _encode_reads_in_one_pass(DynamoResult.execute_result)  # type: ignore[method-assign]
     FakeMultipart.complete = _complete_multipart_copying_once  # type: ignore[method-assign]
     ParserExecution.stop = _stop_waking_callbacks(ParserExecution.stop)  # type: ignore[method-assign]
@@ -241,14 +253,29 @@ def _keep_the_engine_s_clients() -> None:
 
     @functools.wraps(original)
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        if state_credentials is not None:  # a role of the state's own: not shared
-            return original(region, service, state_credentials)
-        # Where the engine sends (moto's port, or its in-process stubber) is part of the key.
-        key = (region, service, moto_server_port(), botocore_stubber.enabled)
+        # Where the engine sends (moto's port, or its in-process stubber) is part of the key,
+        # and so is the state's role (moto's client ignores it, but two roles never share).
+        # So are the handlers a new client would get (botocore's built-in list and boto3's
+        # default session): a test's in-process Lambda dispatcher installs itself there, and
+        # a client made before it would not see it.
+        role = getattr(state_credentials, "role_arn", None)
+        handlers = tuple(spec[1] for spec in botocore_handlers.BUILTIN_HANDLERS)
+        if boto3.DEFAULT_SESSION is None:  # as boto3.client would, so the key stays stable
+            boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        key = (
+            region,
+            service,
+            moto_server_port(),
+            botocore_stubber.enabled,
+            role,
+            handlers,
+            session,
+        )
         with lock:
             client = clients.get(key)
             if client is None:
-                client = clients[key] = original(region, service)
+                client = clients[key] = original(region, service, state_credentials)
         return client
 
     for module in (boto_client, lambda_eval_utils):
@@ -556,6 +583,58 @@ def _real_crc_algorithms() -> frozenset[str]:
             continue
         found.add(algorithm)
     return frozenset(found)
+
+
+def _parse_each_update_expression_once() -> None:
+    from moto.dynamodb.parsing import expressions, validators
+
+    # moto's parsing modules are untyped (``# type: ignore`` at their top): Any here.
+    UpdateExpressionParser: Any = getattr(expressions, "UpdateExpressionParser")  # noqa: B009
+    parse = UpdateExpressionParser.make.__func__
+    # Bounded: a process that sees endless distinct expressions keeps only the recent ones.
+    kept = functools.lru_cache(maxsize=1024)(lambda text: parse(UpdateExpressionParser, text))
+
+    @functools.wraps(parse)  # __wrapped__: moto's own, for the tests that compare the two
+    def make(cls: type[Any], expression_str: str) -> Any:
+        if cls is not UpdateExpressionParser:  # a subclass parses as it likes
+            return parse(cls, expression_str)
+        return kept(expression_str)
+
+    UpdateExpressionParser.make = classmethod(make)
+    setattr(validators, "deepcopy", _copy_expression_tree)  # noqa: B010
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _copy_expression_tree(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """``copy.deepcopy`` of a parsed expression, node by node: the same tree of new nodes
+    (each child's ``parent`` the new parent), other values deep-copied as before."""
+    from moto.dynamodb.parsing import ast_nodes
+
+    Node: Any = getattr(ast_nodes, "Node")  # noqa: B009 (untyped module)
+    memo = {} if memo is None else memo
+    if not isinstance(value, Node):
+        return copy.deepcopy(value, memo)
+    known = memo.get(id(value))
+    if known is not None:
+        return known
+    node = object.__new__(type(value))
+    memo[id(value)] = node
+    for name, attribute in value.__dict__.items():
+        if name == "parent":
+            continue  # below, once the node is in the memo
+        if name == "children" and type(attribute) is list:
+            copied: Any = [_copy_expression_tree(child, memo) for child in attribute]
+        elif type(attribute) in _IMMUTABLE:
+            copied = attribute
+        else:
+            copied = copy.deepcopy(attribute, memo)
+        node.__dict__[name] = copied
+    if "parent" in value.__dict__:
+        parent = value.__dict__["parent"]
+        node.__dict__["parent"] = None if parent is None else _copy_expression_tree(parent, memo)
+    return node
 
 
 def _measure_copy_and_project_directly() -> None:

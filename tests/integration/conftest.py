@@ -74,6 +74,24 @@ def handler_of(local_aws: LocalResources) -> Any:
     return _load
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed world test shows the tracebacks of the functions that raised during it, as
+    their logs would on AWS (the error payload a flow sees carries none)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    world = getattr(item, "funcargs", {}).get("world")
+    if report.when != "call" or not report.failed or world is None:
+        return
+    traces = [
+        f"{call.function_name}:\n{call.trace}"
+        for call in world.dispatcher.invocations
+        if call.trace is not None
+    ]
+    if traces:
+        report.sections.append(("function tracebacks", "\n".join(traces)))
+
+
 @pytest.fixture
 def world(executing_aws: LocalResources) -> Iterator[Any]:
     """The template on moto with every handler real (see tests/integration/world.py)."""

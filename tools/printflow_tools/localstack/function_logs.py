@@ -31,6 +31,8 @@ from typing import Any, TextIO
 
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
+from printflow_tools.localstack.shared_process import METRICS_LOCK, share_one_process
+
 CURRENT_FUNCTION: ContextVar[str | None] = ContextVar("printflow_local_function", default=None)
 # The logger keys of the running invocation (None outside one): see PerInvocationKeys.
 _INVOCATION_KEYS: ContextVar[dict[str, Any] | None] = ContextVar(
@@ -185,6 +187,7 @@ class MetricsToLog:
         self._lock = threading.Lock()
 
     def install(self) -> None:
+        share_one_process()
         self._original = self._provider.__dict__.get("flush_metrics")
         self._provider.flush_metrics = self._flush
         self._closed = False
@@ -201,7 +204,7 @@ class MetricsToLog:
 
     def _flush(self, raise_on_empty_metrics: bool = False) -> None:
         provider = self._provider
-        with self._lock:
+        with self._lock, METRICS_LOCK:
             if not provider.metric_set:
                 return  # nothing recorded: Lambda would print nothing either
             document = provider.serialize_metric_set()

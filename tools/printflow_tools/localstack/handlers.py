@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from printflow_tools.localstack.shared_process import share_one_process
 from printflow_tools.localstack.template import FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -37,6 +38,7 @@ def load_handler(spec: FunctionSpec, extra_env: dict[str, str] | None = None) ->
     environment (plus ``extra_env``) is in place while the module is imported. Each call
     is a new "cold start": module-level state is not shared between loads.
     """
+    share_one_process()  # every function in this process shares Powertools' state
     module_file, _, attribute = spec.handler.rpartition(".")
     path = spec.code_uri / f"{module_file.replace('.', '/')}.py"
     module_name = f"printflow_function_{spec.logical_id}_{id(object())}"

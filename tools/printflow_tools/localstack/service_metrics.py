@@ -32,6 +32,8 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
 )
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
+from printflow_tools.localstack.shared_process import METRICS_LOCK, share_one_process
+
 _EXECUTION_METRICS = {
     "SUCCEEDED": "ExecutionsSucceeded",
     "FAILED": "ExecutionsFailed",
@@ -140,6 +142,7 @@ class ServiceMetrics:
     def install(self) -> None:
         if self._originals:
             return
+        share_one_process()
         self._sender = threading.Thread(
             target=self._run_sender, daemon=True, name="local-cloudwatch-metrics"
         )
@@ -152,9 +155,12 @@ class ServiceMetrics:
         def flush_to_cloudwatch(
             provider: AmazonCloudWatchEMFProvider, raise_on_empty_metrics: bool = False
         ) -> None:
-            if provider.metric_set:
-                publisher.publish_emf(dict(provider.serialize_metric_set()))
+            with METRICS_LOCK:  # nothing added between the serialising and the clearing
+                if not provider.metric_set:
+                    return
+                document = dict(provider.serialize_metric_set())
                 provider.clear_metrics()
+            publisher.publish_emf(document)
 
         def terminated_with_metrics(communication: BaseExecutionWorkerCommunication) -> None:
             terminated(communication)

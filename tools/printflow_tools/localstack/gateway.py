@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import threading
 import time
 import uuid
@@ -45,6 +46,13 @@ class _GatewayServer(ThreadingHTTPServer):
     (5) would drop connections of a burst of concurrent deliveries."""
 
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up on its keep-alive connection is normal (API Gateway logs
+        # nothing for it); anything else is still printed.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,6 +117,30 @@ def test_exceptions_become_function_errors_named_by_their_class(
         "stackTrace": [],
     }
     assert lambdas.invocations[-1].error_type == "StepFailed"
+
+
+def test_a_failure_s_traceback_reads_as_python_formats_it(lambdas: LambdaDispatcher) -> None:
+    def refuse(order: str) -> None:
+        raise StepFailed(f"HTTP 400 for {order}")
+
+    def handler(event: Any, context: Any) -> None:
+        refuse(event["order"])
+
+    lambdas.register("ConsumeRestApi", handler)
+    invoke(lambda_client(), ARN, {"order": "sf-a/1001"})
+    try:
+        handler({"order": "sf-a/1001"}, None)
+    except StepFailed:
+        expected = traceback.format_exc()
+
+    trace = lambdas.invocations[-1].trace
+    assert trace is not None
+    assert "StepFailed: HTTP 400 for sf-a/1001" in trace.splitlines()[-1]
+    assert '    raise StepFailed(f"HTTP 400 for {order}")' in trace.splitlines()
+    # The handler's frames, as Python itself prints them (beyond them: the dispatcher's),
+    # less the ^^^ lines under a call that Python adds.
+    python_s = [line for line in expected.splitlines() if line.strip(" ^~")]
+    assert python_s[-5:] == trace.splitlines()[-5:]
 
 
 def test_unserialisable_results_are_marshal_errors(lambdas: LambdaDispatcher) -> None:

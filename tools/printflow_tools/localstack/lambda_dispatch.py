@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+import linecache
 import threading
 import time
 import traceback
@@ -73,9 +74,46 @@ class Invocation:
     function_name: str
     event: Any
     error_type: str | None
-    # The failure's traceback, as the function's log would hold it on AWS (the error
-    # payload carries none: see _fail).
-    trace: str | None = None
+    failure: Failure | None = None
+
+    @property
+    def trace(self) -> str | None:
+        """The failure's traceback, as the function's log would hold it on AWS (the error
+        payload carries none: see _fail)."""
+        return None if self.failure is None else self.failure.formatted()
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Where a function raised: its frames are noted as it fails and formatted when read.
+
+    ``traceback.format_exc`` at every failure stat()ed each frame's file (linecache's
+    freshness check) and read its source: 6% of the local stack's CPU in the 200-order fault
+    run, where steps fail on purpose all the time (injected provider faults), for traces
+    that are read only when a test fails. Keeping the traceback object instead would keep
+    every failed invocation's frames, and their locals, alive.
+    """
+
+    frames: tuple[tuple[str, int, str], ...]  # file, line, function: innermost last
+    exception: str  # "Type: message", as the traceback's last line
+
+    @classmethod
+    def of(cls, exc: BaseException) -> Failure:
+        frames = tuple(
+            (frame.f_code.co_filename, line, frame.f_code.co_name)
+            for frame, line in traceback.walk_tb(exc.__traceback__)
+        )
+        return cls(frames, "".join(traceback.format_exception_only(exc)).rstrip("\n"))
+
+    def formatted(self) -> str:
+        lines = ["Traceback (most recent call last):"]
+        for filename, line, name in self.frames:
+            lines.append(f'  File "{filename}", line {line}, in {name}')
+            source = linecache.getline(filename, line).strip()
+            if source:
+                lines.append(f"    {source}")
+        lines.append(self.exception)
+        return "\n".join(lines) + "\n"
 
 
 @dataclass(slots=True)
@@ -251,12 +289,12 @@ class LambdaDispatcher:
             deadline=time.monotonic() + registration.timeout_seconds,
         )
         outcome = _Outcome(request_id=request_id)
-        trace: str | None = None
+        failure: Failure | None = None
         try:
             result = registration.handler(event, context)
         except Exception as exc:  # every failure becomes a function error, as on AWS
             _fail(outcome, type(exc).__name__, str(exc))
-            trace = traceback.format_exc()
+            failure = Failure.of(exc)
         else:
             try:
                 outcome.payload = json.dumps(result).encode()
@@ -265,7 +303,7 @@ class LambdaDispatcher:
         with self._lock:
             self._invocations.append(
                 Invocation(
-                    name, event, _error_type(outcome) if outcome.function_error else None, trace
+                    name, event, _error_type(outcome) if outcome.function_error else None, failure
                 )
             )
         return outcome

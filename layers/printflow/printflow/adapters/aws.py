@@ -9,6 +9,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+# The poll function calls AWS from up to POLL_CONCURRENCY threads at once (100 in the
+# template) through these shared clients. botocore's pool keeps 10 connections: every call
+# beyond them opened a new one (a TCP and TLS handshake on AWS) and threw it away after
+# ("Connection pool is full, discarding connection"). Connections are opened only when
+# needed, so a function that calls from one thread still holds one.
+MAX_POOL_CONNECTIONS = 100
+
 
 @cache
 def client(service: str, *, total_attempts: int = 4) -> Any:
@@ -29,6 +36,7 @@ def client(service: str, *, total_attempts: int = 4) -> Any:
         retries={"mode": "standard", "total_max_attempts": total_attempts},
         connect_timeout=2,
         read_timeout=5,
+        max_pool_connections=MAX_POOL_CONNECTIONS,
     )
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 

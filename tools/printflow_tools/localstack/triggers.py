@@ -38,14 +38,18 @@ class Schedule:
     every_s: float
 
 
-# Lambda polls a standard queue with five concurrent batches to begin with and scales up
-# under a backlog (to ``ScalingConfig.MaximumConcurrency`` at most); moto has no event-source
-# mappings at all. Locally five batches in flight per mapping (fewer when the mapping's
-# MaximumConcurrency says so), as Lambda starts: one at a time queued every timer and
-# download behind the batch in hand, and hid races that production meets. (Five once left
-# an order whose two jobs were done uncompleted: a poll's save put back the task token of a
-# render attempt that was over; see RenderJobTable.save.)
+# Lambda polls a standard queue with five concurrent batches to begin with; while messages
+# remain it adds up to 300 more a minute, to the mapping's ``ScalingConfig.MaximumConcurrency``
+# (at most 1,000), and goes back to five when traffic is low (services-sqs-scaling). moto has
+# no event-source mappings at all. Locally each mapping starts with five batches in flight
+# (fewer when its MaximumConcurrency says so) and scales the same way: one at a time queued
+# every timer and download behind the batch in hand, and hid races that production meets
+# (five once left an order whose two jobs were done uncompleted: a poll's save put back the
+# task token of a render attempt that was over; see RenderJobTable.save), and five forever
+# queued a burst's poll timers for 13 s beyond their due time in the 200-order fault run.
 LOCAL_BATCHES_PER_MAPPING = 5
+MAXIMUM_BATCHES_PER_MAPPING = 1_000
+ADDED_BATCHES_PER_SECOND = 5  # 300 a minute
 
 
 @dataclass
@@ -55,7 +59,8 @@ class QueueMapping:
     queue_arn: str
     batch_size: int
     report_batch_item_failures: bool
-    concurrency: int = 1  # batches in flight at once
+    concurrency: int = 1  # batches in flight at once to begin with, and when traffic is low
+    maximum_concurrency: int = 1  # batches in flight at most, while messages remain
 
 
 def schedules_of(functions: dict[str, FunctionSpec], speedup: float = 1.0) -> list[Schedule]:
@@ -89,6 +94,9 @@ def queue_mappings_of(functions: dict[str, FunctionSpec], resolver: Resolver) ->
                     report_batch_item_failures="ReportBatchItemFailures"
                     in (props.get("FunctionResponseTypes") or []),
                     concurrency=min(LOCAL_BATCHES_PER_MAPPING, int(maximum or 1_000)),
+                    maximum_concurrency=min(
+                        MAXIMUM_BATCHES_PER_MAPPING, int(maximum or MAXIMUM_BATCHES_PER_MAPPING)
+                    ),
                 )
             )
     return found
@@ -155,31 +163,78 @@ class QueuePoller:
         self._sqs = sqs
         self._wait_s = wait_s
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # Per mapping (by queue URL): batches in flight now, and whether a receive came back
+        # full since the scaler last looked (messages remain).
+        self._running: dict[str, int] = {}
+        self._backlog: dict[str, bool] = {}
+
+    def running(self, mapping: QueueMapping) -> int:
+        """How many batches of ``mapping`` may be in flight now (its pollers)."""
+        with self._lock:
+            return self._running.get(mapping.queue_url, 0)
 
     def start(self) -> None:
         for mapping in self.mappings:
-            for worker in range(mapping.concurrency):
-                thread = threading.Thread(
-                    target=self._run,
-                    args=(mapping,),
-                    daemon=True,
-                    name=f"sqs-{mapping.function}-{worker}",
-                )
-                thread.start()
-                self._threads.append(thread)
+            for _ in range(mapping.concurrency):
+                self._add_poller(mapping, lasting=True)
+            if mapping.maximum_concurrency > mapping.concurrency:
+                self._spawn(self._scale, mapping, f"sqs-{mapping.function}-scaler")
 
     def stop(self) -> None:
         self._stop.set()
-        for thread in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=5)
+
+    def _spawn(self, target: Callable[..., None], mapping: QueueMapping, name: str) -> None:
+        thread = threading.Thread(target=target, args=(mapping,), daemon=True, name=name)
+        with self._lock:
+            self._threads = [known for known in self._threads if known.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+    def _add_poller(self, mapping: QueueMapping, *, lasting: bool) -> None:
+        with self._lock:
+            number = self._running.get(mapping.queue_url, 0)
+            self._running[mapping.queue_url] = number + 1
+        target = self._run if lasting else self._run_while_busy
+        self._spawn(target, mapping, f"sqs-{mapping.function}-{number}")
+
+    def _scale(self, mapping: QueueMapping) -> None:
+        """Each second that a receive came back full, up to five more pollers."""
+        while not self._stop.wait(1.0):
+            with self._lock:
+                backlog = self._backlog.pop(mapping.queue_url, False)
+                room = mapping.maximum_concurrency - self._running.get(mapping.queue_url, 0)
+            for _ in range(min(room, ADDED_BATCHES_PER_SECOND) if backlog else 0):
+                self._add_poller(mapping, lasting=False)
 
     def _run(self, mapping: QueueMapping) -> None:
         while not self._stop.is_set():
-            try:
-                self.poll_once(mapping)
-            except Exception:
-                self._stop.wait(1.0)
+            self._poll_safely(mapping)
+
+    def _run_while_busy(self, mapping: QueueMapping) -> None:
+        """An added poller: it retires at the first receive that finds the queue empty."""
+        try:
+            while not self._stop.is_set() and self._poll_safely(mapping) > 0:
+                pass
+        finally:
+            with self._lock:
+                self._running[mapping.queue_url] -= 1
+
+    def _poll_safely(self, mapping: QueueMapping) -> int:
+        try:
+            received = self.poll_once(mapping)
+        except Exception:
+            self._stop.wait(1.0)
+            return 0
+        if received >= min(mapping.batch_size, 10):
+            with self._lock:
+                self._backlog[mapping.queue_url] = True
+        return received
 
     def poll_once(self, mapping: QueueMapping) -> int:
         """Deliver one batch; return how many messages it held."""

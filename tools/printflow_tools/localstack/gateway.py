@@ -20,17 +20,17 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from printflow_tools.localstack.template import FunctionSpec
+from printflow_tools.loopback_http import LoopbackHTTPServer
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 # The body limit of API Gateway HTTP APIs (the function enforces its own, lower, limit).
@@ -41,18 +41,11 @@ _METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$")
 _CONTENT_LENGTH = re.compile(r"^[0-9]{1,19}$")
 
 
-class _GatewayServer(ThreadingHTTPServer):
+class _GatewayServer(LoopbackHTTPServer):
     """API Gateway accepts every connection a client opens: the socketserver default backlog
     (5) would drop connections of a burst of concurrent deliveries."""
 
     request_queue_size = 128
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up on its keep-alive connection is normal (API Gateway logs
-        # nothing for it); anything else is still printed.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
 
 
 @dataclass(frozen=True)

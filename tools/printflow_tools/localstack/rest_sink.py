@@ -7,21 +7,13 @@ then accept), so tests and the demo can show retries and error paths.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-
-class _SinkServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up its keep-alive connection is normal for a REST receiver;
-        # anything else is still printed.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
+from printflow_tools.loopback_http import LoopbackHTTPServer
 
 
 @dataclass(frozen=True)
@@ -41,7 +33,7 @@ class RestSink:
         self._script = list(statuses)
         self.default_status = default_status
         self.deliveries: list[Delivery] = []
-        self._server = _SinkServer(("127.0.0.1", 0), self._handler())
+        self._server = LoopbackHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True, name="rest-sink"

@@ -19,16 +19,17 @@ import re
 import secrets
 import socket
 import struct
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from printflow_tools.loopback_http import LoopbackHTTPServer
 
 Clock = Callable[[], float]
 
@@ -159,7 +160,7 @@ class Route:
     inject: bool
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(LoopbackHTTPServer):
     daemon_threads = True
     # Idle keep-alive connections must not hold up stop(): connections are closed by hand.
     block_on_close = False
@@ -182,13 +183,6 @@ class _Server(ThreadingHTTPServer):
         with self.connections_lock:
             self.connections.discard(request)
         super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up (a bounded reader, a test reading only the head) is normal
-        # here; anything else is still printed.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

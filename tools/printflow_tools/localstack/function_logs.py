@@ -184,7 +184,6 @@ class MetricsToLog:
         self._stream = stream
         self._original: Any = None
         self._closed = False
-        self._lock = threading.Lock()
 
     def install(self) -> None:
         share_one_process()
@@ -204,7 +203,7 @@ class MetricsToLog:
 
     def _flush(self, raise_on_empty_metrics: bool = False) -> None:
         provider = self._provider
-        with self._lock, METRICS_LOCK:
+        with METRICS_LOCK:  # nothing added between the serialising and the clearing
             if not provider.metric_set:
                 return  # nothing recorded: Lambda would print nothing either
             document = provider.serialize_metric_set()

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import io
 import json
-import linecache
 import threading
 import time
 import traceback
@@ -106,14 +105,13 @@ class Failure:
         return cls(frames, "".join(traceback.format_exception_only(exc)).rstrip("\n"))
 
     def formatted(self) -> str:
-        lines = ["Traceback (most recent call last):"]
-        for filename, line, name in self.frames:
-            lines.append(f'  File "{filename}", line {line}, in {name}')
-            source = linecache.getline(filename, line).strip()
-            if source:
-                lines.append(f"    {source}")
-        lines.append(self.exception)
-        return "\n".join(lines) + "\n"
+        stack = traceback.StackSummary.from_list(
+            [traceback.FrameSummary(file, line, name, lookup_line=False)
+             for file, line, name in self.frames]
+        )  # fmt: skip
+        return "".join(
+            ["Traceback (most recent call last):\n", *stack.format(), self.exception, "\n"]
+        )
 
 
 @dataclass(slots=True)

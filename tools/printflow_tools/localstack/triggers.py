@@ -85,6 +85,7 @@ def queue_mappings_of(functions: dict[str, FunctionSpec], resolver: Resolver) ->
             if logical_id is None:
                 raise KeyError(f"{spec.logical_id}: queue {arn} is not in the template")
             maximum = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
+            most = min(MAXIMUM_BATCHES_PER_MAPPING, int(maximum or MAXIMUM_BATCHES_PER_MAPPING))
             found.append(
                 QueueMapping(
                     function=spec.logical_id,
@@ -93,10 +94,8 @@ def queue_mappings_of(functions: dict[str, FunctionSpec], resolver: Resolver) ->
                     batch_size=int(props.get("BatchSize", 10)),
                     report_batch_item_failures="ReportBatchItemFailures"
                     in (props.get("FunctionResponseTypes") or []),
-                    concurrency=min(LOCAL_BATCHES_PER_MAPPING, int(maximum or 1_000)),
-                    maximum_concurrency=min(
-                        MAXIMUM_BATCHES_PER_MAPPING, int(maximum or MAXIMUM_BATCHES_PER_MAPPING)
-                    ),
+                    concurrency=min(LOCAL_BATCHES_PER_MAPPING, most),
+                    maximum_concurrency=most,
                 )
             )
     return found

@@ -91,6 +91,50 @@ def test_a_multipart_completion_stores_the_object_and_its_checksum_as_moto_did(
         assert stored["ChecksumCRC32"] == expected
 
 
+def test_a_completed_object_reads_copies_and_is_replaced_like_any_other(
+    local_aws: LocalResources,
+) -> None:
+    # Given an upload of three parts that a first, invalid completion (a wrong ETag) refused
+    s3 = boto3.client("s3")
+    bucket = local_aws.bucket()
+    parts_bytes = [bytes([n]) * (5 * 1024 * 1024) for n in (1, 2)] + [b"tail"]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="joined")["UploadId"]
+    parts = [
+        {
+            "PartNumber": number,
+            "ETag": s3.upload_part(
+                Bucket=bucket, Key="joined", UploadId=upload, PartNumber=number, Body=body
+            )["ETag"],
+        }
+        for number, body in enumerate(parts_bytes, start=1)
+    ]
+    wrong = [{**parts[0], "ETag": '"0123456789abcdef0123456789abcdef"'}, *parts[1:]]
+    with pytest.raises(s3.exceptions.ClientError, match="InvalidPart"):
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="joined", UploadId=upload, MultipartUpload={"Parts": wrong}
+        )
+
+    # When it is completed (the patched completion keeps the parts' buffers, uncopied)
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="joined", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+
+    # Then the object reads whole and by ranges across the parts' edges, copies, and is
+    # replaced by a later PUT, as any object is
+    whole = b"".join(parts_bytes)
+    assert s3.get_object(Bucket=bucket, Key="joined")["Body"].read() == whole
+    edge = 5 * 1024 * 1024
+    ranged = s3.get_object(Bucket=bucket, Key="joined", Range=f"bytes={edge - 3}-{edge + 2}")
+    assert ranged["Body"].read() == b"\x01" * 3 + b"\x02" * 3
+    tail = s3.get_object(Bucket=bucket, Key="joined", Range="bytes=-6")["Body"].read()
+    assert tail == b"\x02\x02tail"
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "joined"})
+    assert s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == whole
+    s3.put_object(Bucket=bucket, Key="joined", Body=b"replaced")
+    assert s3.get_object(Bucket=bucket, Key="joined")["Body"].read() == b"replaced"
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
 def test_sqs_hands_out_only_messages_within_the_queue_s_retention(
     local_aws: LocalResources,
 ) -> None:

@@ -124,6 +124,7 @@ import codecs
 import copy
 import functools
 import inspect
+import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -142,7 +143,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import SecondaryIndex, Table
 from moto.dynamodb.responses import DynamoResult
 from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
-from moto.s3.models import FakeMultipart, MultipartChecksumBuilder
+from moto.s3.models import FakeKey, FakeMultipart, MultipartChecksumBuilder
 from moto.s3.responses import S3Response
 from moto.settings import PRETTIFY_RESPONSES, S3_UPLOAD_PART_MIN_SIZE, moto_server_port
 from moto.sqs.models import Queue, SQSBackend
@@ -205,7 +206,8 @@ def make_moto_behave_like_aws() -> None:
     _parse_each_update_expression_once()
     _parse_each_definition_once()
     DynamoResult.execute_result = _encode_reads_in_one_pass(DynamoResult.execute_result)  # type: ignore[method-assign]
-    FakeMultipart.complete = _complete_multipart_copying_once  # type: ignore[method-assign]
+    FakeMultipart.complete = _complete_multipart_without_joining  # type: ignore[method-assign,assignment]
+    setattr(FakeKey, "value", _keeping_joined_parts(inspect.getattr_static(FakeKey, "value")))  # noqa: B010
     ParserExecution.stop = _stop_waking_callbacks(ParserExecution.stop)  # type: ignore[method-assign]
     for name in ("set_error", "set_timed_out"):
         setattr(ParserEnvironment, name, _unless_stopped(getattr(ParserEnvironment, name)))
@@ -540,11 +542,12 @@ def _project_converting_once(original: Any) -> Any:
 _RUNNING_CRC32 = frozenset({"CRC32", "CRC32C", "CRC64NVME"})
 
 
-def _complete_multipart_copying_once(
+def _complete_multipart_without_joining(
     self: FakeMultipart, body: Iterator[tuple[int, str]]
-) -> tuple[bytes, str, tuple[str, str, int] | None]:
-    """moto's ``FakeMultipart.complete`` (same checks, same ETag and checksum), with the
-    parts joined once and a full-object CRC computed over them as they pass."""
+) -> tuple[_JoinedParts, str, tuple[str, str, int] | None]:
+    """moto's ``FakeMultipart.complete`` (same checks, same ETag and checksum), without
+    copying the parts: a full-object CRC runs over them a MiB at a time, and the new object
+    keeps the parts' own buffers, read in order (:class:`_JoinedParts`)."""
     algorithm: str = self.metadata.get("x-amz-checksum-algorithm") or "CRC64NVME"
     checksum_type: str | None = self.metadata.get("x-amz-checksum-type")
     running = checksum_type == "FULL_OBJECT" or (
@@ -554,7 +557,7 @@ def _complete_multipart_copying_once(
         running = False
     composite = None if running else MultipartChecksumBuilder(algorithm, checksum_type)
     decode_hex = codecs.getdecoder("hex_codec")
-    values: list[bytes] = []
+    parts: list[FakeKey] = []
     md5s = bytearray()
     crc = 0
     last = None
@@ -565,14 +568,14 @@ def _complete_multipart_copying_once(
         if last is not None and last.contentsize < S3_UPLOAD_PART_MIN_SIZE:
             raise EntityTooSmall()
         md5s.extend(decode_hex(part.etag.replace('"', ""))[0])  # type: ignore[arg-type]
-        value = part.value
-        values.append(value)
         if composite is not None:
-            composite.addPart(value)
+            composite.addPart(part.value)  # one part at a time, as moto's builder wants
         else:
-            crc = binascii.crc32(value, crc)
+            for chunk in _chunks(part._value_buffer):
+                crc = binascii.crc32(chunk, crc)
+        parts.append(part)
         last = part
-    if not values:
+    if not parts:
         raise MalformedXML
     full_etag = md5_hash()
     full_etag.update(bytes(md5s))
@@ -580,7 +583,83 @@ def _complete_multipart_copying_once(
         checksum = composite.build()
     else:
         checksum = ("FULL_OBJECT", base64.b64encode(crc.to_bytes(4, "big")).decode(), 1)
-    return b"".join(values), f"{full_etag.hexdigest()}-{len(values)}", checksum
+    # Validated: only now are the buffers taken (an invalid completion leaves the upload as
+    # it was). moto closes the parts when it forgets the upload; they hold empty ones then.
+    joined = _JoinedParts([(part._value_buffer, part.contentsize) for part in parts])
+    for part in parts:
+        part._value_buffer = tempfile.SpooledTemporaryFile(1)  # noqa: SIM115 - the part keeps it
+    return joined, f"{full_etag.hexdigest()}-{len(parts)}", checksum
+
+
+_CHUNK = 1024 * 1024
+
+
+def _chunks(buffer: Any) -> Iterator[bytes]:
+    buffer.seek(0)
+    while chunk := buffer.read(_CHUNK):
+        yield chunk
+
+
+class _JoinedParts:
+    """A completed upload's bytes: its parts' buffers read one after the other, a read-only
+    file for the ``FakeKey`` that keeps it (moto's key reads its buffer with ``seek`` and
+    ``read``, and closes it when the key goes). Setting another value replaces it."""
+
+    def __init__(self, buffers: list[tuple[Any, int]]) -> None:
+        self._buffers = buffers
+        self._size = sum(size for _, size in buffers)
+        self._position = 0
+        self.closed = False
+
+    def __len__(self) -> int:
+        return self._size
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._position, 2: self._size}[whence]
+        self._position = max(base + offset, 0)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = self._size - self._position if size is None or size < 0 else size
+        pieces: list[bytes] = []
+        start = 0
+        for buffer, length in self._buffers:
+            end = start + length
+            if wanted > 0 and start <= self._position < end:
+                buffer.seek(self._position - start)
+                piece = buffer.read(min(wanted, end - self._position))
+                pieces.append(piece)
+                self._position += len(piece)
+                wanted -= len(piece)
+            start = end
+        return b"".join(pieces)
+
+    def close(self) -> None:
+        for buffer, _ in self._buffers:
+            buffer.close()
+        self.closed = True
+
+
+def _keeping_joined_parts(original: property) -> property:
+    """``FakeKey.value`` whose setter keeps :class:`_JoinedParts` as the key's buffer (moto's
+    own setter copies ``bytes`` in; every other value still goes to it, into a fresh buffer
+    if the key held joined parts)."""
+
+    def setter(self: FakeKey, new_value: Any) -> None:
+        if isinstance(new_value, _JoinedParts):
+            self._value_buffer.close()
+            self._value_buffer = new_value  # type: ignore[assignment] # read like the file it replaces
+            self.contentsize = len(new_value)
+            return
+        if isinstance(self._value_buffer, _JoinedParts):
+            self._value_buffer.close()
+            self._value_buffer = tempfile.SpooledTemporaryFile(self._max_buffer_size)  # noqa: SIM115
+        original.fset(self, new_value)  # type: ignore[misc]
+
+    return property(original.fget, setter, original.fdel, original.__doc__)
 
 
 def _real_crc_algorithms() -> frozenset[str]:

@@ -84,6 +84,12 @@ def test_since_accepts_durations_and_times() -> None:
     assert parse_since(None, now) is None
     with pytest.raises(ValidationError, match="--since 'yesterday'"):
         parse_since("yesterday", now)
+    # digits str.isdigit() accepts and int() refuses, and a number past what a date can hold
+    with pytest.raises(ValidationError, match="--since '²h'"):
+        parse_since("²h", now)
+    with pytest.raises(ValidationError, match="--since '9999999999d'"):
+        parse_since("9999999999d", now)
+    assert parse_since("999999999d", now) == "0001-01-01T00:00:00+00:00"
 
 
 def test_retry_execution_names_fit_and_differ_per_attempt() -> None:

@@ -8,6 +8,7 @@ import pytest
 from printflow.errors import ConfigurationError, ValidationError
 from printflow.validators import (
     UrlPolicy,
+    ascii_int,
     bounded_int,
     check_https_uri,
     check_url,
@@ -70,3 +71,24 @@ def test_bounded_int_refuses_booleans_text_and_out_of_range() -> None:
     assert bounded_int("12", "bad", text=True, error=ConfigurationError) == 12
     with pytest.raises(ConfigurationError, match=r"^bad$"):
         bounded_int("twelve", "bad", text=True, error=ConfigurationError)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", 0),
+        ("1042", 1042),
+        ("9" * 18, 10**18 - 1),
+        ("9" * 19, None),  # past the limit: refused, never parsed
+        ("5" * 5000, None),  # past Python's int-parsing limit too
+        ("²", None),  # str.isdigit() is True for these, and int() raises on them
+        ("¹²³", None),
+        ("١٢٣", None),  # digits of another script: int() reads them, a header never means them
+        ("", None),
+        (" 12", None),
+        ("-1", None),
+        ("1e3", None),
+    ],
+)
+def test_ascii_int_reads_plain_digits_only(text: str, expected: int | None) -> None:
+    assert ascii_int(text) == expected

@@ -51,6 +51,20 @@ def is_secret_name(value: object) -> TypeGuard[str]:
 # -- integers --------------------------------------------------------------------------------
 
 
+def ascii_int(text: str, max_digits: int = 18) -> int | None:
+    """``text`` as a non-negative integer when it is 1 to ``max_digits`` ASCII digits; else None.
+
+    For numbers that arrive as text from outside (HTTP headers, ids in provider and store
+    answers, CLI arguments). ``str.isdigit()`` alone is not a check: it accepts ``"²"`` and
+    ``"¹²³"``, on which ``int()`` raises, and digits of other scripts; and a string of
+    thousands of digits passes it and then exceeds Python's limit on parsing an int (or
+    overflows what the value is used for).
+    """
+    if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def bounded_int(
     value: object,
     message: str,

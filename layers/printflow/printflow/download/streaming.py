@@ -39,6 +39,7 @@ from printflow.download.parts import MiB, plan_parts
 from printflow.download.s3_object import SHA256_TAG_KEY, StreamedObject, object_metadata
 from printflow.net.ssrf import BlockedDestination, EgressGuard, UnresolvableDestination
 from printflow.providers.http_answers import retry_after_s
+from printflow.validators import ascii_int
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -359,9 +360,8 @@ def _capped_timeout(timeout: httpx.Timeout, deadline: float) -> httpx.Timeout:
 
 def _content_length(response: httpx.Response) -> int | None:
     value = response.headers.get("content-length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)
+    # 5 TiB, S3's largest object, has 13 digits: a longer length is none S3 could store.
+    return None if value is None else ascii_int(value.strip(), max_digits=15)
 
 
 def _stored_content_type(declared: str | None, served: str | None) -> str:

@@ -13,6 +13,7 @@ from printflow.adapters.render_job_table import RenderJobTable
 from printflow.domain.order import OrderKey
 from printflow.errors import NotFound, ValidationError
 from printflow.steps.context import readable_cause
+from printflow.validators import ascii_int
 
 CAUSE_CHARS = 120
 PAGE_SIZE = 100
@@ -56,9 +57,13 @@ def parse_since(text: str | None, now: datetime | None = None) -> str | None:
         return None
     now = now or datetime.now(UTC)
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-    amount, unit = text[:-1], text[-1:]
-    if unit in units and amount.isdigit():
-        return (now - timedelta(**{units[unit]: int(amount)})).isoformat(timespec="seconds")
+    amount, unit = ascii_int(text[:-1], max_digits=9), text[-1:]
+    if unit in units and amount is not None:
+        try:
+            since = now - timedelta(**{units[unit]: amount})
+        except OverflowError:  # before the year 1: no order is that old
+            since = datetime.min.replace(tzinfo=UTC)
+        return since.isoformat(timespec="seconds")
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

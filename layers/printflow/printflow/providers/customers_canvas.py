@@ -73,7 +73,7 @@ from printflow.providers.protocol import (
     WorkStarted,
 )
 from printflow.providers.spec import AdapterContext, FormatSupport, ProviderConfig, ProviderSpec
-from printflow.validators import UrlPolicy, check_url
+from printflow.validators import UrlPolicy, ascii_int, check_url
 
 # The API gateway of each hosting region; a tenant's tokens come from its own region's
 # gateway at ``/connect/token`` (customerscanvas.com/docs/hub/dev-center/api/ and the vendor's
@@ -293,8 +293,8 @@ class CustomersCanvasAdapter:
         if not isinstance(item, dict):
             raise ProviderUnavailable(f"{what}: a project is not a JSON object")
         project_id = item.get("id")
-        if isinstance(project_id, str) and project_id.isdigit():
-            project_id = int(project_id)
+        if isinstance(project_id, str):
+            project_id = ascii_int(project_id)
         if not isinstance(project_id, int) or isinstance(project_id, bool):
             raise ProviderUnavailable(f"{what}: a project has no integer id")
         item_order, item_storefront = item.get("orderId"), item.get("storefrontId")

@@ -16,6 +16,7 @@ from printflow.providers.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from printflow.validators import ascii_int
 
 
 def retry_after_s(response: httpx.Response) -> float | None:
@@ -24,8 +25,9 @@ def retry_after_s(response: httpx.Response) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = ascii_int(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

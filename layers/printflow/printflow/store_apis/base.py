@@ -15,6 +15,7 @@ import httpx
 
 from printflow.errors import PrintFlowError
 from printflow.providers.http_answers import retry_after_s
+from printflow.validators import ascii_int
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 EXCERPT_CHARS = 200
@@ -50,9 +51,9 @@ class StoreAnswer:
             wait = retry_after_s(httpx.Response(self.status, headers=self.headers))
         else:
             wait = seconds if math.isfinite(seconds) and seconds >= 0 else None
-        reset_ms = self.headers.get("x-rate-limit-time-reset-ms", "")
-        if wait is None and reset_ms.isdigit():
-            wait = int(reset_ms) / 1000
+        reset_ms = ascii_int(self.headers.get("x-rate-limit-time-reset-ms", ""))
+        if wait is None and reset_ms is not None:
+            wait = reset_ms / 1000
         return wait
 
 

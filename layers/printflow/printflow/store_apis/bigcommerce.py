@@ -36,6 +36,7 @@ from printflow.errors import ValidationError
 from printflow.platforms.bigcommerce import complete_bigcommerce
 from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange_paced
 from printflow.store_apis.pulls import OrderPage, PulledOrder, parse_time
+from printflow.validators import ascii_int
 
 PAGE_SIZE = 250  # the API's maximum
 MAX_PAGES = 4  # 1,000 line items: the most an Order holds (platforms.fields.MAX_LINE_ITEMS)
@@ -149,8 +150,9 @@ STAFF_NOTES_LIMIT = 65_535  # a TEXT column
 def bigcommerce_status(status: str) -> int:
     """The V2 ``status_id`` of a status name (``Completed``, ``awaiting-shipment``) or id."""
     text = status.strip()
-    if text.isdigit() and int(text) in ORDER_STATUS_IDS.values():
-        return int(text)
+    number = ascii_int(text)
+    if number is not None and number in ORDER_STATUS_IDS.values():
+        return number
     found = ORDER_STATUS_IDS.get(text.lower().replace("-", " ").replace("_", " "))
     if found is None:
         raise ValidationError(

@@ -39,6 +39,7 @@ import httpx
 from printflow.domain.storefront import StoreApi
 from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange
 from printflow.store_apis.pulls import OrderPage, PulledOrder, parse_time
+from printflow.validators import ascii_int
 
 ORDER_GID_PREFIX = "gid://shopify/Order/"
 NOTE_NAMESPACE = "printflow"
@@ -293,11 +294,11 @@ class ShopifyOrderPuller:
         name = node.get("name")
         number = str(name).lstrip("#") if isinstance(name, str) else ""
         body = {
-            "id": int(order_id) if order_id.isdigit() else order_id,
+            "id": _as_int(order_id),
             "admin_graphql_api_id": node.get("id"),
             "name": name,
             # The REST order_number is the name's digits (``#1042`` -> 1042).
-            "order_number": int(number) if number.isdigit() else None,
+            "order_number": ascii_int(number),
             "email": node.get("email"),
             "currency": node.get("currencyCode"),
             "created_at": node.get("createdAt"),
@@ -349,15 +350,21 @@ def _legacy_id(value: Any, what: str) -> str:
     raise StoreApiError(f"Shopify GraphQL: no {what}", transient=False)
 
 
+def _as_int(legacy_id: str) -> int | str:
+    """A legacy id as the REST API's integer, or as it came when it is no plain number."""
+    number = ascii_int(legacy_id)
+    return legacy_id if number is None else number
+
+
 def _rest_line_item(node: dict[str, Any]) -> dict[str, Any]:
     def legacy(ref: Any) -> Any:
         found = ref.get("legacyResourceId") if isinstance(ref, dict) else None
-        return int(found) if isinstance(found, str) and found.isdigit() else found
+        return _as_int(found) if isinstance(found, str) else found
 
     item_id = _legacy_id(node.get("id"), "line item id")
     attributes = node.get("customAttributes")
     return {
-        "id": int(item_id) if item_id.isdigit() else item_id,
+        "id": _as_int(item_id),
         "name": node.get("name"),
         "title": node.get("title"),
         "quantity": node.get("quantity"),

@@ -37,6 +37,7 @@ from printflow.domain.storefront import StoreApi
 from printflow.errors import ValidationError
 from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange_paced
 from printflow.store_apis.pulls import OrderPage, PulledOrder, parse_time
+from printflow.validators import ascii_int
 
 API_PATH = "/wp-json/wc/v3"
 LIST_PAGE_SIZE = 100  # the API's maximum
@@ -148,8 +149,8 @@ class WooCommerceOrderPuller:
             for doc in answer.body
             if not (isinstance(doc, dict) and doc.get("status") == DRAFT_STATUS)
         )
-        pages = answer.headers.get("x-wp-totalpages", "")
-        more = number < int(pages) if pages.isdigit() else len(answer.body) >= LIST_PAGE_SIZE
+        pages = ascii_int(answer.headers.get("x-wp-totalpages", ""))
+        more = number < pages if pages is not None else len(answer.body) >= LIST_PAGE_SIZE
         return OrderPage(orders, str(number + 1) if more and answer.body else None)
 
 

@@ -102,7 +102,7 @@ def test_short_lived_tokens_are_refreshed_at_half_their_life() -> None:
     assert asyncio.run(scenario()) == ["t1", "t1", "t2"]
 
 
-@pytest.mark.parametrize("expires_in", [None, "oops", True, -5])
+@pytest.mark.parametrize("expires_in", [None, "oops", True, -5, "inf", "NaN", 10**400, "9" * 400])
 def test_a_missing_or_odd_expires_in_gets_a_short_default_lifetime(expires_in: object) -> None:
     clock = ManualClock()
     fetched: list[int] = []
@@ -413,3 +413,22 @@ def test_other_aws_errors_propagate() -> None:
 
     with pytest.raises(ClientError):
         load_client_credentials(Throttled({}), "s")
+
+
+def test_a_very_long_expires_in_is_trusted_for_a_day() -> None:
+    clock = ManualClock()
+    fetched: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return token_response(request, expires_in=10**9, n=fetched)
+
+    async def scenario() -> list[str]:
+        tokens = AccessTokens(TokenEndpoint("https://auth.test/token"), CC_CREDENTIALS, clock=clock)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            first = await tokens.token(http)
+            clock.advance(86_099)  # kept a day, refreshed 300 s before it ends
+            second = await tokens.token(http)
+            clock.advance(2)
+            return [first, second, await tokens.token(http)]
+
+    assert asyncio.run(scenario()) == ["t1", "t1", "t2"]

@@ -239,6 +239,17 @@ def test_shopify_waits_out_throttled_from_the_cost_figures() -> None:
     assert sleeps == [pytest.approx((10 - 2) / 50)]
 
 
+def test_shopify_cost_figures_out_of_range_are_ignored_not_raised() -> None:
+    # An integer of 400 digits (float() raises on it): no figure to pace by
+    sleeps: list[float] = []
+    script = Script(graphql(TAGGED, available=10**400), graphql(TAGGED, available=-(10**400)))
+    client = shopify(script, sleeps)
+    client.add_tags("1001", ["a"])
+    client.add_tags("1001", ["b"])
+    assert len(script.requests) == 2
+    assert sleeps == []
+
+
 def test_shopify_waits_before_a_request_the_bucket_cannot_pay_for() -> None:
     sleeps: list[float] = []
     script = Script(graphql(TAGGED, available=4), graphql(TAGGED))

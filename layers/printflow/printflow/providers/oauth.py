@@ -29,6 +29,7 @@ token outlives the client of one invocation, so a warm Lambda that builds a new
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,9 @@ from printflow.providers.protocol import ArtifactAuth, ArtifactSource
 REFRESH_MARGIN_S = 300.0
 # Lifetime assumed when the token response has no usable ``expires_in``.
 DEFAULT_LIFETIME_S = 300.0
+# Longer-lived tokens are fetched again after a day anyway: a server's odd figure is not trusted
+# for longer.
+MAX_LIFETIME_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,9 +262,11 @@ def _lifetime(expires_in: object) -> float:
         return DEFAULT_LIFETIME_S
     try:
         value = float(expires_in)
-    except ValueError:
+    except (ValueError, OverflowError):  # "soon"; an integer of hundreds of digits
         return DEFAULT_LIFETIME_S
-    return value if value > 0 else DEFAULT_LIFETIME_S
+    if not math.isfinite(value) or value <= 0:  # "inf" would keep one token forever
+        return DEFAULT_LIFETIME_S
+    return min(value, MAX_LIFETIME_S)
 
 
 async def artifact_headers(

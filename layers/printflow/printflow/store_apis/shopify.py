@@ -30,6 +30,7 @@ which owns the cost throttling.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -185,18 +186,31 @@ class ShopifyGraphql:
     def _note_cost(self, doc: dict[str, Any]) -> None:
         throttle = ((doc.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
         available, rate = throttle.get("currentlyAvailable"), throttle.get("restoreRate")
-        if isinstance(available, int | float):
-            self._available = float(available)
-        if isinstance(rate, int | float) and rate > 0:
-            self._restore_rate = float(rate)
+        available, rate = _finite(available), _finite(rate)
+        if available is not None:
+            self._available = available
+        if rate is not None and rate > 0:
+            self._restore_rate = rate
 
     def _throttle_wait(self, doc: dict[str, Any]) -> float:
         cost = (doc.get("extensions") or {}).get("cost") or {}
         requested = cost.get("requestedQueryCost")
-        needed = float(requested) if isinstance(requested, int | float) else MUTATION_COST
+        needed = _finite(requested)
+        needed = MUTATION_COST if needed is None else needed
         available = self._available or 0.0
         self._available = None  # the wait refills it; the next answer says by how much
         return max(needed - available, 0.0) / self._restore_rate
+
+
+def _finite(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else (a 400-digit integer too)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _throttled(errors: Any) -> bool:

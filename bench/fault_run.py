@@ -339,6 +339,70 @@ def job_phases(items: list[tuple[dict[str, Any], list[Any]]]) -> dict[str, float
     return {name: round(statistics.median(values), 1) for name, values in legs.items()}
 
 
+class DownloadCalls:
+    """When each Download invocation started and ended, per job its messages named (the
+    handler wrapped in the local stack's table: its SQS trigger runs it from there)."""
+
+    def __init__(self, stack: Any) -> None:
+        self.spans: dict[str, list[tuple[float, float]]] = {}
+        self._lock = threading.Lock()
+        name = next(n for n in stack.handlers if "Download" in n)
+        handler = stack.handlers[name]
+
+        def timed(event: Any, context: Any) -> Any:
+            started = time.time()
+            try:
+                return handler(event, context)
+            finally:
+                self._note(event, started, time.time())
+
+        stack.handlers[name] = timed
+
+    def _note(self, event: Any, started: float, ended: float) -> None:
+        from printflow.adapters.download_queue import parse_download_message
+
+        records = event.get("Records") if isinstance(event, dict) else None
+        for record in records or []:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                _, job_id = parse_download_message(record["body"])
+                with self._lock:
+                    self.spans.setdefault(job_id, []).append((started, ended))
+
+
+def download_leg(
+    calls: DownloadCalls, items: list[tuple[str, dict[str, Any], list[Any]]]
+) -> dict[str, float]:
+    """The download leg of successful CHILI orders, by the Download invocations that carried
+    the messages of each order's last finished job: from the poll that saw its render done to
+    the first invocation (the queue), how long that invocation ran (its batch included), how
+    many the job took (retries), and from the first one's start to the render step's status."""
+    waits, firsts, counts, rest = [], [], [], []
+    for _, item, jobs in items:
+        done = [j for j in jobs if j.state.value == "done" and len(j.history) > 1]
+        history = item.get("statusHistory") or []
+        if item.get("status") != "Success" or not done or len(history) < 2:
+            continue
+        # The job whose render finished last: its download is the one the order waited on.
+        last = max(done, key=lambda j: float(j.history[-1]["at"]))
+        ready = float(last.history[-1]["at"])
+        spans = sorted(calls.spans.get(last.job_id, []))
+        if not spans:
+            continue
+        stored = datetime.fromisoformat(history[1]["at"]).timestamp()
+        waits.append(spans[0][0] - ready)
+        firsts.append(spans[0][1] - spans[0][0])
+        counts.append(float(len(spans)))
+        rest.append(stored - spans[0][0])
+    if not waits:
+        return {}
+    return {
+        "ready_to_first_invocation": round(statistics.median(waits), 1),
+        "first_invocation_s": round(statistics.median(firsts), 1),
+        "invocations": round(statistics.median(counts), 1),
+        "first_invocation_start_to_status": round(statistics.median(rest), 1),
+    }
+
+
 def received_at(item: dict[str, Any]) -> float:
     return datetime.fromisoformat(item["receivedAt"]).timestamp()
 
@@ -527,6 +591,7 @@ def run(
                     line_items=[Pipeline.completes(after_polls=canvas_polls - 1)],
                 )
         inject_faults(env)
+        download_calls = DownloadCalls(env.stack)
         duplicates = {o.order_id for o in orders if rng.random() < 0.20}
 
         started = time.time()
@@ -645,6 +710,14 @@ def run(
                     if o.provider == "chili" and o.order_id in order_jobs
                 ]
             ),
+            "chili_download_leg_median_s": download_leg(
+                download_calls,
+                [
+                    (o.order_id, items[(o.storefront, o.order_id)], order_jobs[o.order_id])
+                    for o in acknowledged
+                    if o.provider == "chili" and o.order_id in order_jobs
+                ],
+            ),
             "outcomes": dict(
                 Counter(
                     items[(o.storefront, o.order_id)]["status"]
@@ -730,6 +803,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key:<26}{value}")
     print(f"  CHILI phases (median s):  {details['chili_phase_medians_s']}")
     print(f"  CHILI legs (median s):    {details['chili_legs_median_s']}")
+    print(f"  CHILI download leg:       {details['chili_download_leg_median_s']}")
     for line in details["unexpected"]:
         print(f"  unexpected: {line}")
     for line in details["unfinished"]:

@@ -101,8 +101,11 @@
   memory traffic that grows faster than the file (measured: the completion took 11.5 of the
   download bench's 19.1 s at 1 GiB, and boto3's ``upload_fileobj``, with per-part checksums,
   did not pay it). S3 combines the parts' checksums and does not re-read the object. The
-  patched completion computes the same CRC running over the parts and joins the parts once;
-  the stored object, its ETag and its checksum are unchanged.
+  patched completion computes the same CRC running over the parts, a MiB at a time, and does
+  not copy them at all: the new object keeps the parts' own buffers and reads them in order
+  (joining them once still cost 5.7 of the bench's 10.3 s at 1 GiB; now 0.35 s). The stored
+  object, its ETag and its checksum are unchanged; it reads, ranges, copies and is replaced
+  like any other (a test checks each).
 - moto's ``StopExecution`` marks the execution stopped but leaves a state that waits for a
   task token (``.waitForTaskToken``) waiting until the task's own timeout: three threads of
   the stopped execution (its worker, the state, the token wait) live on for up to the render

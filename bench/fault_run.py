@@ -312,20 +312,33 @@ def provider_requests(jobs: list[Any]) -> int:
     )
 
 
+def rendered_jobs(item: dict[str, Any], jobs: list[Any]) -> list[Any]:
+    """The done render jobs of a successful order that has its render step's status; none
+    for any other order (the legs are measured on those alone)."""
+    done = [j for j in jobs if j.state.value == "done" and len(j.history) > 1]
+    succeeded = item.get("status") == "Success" and len(item.get("statusHistory") or []) >= 2
+    return done if succeeded else []
+
+
+def render_seen_done(job: Any) -> float:
+    """When the poll saw the job's render done: its history's last entry (the poll's)."""
+    return float(job.history[-1]["at"])
+
+
 def job_phases(items: list[tuple[dict[str, Any], list[Any]]]) -> dict[str, float]:
     """Median seconds of each leg of a successful order, from its item and its jobs' history:
     where the time goes (webhook to render job, job to first poll, the polls, the download
     to the render step's status, the REST and email steps to the final state)."""
     legs: dict[str, list[float]] = {}
     for item, jobs in items:
-        history = item.get("statusHistory") or []
-        done = [j for j in jobs if j.state.value == "done" and len(j.history) > 1]
-        if item.get("status") != "Success" or not done or len(history) < 2:
+        done = rendered_jobs(item, jobs)
+        if not done:
             continue
+        history = item["statusHistory"]
         received = received_at(item)
         created = min(j.created_at for j in done)
         polled = min(float(j.history[1]["at"]) for j in done)
-        ready = max(float(j.history[-1]["at"]) for j in done)
+        ready = max(render_seen_done(j) for j in done)
         stored = datetime.fromisoformat(history[1]["at"]).timestamp()
         final = datetime.fromisoformat(history[-1]["at"]).timestamp()
         for name, value in (
@@ -346,7 +359,7 @@ class DownloadCalls:
     def __init__(self, stack: Any) -> None:
         self.spans: dict[str, list[tuple[float, float]]] = {}
         self._lock = threading.Lock()
-        name = next(n for n in stack.handlers if "Download" in n)
+        name = "DownloadFunction"  # its logical id in template.yaml
         handler = stack.handlers[name]
 
         def timed(event: Any, context: Any) -> Any:
@@ -370,25 +383,24 @@ class DownloadCalls:
 
 
 def download_leg(
-    calls: DownloadCalls, items: list[tuple[str, dict[str, Any], list[Any]]]
+    calls: DownloadCalls, items: list[tuple[dict[str, Any], list[Any]]]
 ) -> dict[str, float]:
     """The download leg of successful CHILI orders, by the Download invocations that carried
     the messages of each order's last finished job: from the poll that saw its render done to
     the first invocation (the queue), how long that invocation ran (its batch included), how
     many the job took (retries), and from the first one's start to the render step's status."""
     waits, firsts, counts, rest = [], [], [], []
-    for _, item, jobs in items:
-        done = [j for j in jobs if j.state.value == "done" and len(j.history) > 1]
-        history = item.get("statusHistory") or []
-        if item.get("status") != "Success" or not done or len(history) < 2:
+    for item, jobs in items:
+        done = rendered_jobs(item, jobs)
+        if not done:
             continue
         # The job whose render finished last: its download is the one the order waited on.
-        last = max(done, key=lambda j: float(j.history[-1]["at"]))
-        ready = float(last.history[-1]["at"])
+        last = max(done, key=render_seen_done)
+        ready = render_seen_done(last)
         spans = sorted(calls.spans.get(last.job_id, []))
         if not spans:
             continue
-        stored = datetime.fromisoformat(history[1]["at"]).timestamp()
+        stored = datetime.fromisoformat(item["statusHistory"][1]["at"]).timestamp()
         waits.append(spans[0][0] - ready)
         firsts.append(spans[0][1] - spans[0][0])
         counts.append(float(len(spans)))
@@ -685,6 +697,11 @@ def run(
             else None,
             "max_wait_beyond_policy_s": round(max(beyond), 1) if beyond else None,
         }
+        chili_done = [
+            (items[(o.storefront, o.order_id)], order_jobs[o.order_id])
+            for o in acknowledged
+            if o.provider == "chili" and o.order_id in order_jobs
+        ]
         details = {
             "orders": len(orders),
             "duplicates_sent": len(duplicates),
@@ -703,21 +720,8 @@ def run(
             "unfinished": unfinished[:10],
             "emails_twice": describe_double_emails(env, acknowledged),
             "chili_phase_medians_s": phases,
-            "chili_legs_median_s": job_phases(
-                [
-                    (items[(o.storefront, o.order_id)], order_jobs[o.order_id])
-                    for o in acknowledged
-                    if o.provider == "chili" and o.order_id in order_jobs
-                ]
-            ),
-            "chili_download_leg_median_s": download_leg(
-                download_calls,
-                [
-                    (o.order_id, items[(o.storefront, o.order_id)], order_jobs[o.order_id])
-                    for o in acknowledged
-                    if o.provider == "chili" and o.order_id in order_jobs
-                ],
-            ),
+            "chili_legs_median_s": job_phases(chili_done),
+            "chili_download_leg_median_s": download_leg(download_calls, chili_done),
             "outcomes": dict(
                 Counter(
                     items[(o.storefront, o.order_id)]["status"]

@@ -12,6 +12,7 @@ from printflow.validators import (
     bounded_int,
     check_https_uri,
     check_url,
+    finite_float,
     is_secret_name,
 )
 
@@ -92,3 +93,12 @@ def test_bounded_int_refuses_booleans_text_and_out_of_range() -> None:
 )
 def test_ascii_int_reads_plain_digits_only(text: str, expected: int | None) -> None:
     assert ascii_int(text) == expected
+
+
+def test_finite_float_takes_usable_numbers_only() -> None:
+    assert finite_float(2) == 2.0 and finite_float(2.5) == 2.5
+    for unusable in (True, None, float("inf"), float("nan"), 10**400, [1], "2"):
+        assert finite_float(unusable) is None
+    assert finite_float(" 3.5 ", text=True) == 3.5
+    for text in ("inf", "NaN", "soon", "9" * 400 + "e9"):
+        assert finite_float(text, text=True) is None

@@ -26,6 +26,7 @@ the checks a caller runs, in its order, and the wording of each refusal.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -63,6 +64,24 @@ def ascii_int(text: str, max_digits: int = 18) -> int | None:
     if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
         return int(text)
     return None
+
+
+def finite_float(value: object, *, text: bool = False) -> float | None:
+    """A JSON number (with ``text``, a numeric string too) as a finite float; else None.
+
+    ``True`` is no number here; ``inf``, ``nan`` and integers too large for a float (a
+    400-digit one makes ``float()`` raise) are None too: a figure from outside that cannot be
+    used, rather than an exception in the code that reads it.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if isinstance(value, str) and not text:
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def bounded_int(

@@ -29,7 +29,6 @@ token outlives the client of one invocation, so a warm Lambda that builds a new
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from printflow.errors import ValidationError
 from printflow.providers.errors import ProviderRejected, ProviderUnavailable
 from printflow.providers.http_answers import json_object, problem_detail, retry_after_s
 from printflow.providers.protocol import ArtifactAuth, ArtifactSource
+from printflow.validators import finite_float
 
 # Refresh this long before expiry (but at most half the lifetime, for short-lived tokens).
 REFRESH_MARGIN_S = 300.0
@@ -258,13 +258,8 @@ def _oauth_error(response: httpx.Response) -> str | None:
 
 def _lifetime(expires_in: object) -> float:
     """``expires_in`` in seconds; some servers send it as a string, some not at all."""
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float | str):
-        return DEFAULT_LIFETIME_S
-    try:
-        value = float(expires_in)
-    except (ValueError, OverflowError):  # "soon"; an integer of hundreds of digits
-        return DEFAULT_LIFETIME_S
-    if not math.isfinite(value) or value <= 0:  # "inf" would keep one token forever
+    value = finite_float(expires_in, text=True)  # "inf" would keep one token forever
+    if value is None or value <= 0:
         return DEFAULT_LIFETIME_S
     return min(value, MAX_LIFETIME_S)
 

@@ -30,7 +30,6 @@ which owns the cost throttling.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +39,7 @@ import httpx
 from printflow.domain.storefront import StoreApi
 from printflow.store_apis.base import Pacer, StoreAnswer, StoreApiError, excerpt, exchange
 from printflow.store_apis.pulls import OrderPage, PulledOrder, parse_time
-from printflow.validators import ascii_int
+from printflow.validators import ascii_int, finite_float
 
 ORDER_GID_PREFIX = "gid://shopify/Order/"
 NOTE_NAMESPACE = "printflow"
@@ -186,7 +185,7 @@ class ShopifyGraphql:
     def _note_cost(self, doc: dict[str, Any]) -> None:
         throttle = ((doc.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
         available, rate = throttle.get("currentlyAvailable"), throttle.get("restoreRate")
-        available, rate = _finite(available), _finite(rate)
+        available, rate = finite_float(available), finite_float(rate)
         if available is not None:
             self._available = available
         if rate is not None and rate > 0:
@@ -195,22 +194,11 @@ class ShopifyGraphql:
     def _throttle_wait(self, doc: dict[str, Any]) -> float:
         cost = (doc.get("extensions") or {}).get("cost") or {}
         requested = cost.get("requestedQueryCost")
-        needed = _finite(requested)
+        needed = finite_float(requested)
         needed = MUTATION_COST if needed is None else needed
         available = self._available or 0.0
         self._available = None  # the wait refills it; the next answer says by how much
         return max(needed - available, 0.0) / self._restore_rate
-
-
-def _finite(value: Any) -> float | None:
-    """A JSON number as a finite float; None for anything else (a 400-digit integer too)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _throttled(errors: Any) -> bool:

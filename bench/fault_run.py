@@ -353,11 +353,13 @@ def job_phases(items: list[tuple[dict[str, Any], list[Any]]]) -> dict[str, float
 
 
 class DownloadCalls:
-    """When each Download invocation started and ended, per job its messages named (the
-    handler wrapped in the local stack's table: its SQS trigger runs it from there)."""
+    """When each Download invocation started and ended, per job (of its order) its messages
+    named (the handler wrapped in the local stack's table: its SQS trigger runs it from there)."""
 
     def __init__(self, stack: Any) -> None:
-        self.spans: dict[str, list[tuple[float, float]]] = {}
+        # (storefront/order, job id) -> spans: a job id is the provider's reference, which two
+        # storefronts (two tenants) may share.
+        self.spans: dict[tuple[str, str], list[tuple[float, float]]] = {}
         self._lock = threading.Lock()
         name = "DownloadFunction"  # its logical id in template.yaml
         handler = stack.handlers[name]
@@ -377,9 +379,9 @@ class DownloadCalls:
         records = event.get("Records") if isinstance(event, dict) else None
         for record in records or []:
             with contextlib.suppress(ValueError, KeyError, TypeError):
-                _, job_id = parse_download_message(record["body"])
+                key, job_id = parse_download_message(record["body"])
                 with self._lock:
-                    self.spans.setdefault(job_id, []).append((started, ended))
+                    self.spans.setdefault((str(key), job_id), []).append((started, ended))
 
 
 def download_leg(
@@ -397,7 +399,7 @@ def download_leg(
         # The job whose render finished last: its download is the one the order waited on.
         last = max(done, key=render_seen_done)
         ready = render_seen_done(last)
-        spans = sorted(calls.spans.get(last.job_id, []))
+        spans = sorted(calls.spans.get((str(last.order_key), last.job_id), []))
         if not spans:
             continue
         stored = datetime.fromisoformat(item["statusHistory"][1]["at"]).timestamp()
